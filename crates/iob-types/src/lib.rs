@@ -1,0 +1,24 @@
+//! Shared domain types of iob: the vocabulary every stage speaks.
+//!
+//! * [`Timestamp`] and [`Clock`]: event time in UTC milliseconds, and an injectable clock so
+//!   that stage crates stay deterministic.
+//! * [`PersonKey`] and [`Partition`]: the pseudonymous key all per-person state is keyed by,
+//!   and the partition derived from it (the seam between embedded and distributed mode).
+//! * [`Purpose`]: why personal data is read (consent is granted per purpose).
+//! * [`Event`]: the canonical, validated behavioral event (Segment Spec types plus `observe`
+//!   and `consent`).
+//!
+//! This crate must never do I/O, hold global state, or know about HTTP, files or wire formats
+//! other than the canonical JSON of an [`Event`].
+
+mod clock;
+mod error;
+mod event;
+mod person;
+mod purpose;
+
+pub use clock::{Clock, FixedClock, SystemClock, Timestamp};
+pub use error::TypesError;
+pub use event::{split_top_level, ConsentChange, Event, EventKind, Reading, KNOWN_FIELDS};
+pub use person::{Partition, PersonKey};
+pub use purpose::Purpose;
