@@ -1,1 +1,80 @@
-fn main() {}
+//! `iob`: the command-line face of the engine. Thin: it parses flags, loads the layered config
+//! (file < environment < flags), sets up logging, and calls the engine or the server.
+
+mod cmd;
+mod http_client;
+mod settings;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "iob",
+    version,
+    about = "iob — an Internet of Behaviors engine: collect, store, unify, understand and act on behavioral events, with privacy by design.",
+    long_about = None,
+    after_help = "EXAMPLES:\n  iob demo                                    simulate a population and ingest it end to end\n  iob serve --listen 127.0.0.1:8088           run the Segment-compatible collector\n  iob import events.jsonl.gz                  import Segment-format JSON Lines\n  iob import online_retail.csv.gz --preset uci-online-retail\n  iob events count                            how many events are stored\n  iob events tail -n 5                        the last five events\n  iob quarantine list                         rejected events and why\n\nConfig: --config FILE (TOML), then IOB_* environment variables (IOB_STORE__PARTITIONS=16,\nIOB_WRITE_KEY, IOB_ADMIN_KEY, IOB_DATA_DIR), then flags."
+)]
+struct Cli {
+    /// TOML config file (also IOB_CONFIG).
+    #[arg(long, global = true, env = "IOB_CONFIG")]
+    config: Option<PathBuf>,
+    /// Data directory (default ./iob-data; also IOB_DATA_DIR or `data_dir` in the config).
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    /// Log filter, e.g. `info`, `debug`, `iob_store=debug` (also IOB_LOG).
+    #[arg(long, global = true, env = "IOB_LOG", default_value = "info")]
+    log: String,
+    /// Log as JSON lines instead of text.
+    #[arg(long, global = true)]
+    log_json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP collector (Segment-compatible /v1/* endpoints) and admin API.
+    #[command(after_help = "EXAMPLE:\n  IOB_WRITE_KEY=my-web-write-key-123 iob serve --listen 0.0.0.0:8088\n  curl -u my-web-write-key-123: localhost:8088/v1/track -d '{\"userId\":\"u1\",\"event\":\"Signed Up\"}'")]
+    Serve(cmd::serve::Args),
+    /// Import history from JSON Lines or CSV files (gzip or plain).
+    #[command(after_help = "EXAMPLES:\n  iob import events.jsonl\n  iob import ../shared/data/uci-online-retail/online_retail.csv.gz --preset uci-online-retail\n  iob import clicks.tsv --mapping my-mapping.toml --source web")]
+    Import(cmd::import::Args),
+    /// Inspect stored events: count, tail, export.
+    #[command(subcommand)]
+    Events(cmd::events::Command),
+    /// List and replay rejected events.
+    #[command(subcommand)]
+    Quarantine(cmd::quarantine::Command),
+    /// Simulate a multi-channel population (web, app, stores, wearables) and ingest it over HTTP.
+    Demo(cmd::demo::Args),
+    /// Measure ingestion speed (in process, over HTTP, import).
+    #[command(subcommand)]
+    Bench(cmd::bench::Command),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    settings::init_logging(&cli.log, cli.log_json);
+    let global = settings::Global {
+        config: cli.config,
+        data_dir: cli.data_dir,
+    };
+    let result = match cli.command {
+        Command::Serve(a) => cmd::serve::run(&global, a),
+        Command::Import(a) => cmd::import::run(&global, a),
+        Command::Events(c) => cmd::events::run(&global, c),
+        Command::Quarantine(c) => cmd::quarantine::run(&global, c),
+        Command::Demo(a) => cmd::demo::run(&global, a),
+        Command::Bench(c) => cmd::bench::run(&global, c),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::from(1)
+        }
+    }
+}

@@ -1,1 +1,162 @@
-//! placeholder
+//! The iob engine: the library API that wires the stages of the loop.
+//!
+//! ```text
+//! bytes ─► iob-collect (parse, validate, enrich) ─► iob-govern (person key) ─► iob-store (append, fsync)
+//!                     └─ rejections ─► quarantine (durable, replayable)
+//! ```
+//!
+//! The engine owns the [`Store`](iob_store::Store), the collector, the key ring and the
+//! pseudonymizer, and exposes ingestion (HTTP submissions, imports), quarantine replay and
+//! purpose-bound reads. It is async only where it waits for a group commit; it has no HTTP and
+//! no terminal output: the server and the CLI are thin layers over it.
+//!
+//! Invariants it keeps: an event is acknowledged only after its record is fsynced; a rejected
+//! event is acknowledged only after it is in the quarantine; no read without a [`Permit`].
+
+mod config;
+mod error;
+mod ingest;
+mod keys;
+mod reads;
+pub mod simulate;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use config::{
+    AdminConfig, CollectConfig, Config, ServerConfig, SourceConfig, StoreConfig, TrackingPlanConfig,
+    Unplanned,
+};
+pub use error::EngineError;
+pub use ingest::{Endpoint, ImportSummary, Receipt, RejectedItem, ReplaySummary, Submission};
+pub use keys::NewKey;
+pub use reads::EventRecord;
+
+pub use iob_collect::Rejection;
+pub use iob_govern::{Actor, Permit, Scope};
+pub use iob_store::StoreStats;
+
+use iob_collect::Collector;
+use iob_govern::{Governor, KeyRing, Pseudonymizer};
+use iob_store::{Store, StoreOptions};
+use iob_types::{Clock, Purpose, SystemClock};
+
+/// The running engine over one data directory.
+pub struct Engine {
+    store: Arc<Store>,
+    collector: Collector,
+    keys: KeyRing,
+    pseudonyms: Pseudonymizer,
+    governor: Governor,
+    clock: Arc<dyn Clock>,
+    data_dir: PathBuf,
+    sources: Vec<String>,
+}
+
+impl Engine {
+    /// Opens (or creates) the data directory described by `config`. Returns the engine and the
+    /// keys generated on this first start (empty afterwards), to be shown once.
+    pub fn open(config: &Config) -> Result<(Engine, Vec<NewKey>), EngineError> {
+        Self::open_with_clock(config, Arc::new(SystemClock))
+    }
+
+    pub fn open_with_clock(
+        config: &Config,
+        clock: Arc<dyn Clock>,
+    ) -> Result<(Engine, Vec<NewKey>), EngineError> {
+        let dir = config.data_dir();
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| EngineError::io(format!("creating data directory {}", dir.display()), e))?;
+        // The store takes the directory lock first, so a second process fails before touching keys.
+        let store = Store::open(
+            &dir,
+            StoreOptions {
+                partitions: config.store.partitions,
+                segment_bytes: config.store.segment_mb * 1024 * 1024,
+                dedup_window_ms: config.store.dedup_window_secs * 1000,
+                checkpoint_interval: Duration::from_secs(config.store.checkpoint_secs.max(1)),
+                ..StoreOptions::default()
+            },
+        )?;
+        let (keys, fresh) = keys::load_key_ring(&dir, config)?;
+        let pseudonyms = Pseudonymizer::new(&keys::load_pseudonym_key(&dir)?);
+        let purposes = config
+            .collect
+            .purposes
+            .iter()
+            .map(|p| Purpose::new(p))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| EngineError::Config {
+                key: "collect.purposes".into(),
+                reason: e.to_string(),
+            })?;
+        let collector = ingest::build_collector(config, &purposes)?;
+        let mut sources: Vec<String> = config.sources.iter().map(|s| s.name.clone()).collect();
+        for k in keys.stored() {
+            if let Scope::Write { source } = &k.scope {
+                if !sources.contains(source) {
+                    sources.push(source.clone());
+                }
+            }
+        }
+        Ok((
+            Engine {
+                store: Arc::new(store),
+                collector,
+                keys,
+                pseudonyms,
+                governor: Governor::new(purposes),
+                clock,
+                data_dir: dir,
+                sources,
+            },
+            fresh,
+        ))
+    }
+
+    /// The collector, for import readers (`iob_collect::Collector::import_json_lines`, ...).
+    pub fn collector(&self) -> &Collector {
+        &self.collector
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// The configured sources (from the config and from generated keys).
+    pub fn sources(&self) -> &[String] {
+        &self.sources
+    }
+
+    /// Authenticates an API key (write or admin) and returns its scope.
+    pub fn authenticate(&self, secret: &str) -> Result<Scope, EngineError> {
+        self.keys
+            .authenticate(secret)
+            .map(|k| k.scope.clone())
+            .ok_or(EngineError::InvalidKey)
+    }
+
+    /// A permit to read personal data for `purpose`.
+    pub fn permit(&self, actor: Actor, purpose: &Purpose) -> Result<Permit, EngineError> {
+        Ok(self.governor.permit(actor, purpose)?)
+    }
+
+    pub fn stats(&self) -> StoreStats {
+        self.store.stats()
+    }
+
+    pub fn now(&self) -> iob_types::Timestamp {
+        self.clock.now()
+    }
+
+    /// Writes a checkpoint and releases the data directory.
+    pub fn close(self) -> Result<(), EngineError> {
+        match Arc::try_unwrap(self.store) {
+            Ok(store) => Ok(store.close()?),
+            // Someone still holds the store (a blocking task in flight): checkpoint and let
+            // the last owner's Drop release the lock.
+            Err(shared) => Ok(shared.checkpoint()?),
+        }
+    }
+}

@@ -8,10 +8,12 @@
 //! This crate must never hand out a permit without a purpose, and never log a raw identifier
 //! or key material.
 
+mod access;
 mod error;
 mod permit;
 mod pseudonym;
 
+pub use access::{KeyRing, Scope, StoredKey};
 pub use error::GovernError;
 pub use permit::{Actor, Governor, Permit};
 pub use pseudonym::{Pseudonymizer, SecretKey};

@@ -1,0 +1,262 @@
+//! `iob bench ingest|http|import`: the ingestion benchmarks of BENCHMARKS.md.
+//!
+//! * `ingest`: in process, parse + validate + append + fsync of 1000-event `/v1/batch` bodies of
+//!   ~400-byte `track` events, printed next to the disk's sequential write speed measured in the
+//!   same run (the physical-limit anchor). Run under `taskset -c 0` for the one-core figure.
+//! * `http`: starts `iob serve` as a child process on loopback, posts `/v1/batch` bodies of 100
+//!   events from concurrent connections, then times single `/v1/track` requests (p50/p99), and
+//!   reports the server's peak RSS.
+//! * `import`: generates a JSON Lines file of N events and imports it (rows/s).
+
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command as Proc, Stdio};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+use iob_engine::{Config, Endpoint, Engine, SourceConfig, Submission};
+use serde_json::json;
+
+use crate::http_client::{Client, basic};
+use crate::settings::Global;
+
+#[derive(clap::Subcommand)]
+pub enum Command {
+    /// In-process durable ingestion (parse + validate + append + fsync).
+    Ingest {
+        /// Number of events.
+        #[arg(long, default_value_t = 2_000_000)]
+        events: usize,
+        /// Events per batch.
+        #[arg(long, default_value_t = 1000)]
+        batch: usize,
+        /// Batches in flight (group commit gathers them into one fsync).
+        #[arg(long, default_value_t = 4)]
+        concurrency: usize,
+    },
+    /// HTTP load against a child `iob serve` on loopback.
+    Http {
+        /// Total events to post via /v1/batch.
+        #[arg(long, default_value_t = 1_000_000)]
+        events: usize,
+        /// Events per /v1/batch request.
+        #[arg(long, default_value_t = 100)]
+        batch: usize,
+        /// Concurrent connections.
+        #[arg(long, default_value_t = 32)]
+        connections: usize,
+        /// Single /v1/track requests for the latency figures.
+        #[arg(long, default_value_t = 5000)]
+        singles: usize,
+    },
+    /// Generate N Segment events as JSON Lines and import them.
+    Import {
+        #[arg(long, default_value_t = 10_000_000)]
+        events: usize,
+        /// Keep the generated file here (default: a temp file, deleted).
+        #[arg(long)]
+        file: Option<PathBuf>,
+    },
+}
+
+/// A ~400-byte analytics.js-style `track` event.
+pub fn track_event(i: usize) -> serde_json::Value {
+    json!({
+        "type": "track",
+        "messageId": format!("bench-{i:012}"),
+        "anonymousId": format!("anon-{:08}", i % 100_000),
+        "userId": format!("user-{:07}", i % 50_000),
+        "event": "Product Viewed",
+        "timestamp": "2026-11-20T10:00:00.000Z",
+        "properties": {"item_id": format!("sku-{}", i % 5000), "category": "running", "price": 89.9, "currency": "EUR"},
+        "context": {
+            "ip": "203.0.113.7",
+            "userAgent": "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_4) AppleWebKit/605.1.15 Version/17.4 Safari/605.1.15",
+            "page": {"path": "/p/trail-shoe", "url": "https://shop.example.com/p/trail-shoe"},
+            "locale": "en-US"
+        }
+    })
+}
+
+fn batch_body(from: usize, n: usize) -> Vec<u8> {
+    let events: Vec<_> = (from..from + n).map(track_event).collect();
+    serde_json::to_vec(&json!({"batch": events, "sentAt": "2026-11-20T10:00:01.000Z"})).expect("serializable")
+}
+
+fn bench_config(dir: &Path) -> Config {
+    let mut cfg = Config::default();
+    cfg.data_dir = Some(dir.to_path_buf());
+    cfg.sources = vec![SourceConfig { name: "bench".into(), write_key: Some("bench-write-key-0123456789".into()) }];
+    cfg.admin.key = Some("bench-admin-key-0123456789".into());
+    cfg
+}
+
+fn scratch(global: &Global) -> anyhow::Result<tempfile::TempDir> {
+    // Benchmark on the disk of the data directory the user would use.
+    let parent = global.data_dir.clone().unwrap_or_else(|| PathBuf::from("."));
+    std::fs::create_dir_all(&parent)?;
+    Ok(tempfile::Builder::new().prefix("iob-bench-").tempdir_in(&parent)?)
+}
+
+pub fn run(global: &Global, cmd: Command) -> anyhow::Result<()> {
+    match cmd {
+        Command::Ingest { events, batch, concurrency } => ingest(global, events, batch, concurrency),
+        Command::Http { events, batch, connections, singles } => http(global, events, batch, connections, singles),
+        Command::Import { events, file } => import(global, events, file),
+    }
+}
+
+fn ingest(global: &Global, events: usize, batch: usize, concurrency: usize) -> anyhow::Result<()> {
+    let tmp = scratch(global)?;
+    let disk = iob_store::bench_support::measure_disk_seq_write(tmp.path(), 256 << 20)?;
+    let bodies: Vec<Vec<u8>> = (0..events.div_ceil(batch)).map(|b| batch_body(b * batch, batch)).collect();
+    let bytes: usize = bodies.iter().map(|b| b.len()).sum();
+    let (engine, _) = Engine::open(&bench_config(&tmp.path().join("data")))?;
+    let engine = Arc::new(engine);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let bodies = Arc::new(bodies);
+    let started = Instant::now();
+    let accepted = rt.block_on(async {
+        let mut tasks = Vec::new();
+        for w in 0..concurrency {
+            let (engine, bodies) = (engine.clone(), bodies.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut n = 0usize;
+                for body in bodies.iter().skip(w).step_by(concurrency) {
+                    let r = engine
+                        .submit(Submission { endpoint: Endpoint::Batch, body, key: Some("bench-write-key-0123456789"), ip: None })
+                        .await?;
+                    n += r.accepted;
+                }
+                anyhow::Ok(n)
+            }));
+        }
+        let mut total = 0;
+        for t in tasks {
+            total += t.await??;
+        }
+        anyhow::Ok(total)
+    })?;
+    let secs = started.elapsed().as_secs_f64();
+    let log_bytes = engine.stats().log_bytes;
+    anyhow::ensure!(accepted == events.div_ceil(batch) * batch, "accepted {accepted} of {events}");
+    let mbs = log_bytes as f64 / secs / 1e6;
+    println!("bench ingest: {accepted} events in {batch}-event batches, {concurrency} in flight, durable (fsync per group commit)");
+    println!("  throughput      {:>12.0} events/s", accepted as f64 / secs);
+    println!("  input           {:>12.1} MB/s of JSON ({} bytes/event)", bytes as f64 / secs / 1e6, bytes / accepted.max(1));
+    println!("  log written     {:>12.1} MB/s", mbs);
+    println!("  disk seq write  {:>12.1} MB/s (256 MiB + fsync, same run)", disk);
+    println!("  ratio           {:>12.2} of the disk's sequential write speed", mbs / disk);
+    Ok(())
+}
+
+fn http(global: &Global, events: usize, batch: usize, connections: usize, singles: usize) -> anyhow::Result<()> {
+    let tmp = scratch(global)?;
+    let cfg_path = tmp.path().join("iob.toml");
+    std::fs::write(
+        &cfg_path,
+        format!(
+            "data_dir = {:?}\n[server]\nlisten = \"127.0.0.1:0\"\n[[sources]]\nname = \"bench\"\nwrite_key = \"bench-write-key-0123456789\"\n[admin]\nkey = \"bench-admin-key-0123456789\"\n",
+            tmp.path().join("data")
+        ),
+    )?;
+    let exe = std::env::current_exe()?;
+    let mut child = Proc::new(exe)
+        .args(["--log", "warn", "--config"])
+        .arg(&cfg_path)
+        .arg("serve")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .context("starting iob serve")?;
+    let pid = child.id();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().expect("piped")).read_line(&mut line)?;
+    let base = line.trim().strip_prefix("listening on ").context("server did not print its address")?.to_string();
+    let result = http_load(&base, pid, events, batch, connections, singles);
+    let _ = Proc::new("kill").args(["-TERM", &pid.to_string()]).status();
+    let _ = child.wait();
+    result
+}
+
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    s.lines().find(|l| l.starts_with("VmHWM:"))?.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn rss_kib(pid: u32) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    s.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn http_load(base: &str, pid: u32, events: usize, batch: usize, connections: usize, singles: usize) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
+    let auth = basic("bench-write-key-0123456789");
+    let requests = events.div_ceil(batch);
+    let bodies: Arc<Vec<Vec<u8>>> = Arc::new((0..requests).map(|r| batch_body(r * batch, batch)).collect());
+    let client = Client::new(base);
+    rt.block_on(async {
+        // Warm up the connection pool.
+        client.post("/v1/batch", Some(&auth), false, batch_body(usize::MAX / 2, 10)).await?;
+        let rss_before = rss_kib(pid).unwrap_or(0);
+        let started = Instant::now();
+        let mut tasks = Vec::new();
+        for c in 0..connections {
+            let (client, auth, bodies) = (client.clone(), auth.clone(), bodies.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut ok = 0usize;
+                for body in bodies.iter().skip(c).step_by(connections) {
+                    let r = client.post("/v1/batch", Some(&auth), false, body.clone()).await?;
+                    anyhow::ensure!(r.status == 200, "HTTP {}: {}", r.status, String::from_utf8_lossy(&r.body));
+                    ok += 1;
+                }
+                anyhow::Ok(ok)
+            }));
+        }
+        let mut done = 0;
+        for t in tasks {
+            done += t.await??;
+        }
+        let secs = started.elapsed().as_secs_f64();
+        println!("bench http: {} events as {} /v1/batch requests of {} over {} connections (loopback, durable)", done * batch, done, batch, connections);
+        println!("  throughput   {:>10.0} events/s   ({:.0} requests/s)", (done * batch) as f64 / secs, done as f64 / secs);
+        let mut lat = Vec::with_capacity(singles);
+        for i in 0..singles {
+            let body = serde_json::to_vec(&track_event(usize::MAX / 4 + i))?;
+            let t = Instant::now();
+            let r = client.post("/v1/track", Some(&auth), false, body).await?;
+            lat.push(t.elapsed().as_secs_f64() * 1e3);
+            anyhow::ensure!(r.status == 200, "HTTP {}", r.status);
+        }
+        lat.sort_by(|a, b| a.total_cmp(b));
+        let q = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)];
+        println!("  /v1/track    p50 {:.3} ms   p99 {:.3} ms   max {:.3} ms   ({} sequential requests, each fsynced)", q(0.5), q(0.99), lat[lat.len() - 1], singles);
+        let peak = peak_rss_kib(pid).unwrap_or(0);
+        println!("  server RSS   {:.1} MiB before load, {:.1} MiB now, {:.1} MiB peak", rss_before as f64 / 1024.0, rss_kib(pid).unwrap_or(0) as f64 / 1024.0, peak as f64 / 1024.0);
+        anyhow::Ok(())
+    })
+}
+
+fn import(global: &Global, events: usize, file: Option<PathBuf>) -> anyhow::Result<()> {
+    let tmp = scratch(global)?;
+    let path = file.unwrap_or_else(|| tmp.path().join("events.jsonl"));
+    {
+        let started = Instant::now();
+        let mut w = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&path)?);
+        for i in 0..events {
+            serde_json::to_writer(&mut w, &track_event(i))?;
+            w.write_all(b"\n")?;
+        }
+        w.flush()?;
+        eprintln!("generated {events} events into {} in {:.1}s", path.display(), started.elapsed().as_secs_f64());
+    }
+    let cfg = bench_config(&tmp.path().join("data"));
+    let started = Instant::now();
+    let summary = crate::cmd::import::import_file(&cfg, &path, &crate::cmd::import::Format::Jsonl, "bench", false)?;
+    let secs = started.elapsed().as_secs_f64();
+    println!("bench import: {} rows ({:.1} MB) in {:.2}s: {:.0} rows/s, {:.1} MB/s; imported {} duplicates {} quarantined {}",
+        summary.read, summary.bytes as f64 / 1e6, secs, summary.read as f64 / secs, summary.bytes as f64 / secs / 1e6,
+        summary.imported, summary.duplicates, summary.quarantined);
+    Ok(())
+}

@@ -1,0 +1,179 @@
+//! `iob demo`: a simulated multi-channel population ingested end to end over HTTP.
+//!
+//! Starts the real server on a loopback port, posts each source's events the way SDKs do
+//! (gzip batches with the source's write key), resends one batch to show deduplication, sends a
+//! few bad events to show the quarantine, then prints what the store holds.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+use iob_engine::simulate::{self, Population};
+use iob_engine::{Actor, Config, Engine, SourceConfig};
+use iob_types::{Purpose, Timestamp};
+use serde_json::json;
+
+use crate::http_client::{Client, basic, gzip};
+use crate::settings::Global;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// How many people to simulate.
+    #[arg(long, default_value_t = 400)]
+    pub persons: usize,
+    /// Days of history.
+    #[arg(long, default_value_t = 60)]
+    pub days: i64,
+    /// Random seed (same seed, same population).
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+}
+
+pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
+    let mut cfg: Config = global.load()?;
+    let dir: PathBuf = global.data_dir.clone().unwrap_or_else(|| PathBuf::from("iob-demo-data"));
+    // Start fresh, but only ever delete a directory an earlier demo made.
+    if dir.exists() && std::fs::read_dir(&dir)?.next().is_some() {
+        anyhow::ensure!(
+            dir.join("DEMO").exists(),
+            "{} exists and was not made by `iob demo`; refusing to overwrite it (pass another --data-dir)",
+            dir.display()
+        );
+        std::fs::remove_dir_all(&dir).with_context(|| format!("removing the previous demo in {}", dir.display()))?;
+    }
+
+    cfg.data_dir = Some(dir.clone());
+    // No keys configured: the first start generates one write key per source, as for a user.
+    cfg.sources = simulate::SOURCES
+        .iter()
+        .map(|s| SourceConfig { name: s.to_string(), write_key: None })
+        .collect();
+    cfg.admin.key = None;
+    // A tracking plan: orders must carry a numeric revenue.
+    cfg.tracking_plan.events.insert(
+        "Order Completed".into(),
+        json!({"type": "object", "required": ["revenue"], "properties": {"revenue": {"type": "number", "minimum": 0}}}),
+    );
+
+    let (engine, fresh) = Engine::open(&cfg).with_context(|| format!("opening {}", dir.display()))?;
+    std::fs::write(dir.join("DEMO"), "made by `iob demo`; deleted by the next run\n")?;
+    let keys: BTreeMap<String, String> = fresh.into_iter().map(|k| (k.id, k.secret)).collect();
+    anyhow::ensure!(keys.len() == simulate::SOURCES.len() + 1, "expected fresh keys for a fresh demo directory");
+    let engine = Arc::new(engine);
+    let now = engine.now();
+    let population = Population { persons: args.persons, days: args.days, seed: args.seed, end: now };
+    let (sources, truths) = simulate::generate(&population);
+    let total: usize = sources.iter().map(|s| s.events.len()).sum();
+    println!("iob demo — {} people over {} days across {} channels: {} events", args.persons, args.days, sources.len(), total);
+
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let started = Instant::now();
+    let report = rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let router = iob_server::router(engine.clone(), &cfg.server);
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(iob_server::serve(listener, router, async {
+            let _ = stop_rx.await;
+        }));
+        let client = Client::new(&format!("http://{addr}"));
+        println!("collector listening on http://{addr} (loopback), posting gzip batches with each source's write key");
+        let mut tasks = Vec::new();
+        for s in &sources {
+            let client = client.clone();
+            let auth = basic(&keys[s.source]);
+            let events = s.events.clone();
+            let source = s.source;
+            tasks.push(tokio::spawn(async move {
+                let mut acc = (0usize, 0usize, 0usize);
+                for chunk in events.chunks(250) {
+                    // Like an SDK: stamp sentAt at send time (clock-skew correction uses it).
+                    let body = serde_json::to_vec(&json!({"batch": chunk, "sentAt": wall_clock().to_rfc3339()}))?;
+                    let r = client.post("/v1/batch", Some(&auth), true, gzip(&body)).await?;
+                    anyhow::ensure!(r.status == 200, "{source}: HTTP {} {}", r.status, String::from_utf8_lossy(&r.body));
+                    let v: serde_json::Value = serde_json::from_slice(&r.body)?;
+                    acc.0 += v["accepted"].as_u64().unwrap_or(0) as usize;
+                    acc.1 += v["duplicates"].as_u64().unwrap_or(0) as usize;
+                    acc.2 += v["rejected"].as_array().map_or(0, |a| a.len());
+                }
+                anyhow::Ok((source, acc))
+            }));
+        }
+        let mut per_source = Vec::new();
+        for t in tasks {
+            per_source.push(t.await??);
+        }
+        let ingest_secs = started.elapsed().as_secs_f64();
+        // A retried batch (same messageIds): acknowledged, not stored twice.
+        let web = &sources[0].events[..100.min(sources[0].events.len())];
+        let retry = client
+            .post("/v1/batch", Some(&basic(&keys["web"])), false, serde_json::to_vec(&json!({"batch": web}))?)
+            .await?;
+        // Bad input: a string revenue (tracking plan), a track without event name, broken JSON.
+        let pos = basic(&keys["pos"]);
+        let bad1 = client.post("/v1/track", Some(&pos), false, br#"{"userId":"user-00001","event":"Order Completed","properties":{"revenue":"12,50"}}"#.to_vec()).await?;
+        let bad2 = client.post("/v1/track", Some(&pos), false, br#"{"userId":"user-00001","properties":{}}"#.to_vec()).await?;
+        let bad3 = client.post("/v1/track", Some(&pos), false, br#"{"userId": "user-00001", "event": "#.to_vec()).await?;
+        let unauth = client.post("/v1/track", Some(&basic("not-a-key")), false, br#"{"userId":"x","event":"y"}"#.to_vec()).await?;
+        let _ = stop_tx.send(());
+        server.await??;
+        anyhow::Ok((per_source, ingest_secs, retry, [bad1, bad2, bad3], unauth))
+    })?;
+    drop(rt);
+    let (per_source, secs, retry, bad, unauth) = report;
+
+    println!("\ningested over HTTP in {secs:.2}s ({:.0} events/s, every 200 sent after fsync)", total as f64 / secs);
+    println!("  {:<10} {:>9} {:>11} {:>9}", "source", "accepted", "duplicates", "rejected");
+    for (s, (a, d, r)) in &per_source {
+        println!("  {s:<10} {a:>9} {d:>11} {r:>9}");
+    }
+    let retry_v: serde_json::Value = serde_json::from_slice(&retry.body).unwrap_or_default();
+    println!("\nretried a web batch of 100: HTTP {} accepted {} duplicates {} (exactly-once by messageId)", retry.status, retry_v["accepted"], retry_v["duplicates"]);
+    println!("bad input:");
+    for r in bad.iter().chain(std::iter::once(&unauth)) {
+        let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap_or_default();
+        println!("  HTTP {} {:<16} {}", r.status, v["code"].as_str().unwrap_or(""), v["detail"].as_str().unwrap_or(""));
+    }
+
+    let engine = Arc::try_unwrap(engine).map_err(|_| anyhow::anyhow!("engine still shared"))?;
+    let permit = engine.permit(Actor::Operator, &Purpose::operations())?;
+    let mut by_type: BTreeMap<String, usize> = BTreeMap::new();
+    let mut by_name: BTreeMap<String, usize> = BTreeMap::new();
+    let mut persons = std::collections::HashSet::new();
+    let (mut first, mut last) = (i64::MAX, i64::MIN);
+    engine.for_each_event(&permit, |r| {
+        *by_type.entry(r.event.kind.to_string()).or_default() += 1;
+        if let Some(n) = &r.event.event {
+            *by_name.entry(n.clone()).or_default() += 1;
+        }
+        persons.insert(r.person);
+        first = first.min(r.event.timestamp.millis());
+        last = last.max(r.event.timestamp.millis());
+        Ok(())
+    })?;
+    let s = engine.stats();
+    println!("\nstored: {} events, {} bytes of log in {} segment(s), {} partitions", s.events, s.log_bytes, s.segments, s.partition_offsets.len());
+    println!("  by type:  {}", by_type.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", "));
+    println!("  by event: {}", by_name.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", "));
+    println!("  person keys (pseudonymous, before identity resolution): {}", persons.len());
+    println!("  event time: {} .. {}", Timestamp(first), Timestamp(last));
+    println!("quarantine: {} open", s.quarantine_open);
+    for e in engine.quarantine_list(&permit, false, 10)? {
+        let r = &e.reason["rejection"];
+        println!("  #{} {} `{}` {}", e.id, r["code"].as_str().unwrap_or(""), r["field"].as_str().unwrap_or(""), r["message"].as_str().unwrap_or(""));
+    }
+    println!(
+        "\nplanted truths for the next stages: {} churners, {} fraud victims, {} health deviations, {} bargain hunters",
+        truths.churners.len(), truths.fraud_victims.len(), truths.health_deviations.len(), truths.bargain_hunters.len()
+    );
+    engine.close()?;
+    println!("\nexplore: iob events tail -n 5 --data-dir {0}   |   iob quarantine list --data-dir {0}", dir.display());
+    Ok(())
+}
+
+fn wall_clock() -> Timestamp {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    Timestamp(now.as_millis() as i64)
+}

@@ -1,0 +1,7 @@
+//! One module per subcommand.
+pub mod bench;
+pub mod demo;
+pub mod events;
+pub mod import;
+pub mod quarantine;
+pub mod serve;

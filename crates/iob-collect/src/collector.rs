@@ -1,0 +1,150 @@
+//! The [`Collector`]: configuration (size limits, purposes, tracking plan) plus the entry points
+//! that turn request bytes into events: [`Collector::parse_event`] for `/v1/track`-style calls
+//! and [`Collector::parse_batch`] for `/v1/batch`.
+//!
+//! The collector is immutable and `Send + Sync`: one instance is shared by every request
+//! handler. It must never read the clock, touch files or the network, or keep state between
+//! calls: the server time, source and client address arrive in [`Received`].
+
+use std::net::IpAddr;
+
+use iob_types::{Event, EventKind, Purpose, Timestamp};
+use serde_json::value::RawValue;
+
+use crate::plan::TrackingPlan;
+use crate::reject::Rejection;
+
+/// Segment's limit for one event.
+pub const DEFAULT_MAX_EVENT_BYTES: usize = 32 * 1024;
+/// Segment's limit for one `/v1/batch` body.
+pub const DEFAULT_MAX_BATCH_BYTES: usize = 500 * 1024;
+
+/// Collector configuration.
+#[derive(Debug)]
+pub struct CollectOptions {
+    /// Largest accepted event, in bytes of its JSON (default 32 KiB).
+    pub max_event_bytes: usize,
+    /// Largest accepted `/v1/batch` body (default 500 KiB).
+    pub max_batch_bytes: usize,
+    /// Purposes a `consent` event may name (default [`Purpose::defaults`]).
+    pub purposes: Vec<Purpose>,
+    /// The tracking plan (default: allow everything).
+    pub plan: TrackingPlan,
+}
+
+impl Default for CollectOptions {
+    fn default() -> Self {
+        CollectOptions {
+            max_event_bytes: DEFAULT_MAX_EVENT_BYTES,
+            max_batch_bytes: DEFAULT_MAX_BATCH_BYTES,
+            purposes: Purpose::defaults(),
+            plan: TrackingPlan::allow_all(),
+        }
+    }
+}
+
+/// What the server knows about a request: which source's write key authenticated it, when it
+/// arrived (server clock) and from where.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Received<'a> {
+    pub source: Option<&'a str>,
+    pub received_at: Timestamp,
+    pub ip: Option<IpAddr>,
+}
+
+impl<'a> Received<'a> {
+    pub fn new(received_at: Timestamp) -> Self {
+        Received {
+            source: None,
+            received_at,
+            ip: None,
+        }
+    }
+}
+
+/// A single accepted event and the write key its body carried (never kept in the event).
+#[derive(Debug, Clone)]
+pub struct Parsed {
+    pub event: Event,
+    pub write_key: Option<String>,
+}
+
+/// One element of a batch: its raw JSON (for the quarantine) and its outcome.
+#[derive(Debug)]
+pub struct BatchItem<'a> {
+    pub raw: &'a RawValue,
+    pub result: Result<Event, Rejection>,
+}
+
+/// A parsed `/v1/batch` body: per-item outcomes, in order, and the body's write key.
+#[derive(Debug)]
+pub struct ParsedBatch<'a> {
+    pub items: Vec<BatchItem<'a>>,
+    pub write_key: Option<String>,
+}
+
+impl ParsedBatch<'_> {
+    pub fn accepted(&self) -> impl Iterator<Item = &Event> {
+        self.items.iter().filter_map(|i| i.result.as_ref().ok())
+    }
+    pub fn rejected(&self) -> impl Iterator<Item = (&RawValue, &Rejection)> {
+        self.items
+            .iter()
+            .filter_map(|i| i.result.as_ref().err().map(|r| (i.raw, r)))
+    }
+}
+
+/// Validates and enriches incoming events. Build once, share everywhere.
+#[derive(Debug)]
+pub struct Collector {
+    pub(crate) opts: CollectOptions,
+}
+
+impl Default for Collector {
+    fn default() -> Self {
+        Collector::new(CollectOptions::default())
+    }
+}
+
+impl Collector {
+    pub fn new(opts: CollectOptions) -> Self {
+        Collector { opts }
+    }
+
+    pub fn options(&self) -> &CollectOptions {
+        &self.opts
+    }
+
+    /// Parses one Segment call (`/v1/track`, `/v1/identify`, ... or `/v1/observe`).
+    ///
+    /// `expected` is the endpoint's type: a body `type` that differs is rejected, a missing one
+    /// is taken from the endpoint. Without `expected` (`/v1/import`, JSON Lines) `type` is
+    /// required.
+    pub fn parse_event(
+        &self,
+        bytes: &[u8],
+        expected: Option<EventKind>,
+        rx: &Received,
+    ) -> Result<Parsed, Rejection> {
+        let ctx = crate::segment::Ctx {
+            expected,
+            defaults: None,
+            seed: crate::segment::IdSeed::Received,
+        };
+        let (event, write_key) = self.parse_one(bytes, &ctx, rx)?;
+        Ok(Parsed { event, write_key })
+    }
+
+    /// Checks an already-built event against the tracking plan (used by importers that build
+    /// events directly).
+    pub fn check_plan(&self, event: &Event) -> Result<(), Rejection> {
+        match event.kind {
+            EventKind::Track => self.opts.plan.check_track(
+                event.event.as_deref().unwrap_or(""),
+                event.properties.as_deref(),
+            ),
+            EventKind::Identify => self.opts.plan.check_identify(event.traits.as_deref()),
+            _ => Ok(()),
+        }
+    }
+}

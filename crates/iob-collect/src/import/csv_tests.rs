@@ -1,0 +1,360 @@
+//! Unit tests of the CSV importer.
+
+use iob_types::Timestamp;
+use proptest::prelude::*;
+use serde_json::json;
+
+use super::*;
+use crate::import::{CsvMapping, PropertyMapping};
+use crate::{CollectOptions, TrackingPlan, Unplanned};
+
+fn rx() -> Received<'static> {
+    Received {
+        source: Some("retail"),
+        received_at: Timestamp(1_700_000_000_000),
+        ip: None,
+    }
+}
+
+fn retail() -> CsvMapping {
+    CsvMapping {
+        user_id: Some("CustomerID".into()),
+        anonymous_id: Some("InvoiceNo".into()),
+        event_name: Some("Order Line".into()),
+        timestamp: Some("InvoiceDate".into()),
+        time_unit: TimeUnit::Format("%Y-%m-%d %H:%M:%S".into()),
+        properties: vec![
+            PropertyMapping::new("StockCode", Some("sku"), PropertyType::String),
+            PropertyMapping::new("Quantity", Some("quantity"), PropertyType::Integer),
+            PropertyMapping::new("UnitPrice", Some("price"), PropertyType::Number),
+            PropertyMapping::new("Country", None, PropertyType::Auto),
+        ],
+        ..Default::default()
+    }
+}
+
+const RETAIL: &str = "InvoiceNo,StockCode,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\r\n\
+536365,85123A,6,2010-12-01 08:26:00,2.55,17850,United Kingdom\r\n\
+536366,22633,6,2010-12-01 08:28:00,1.85,,\"Hong Kong, China\"\r\n\
+,22633,6,2010-12-01 08:28:00,1.85,,France\r\n\
+536367,84879,x,2010-12-01 08:34:00,1.69,13047,France\r\n\
+536368,84879,1,01/12/2010,1.69,13047,France\r\n";
+
+fn items(c: &Collector, csv: &str, m: &CsvMapping) -> Vec<ImportItem> {
+    c.import_csv(csv.as_bytes(), m, "retail.csv", rx())
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+#[test]
+fn maps_rows_to_events_and_names_bad_cells() {
+    let c = Collector::default();
+    let it = items(&c, RETAIL, &retail());
+    assert_eq!(it.len(), 5);
+    let e = it[0].result.as_ref().unwrap();
+    assert_eq!(it[0].line, 2);
+    assert_eq!(
+        it[0].raw,
+        b"536365,85123A,6,2010-12-01 08:26:00,2.55,17850,United Kingdom"
+    );
+    assert_eq!(e.user_id.as_deref(), Some("17850"));
+    assert_eq!(e.anonymous_id, None);
+    assert_eq!(e.event.as_deref(), Some("Order Line"));
+    assert_eq!(e.timestamp.to_rfc3339(), "2010-12-01T08:26:00.000Z");
+    assert_eq!(e.original_timestamp, Some(e.timestamp));
+    assert_eq!(e.received_at, Timestamp(1_700_000_000_000));
+    assert_eq!(e.source.as_deref(), Some("retail"));
+    assert_eq!(
+        e.properties.as_ref().unwrap().get(),
+        r#"{"sku":"85123A","quantity":6,"price":2.55,"Country":"United Kingdom"}"#
+    );
+    // no customer: anonymous by invoice, quoted cell with a comma
+    let e = it[1].result.as_ref().unwrap();
+    assert_eq!(
+        (e.user_id.as_deref(), e.anonymous_id.as_deref()),
+        (None, Some("536366"))
+    );
+    assert!(
+        e.properties
+            .as_ref()
+            .unwrap()
+            .get()
+            .contains(r#""Country":"Hong Kong, China""#)
+    );
+    // neither id: a rejection naming the mapped columns, not a silent drop
+    let r = it[2].result.as_ref().unwrap_err();
+    assert_eq!(
+        (r.code, r.field.as_str()),
+        (RejectCode::MissingField, "CustomerID")
+    );
+    assert!(
+        r.message.contains("line 4") && r.message.contains("InvoiceNo"),
+        "{}",
+        r.message
+    );
+    let r = it[3].result.as_ref().unwrap_err();
+    assert_eq!(
+        (r.code, r.field.as_str()),
+        (RejectCode::InvalidValue, "Quantity")
+    );
+    assert!(
+        r.message.contains("line 5") && r.message.contains("integer"),
+        "{}",
+        r.message
+    );
+    let r = it[4].result.as_ref().unwrap_err();
+    assert_eq!(r.field, "InvoiceDate");
+    assert!(
+        r.message.contains("format:%Y-%m-%d %H:%M:%S"),
+        "{}",
+        r.message
+    );
+}
+
+#[test]
+fn message_ids_are_deterministic_per_import_name() {
+    let c = Collector::default();
+    let ids = |name: &str, at: i64| -> Vec<String> {
+        let rx = Received {
+            received_at: Timestamp(at),
+            ..rx()
+        };
+        c.import_csv(RETAIL.as_bytes(), &retail(), name, rx)
+            .unwrap()
+            .filter_map(|i| i.unwrap().result.ok().map(|e| e.message_id))
+            .collect()
+    };
+    assert_eq!(ids("a", 1), ids("a", 2));
+    assert_ne!(ids("a", 1), ids("b", 1));
+    let a = ids("a", 1);
+    assert_ne!(a[0], a[1]);
+    // CRLF vs LF does not change the ids
+    let lf = RETAIL.replace("\r\n", "\n");
+    let lf_ids: Vec<String> = c
+        .import_csv(lf.as_bytes(), &retail(), "a", rx())
+        .unwrap()
+        .filter_map(|i| i.unwrap().result.ok().map(|e| e.message_id))
+        .collect();
+    assert_eq!(lf_ids, a);
+}
+
+#[test]
+fn missing_header_column_is_a_mapping_error() {
+    let c = Collector::default();
+    let mut m = retail();
+    m.user_id = Some("Customer ID".into());
+    let err = c
+        .import_csv(RETAIL.as_bytes(), &m, "x", rx())
+        .err()
+        .unwrap();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("`user_id`") && msg.contains("Customer ID") && msg.contains("CustomerID"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn headerless_tsv_with_seconds_and_latin1() {
+    let c = Collector::default();
+    let m = CsvMapping::from_toml_str(
+        "delimiter = \"\\t\"\nhas_header = false\nencoding = \"latin-1\"\nuser_id = \"0\"\nevent_name = \"Rated\"\ntimestamp = \"3\"\ntime_unit = \"s\"\nproperties = [{column = \"1\", name = \"item\", type = \"string\"}, {column = \"2\", name = \"rating\", type = \"integer\"}, {column = \"4\", name = \"title\"}]",
+    )
+    .unwrap();
+    let data = b"196\t242\t3\t881250949\tCaf\xe9\n186\t302\t3\t1396860669.277\tx\n7\t1\t2\n";
+    let it: Vec<ImportItem> = c
+        .import_csv(&data[..], &m, "u.data", rx())
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(it.len(), 3);
+    let e = it[0].result.as_ref().unwrap();
+    assert_eq!(e.timestamp.millis(), 881_250_949_000);
+    assert_eq!(
+        e.properties.as_ref().unwrap().get(),
+        r#"{"item":"242","rating":3,"title":"Café"}"#
+    );
+    assert_eq!(
+        it[1].result.as_ref().unwrap().timestamp.millis(),
+        1_396_860_669_277
+    );
+    let r = it[2].result.as_ref().unwrap_err();
+    assert_eq!((r.code, r.field.as_str()), (RejectCode::MissingField, "3"));
+}
+
+#[test]
+fn invalid_utf8_names_the_column() {
+    let c = Collector::default();
+    let m = CsvMapping {
+        user_id: Some("u".into()),
+        event: Some("e".into()),
+        ..Default::default()
+    };
+    let it: Vec<ImportItem> = c
+        .import_csv(&b"u,e\nx,caf\xe9\n"[..], &m, "f", rx())
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let r = it[0].result.as_ref().unwrap_err();
+    assert_eq!(r.field, "e");
+    assert!(r.message.contains("latin-1"), "{}", r.message);
+}
+
+#[test]
+fn identify_rows_fill_traits_and_plan_applies() {
+    let plan = TrackingPlan::new(
+        [(
+            "identify".to_string(),
+            json!({"properties":{"age":{"type":"integer"}}}),
+        )],
+        Unplanned::Allow,
+    )
+    .unwrap();
+    let c = Collector::new(CollectOptions {
+        plan,
+        ..Default::default()
+    });
+    let m = CsvMapping {
+        kind: CsvKind::Identify,
+        user_id: Some("id".into()),
+        properties: vec![PropertyMapping::new("age", None, PropertyType::Auto)],
+        ..Default::default()
+    };
+    let it: Vec<ImportItem> = c
+        .import_csv(&b"id,age\n1,40\n2,old\n"[..], &m, "f", rx())
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(
+        it[0]
+            .result
+            .as_ref()
+            .unwrap()
+            .traits
+            .as_ref()
+            .unwrap()
+            .get(),
+        r#"{"age":40}"#
+    );
+    let r = it[1].result.as_ref().unwrap_err();
+    assert_eq!(
+        (r.code, r.field.as_str()),
+        (RejectCode::SchemaViolation, "traits.age")
+    );
+}
+
+#[test]
+fn cell_typing() {
+    let mut s = String::new();
+    for (ty, cell, want) in [
+        (PropertyType::Auto, "007", "\"007\""),
+        (PropertyType::Auto, "-1.5e3", "-1.5e3"),
+        (PropertyType::Auto, "NaN", "\"NaN\""),
+        (PropertyType::Auto, "1e999", "\"1e999\""),
+        (PropertyType::Number, ".5", "0.5"),
+        (PropertyType::Bool, "TRUE", "true"),
+        (PropertyType::Bool, "no", "false"),
+        (PropertyType::String, "a\"b\n", "\"a\\\"b\\n\""),
+    ] {
+        s.clear();
+        write_value(&mut s, ty, cell).unwrap();
+        assert_eq!(s, want, "{ty:?} {cell}");
+    }
+    assert!(write_value(&mut s, PropertyType::Number, "inf").is_err());
+    assert!(write_value(&mut s, PropertyType::Bool, "maybe").is_err());
+    assert!(write_value(&mut s, PropertyType::Integer, "1.0").is_err());
+}
+
+#[test]
+fn time_units() {
+    assert_eq!(scaled("1396860669.277", 3), Some(1_396_860_669_277));
+    assert_eq!(scaled("1396860669.2", 3), Some(1_396_860_669_200));
+    assert_eq!(scaled("1700000000123", 0), Some(1_700_000_000_123));
+    assert_eq!(scaled("1700000000123999", -3), Some(1_700_000_000_123));
+    assert_eq!(scaled("12a", 3), None);
+    assert_eq!(scaled("", 3), None);
+    let f = time::format_description::parse_strftime_owned("%Y-%m-%d").unwrap();
+    let t = parse_time(&TimeUnit::Format("%Y-%m-%d".into()), Some(&f), "2011-12-09").unwrap();
+    assert_eq!(t.to_rfc3339(), "2011-12-09T00:00:00.000Z");
+    assert!(parse_time(&TimeUnit::Seconds, None, "-5").is_err());
+    assert_eq!(
+        parse_time(&TimeUnit::Iso, None, "2011-12-09 12:50")
+            .unwrap()
+            .to_rfc3339(),
+        "2011-12-09T12:50:00.000Z"
+    );
+}
+
+#[test]
+fn raw_bytes_survive_buffer_release() {
+    // more than the 256 KiB release threshold, with quoted multi-line cells
+    let c = Collector::default();
+    let m = CsvMapping {
+        user_id: Some("u".into()),
+        event: Some("e".into()),
+        properties: vec![PropertyMapping::new("p", None, PropertyType::String)],
+        ..Default::default()
+    };
+    let mut data = String::from("u,e,p\n");
+    for i in 0..20_000 {
+        data.push_str(&format!("user{i},\"ev\n{i}\",{}\n", "z".repeat(i % 40)));
+    }
+    let it: Vec<ImportItem> = c
+        .import_csv(data.as_bytes(), &m, "f", rx())
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(it.len(), 20_000);
+    for (i, item) in it.iter().enumerate() {
+        assert_eq!(
+            item.raw,
+            format!("user{i},\"ev\n{i}\",{}", "z".repeat(i % 40)).as_bytes()
+        );
+        assert_eq!(item.line, 2 + 2 * i as u64);
+        assert_eq!(
+            item.result.as_ref().unwrap().event.as_deref(),
+            Some(format!("ev\n{i}").as_str())
+        );
+    }
+}
+
+proptest! {
+    #[test]
+    fn csv_import_never_panics_on_arbitrary_cells(rows in prop::collection::vec(prop::collection::vec("\\PC{0,8}|[0-9.eE+-]{0,6}|", 0..6), 0..8), tu in 0usize..5) {
+        let mut w = ::csv::Writer::from_writer(Vec::new());
+        w.write_record(["a", "b", "c", "d", "e"]).unwrap();
+        for r in &rows {
+            let _ = w.write_record(r);
+        }
+        let data = w.into_inner().unwrap();
+        let unit = [TimeUnit::Iso, TimeUnit::Seconds, TimeUnit::Millis, TimeUnit::Micros, TimeUnit::Format("%Y-%m-%d %H:%M:%S".into())][tu].clone();
+        let m = CsvMapping {
+            user_id: Some("a".into()),
+            anonymous_id: Some("b".into()),
+            event: Some("c".into()),
+            timestamp: Some("d".into()),
+            time_unit: unit,
+            properties: [PropertyType::Auto, PropertyType::Number, PropertyType::Integer, PropertyType::Bool, PropertyType::String]
+                .into_iter()
+                .map(|t| PropertyMapping::new("e", Some(&format!("{t:?}")), t))
+                .collect(),
+            ..Default::default()
+        };
+        let c = Collector::default();
+        for item in c.import_csv(&data[..], &m, "p", rx()).unwrap().flatten() {
+            if let Ok(e) = item.result {
+                prop_assert!(iob_types::Event::from_json(&e.to_json()).is_ok());
+            }
+        }
+    }
+
+    #[test]
+    fn csv_import_never_panics_on_arbitrary_bytes(data in prop::collection::vec(any::<u8>(), 0..400)) {
+        let m = CsvMapping { user_id: Some("0".into()), event: Some("1".into()), has_header: false, properties: vec![PropertyMapping::new("2", None, PropertyType::Auto)], ..Default::default() };
+        let c = Collector::default();
+        for item in c.import_csv(&data[..], &m, "p", rx()).unwrap() {
+            let _ = item;
+        }
+    }
+}

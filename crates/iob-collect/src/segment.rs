@@ -1,0 +1,670 @@
+//! The Segment Spec parser: one JSON object → one validated, enriched [`Event`].
+//!
+//! It splits the object into top-level `(key, raw value)` pairs (a `&str` variant of
+//! [`iob_types::split_top_level`]), decodes only the scalars it validates, and keeps nested
+//! objects (`properties`, `traits`, `context`, `integrations`, `tags`) and unknown fields as raw
+//! JSON, byte for byte. Rules (required fields per type, id forms, clock-skew correction,
+//! derived `messageId`) follow Segment's HTTP Tracking API. This module must never build a
+//! `serde_json::Value` for a nested object unless a tracking-plan schema applies to it, and
+//! never keep the `writeKey` in the event.
+
+use std::borrow::Cow;
+use std::collections::HashSet;
+
+use iob_types::{ConsentChange, Event, EventKind, Purpose, Reading, Timestamp};
+use serde_json::value::RawValue;
+use xxhash_rust::xxh3::Xxh3;
+
+use crate::collector::{Collector, Received};
+use crate::fields::{
+    MAX_MESSAGE_ID_CHARS, non_null, opt_id, opt_object, opt_string, opt_timestamp, split_object,
+    str_text,
+};
+use crate::reject::{JsonType, RejectCode, Rejection};
+
+/// Longest accepted `metric` name of an `observe` event.
+pub const MAX_METRIC_CHARS: usize = 100;
+
+/// Values a `/v1/batch` body applies to each of its events.
+#[derive(Default)]
+pub(crate) struct Defaults<'b> {
+    pub context: Option<Vec<(Cow<'b, str>, &'b RawValue)>>,
+    pub integrations: Option<Vec<(Cow<'b, str>, &'b RawValue)>>,
+    pub sent_at: Option<Timestamp>,
+}
+
+/// What a derived `messageId` is a hash of, besides the event's bytes.
+#[derive(Clone, Copy)]
+pub(crate) enum IdSeed<'s> {
+    /// Live traffic: the source and the server receive time.
+    Received,
+    /// Bulk import: the import's name, so re-importing the same file yields the same ids.
+    Import { name: &'s str },
+}
+
+pub(crate) struct Ctx<'b, 's> {
+    pub expected: Option<EventKind>,
+    pub defaults: Option<&'b Defaults<'b>>,
+    pub seed: IdSeed<'s>,
+}
+
+/// Top-level fields the parser interprets.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[repr(u8)]
+enum F {
+    Type,
+    MessageId,
+    UserId,
+    AnonymousId,
+    PreviousId,
+    GroupId,
+    Event,
+    Name,
+    Category,
+    Timestamp,
+    OriginalTimestamp,
+    SentAt,
+    Properties,
+    Traits,
+    Context,
+    Integrations,
+    WriteKey,
+    // observe only
+    DeviceId,
+    Metric,
+    Value,
+    Unit,
+    Tags,
+    // consent only
+    Granted,
+    Denied,
+    PolicyVersion,
+    Source,
+}
+const N_FIELDS: usize = 26;
+
+enum Key {
+    Field(F),
+    /// Server-owned fields a client cannot set (`receivedAt`, `iobSource`): dropped.
+    Ignored,
+    Unknown,
+}
+
+fn classify(k: &str) -> Key {
+    use F::*;
+    Key::Field(match k {
+        "type" => Type,
+        "messageId" => MessageId,
+        "userId" => UserId,
+        "anonymousId" => AnonymousId,
+        "previousId" => PreviousId,
+        "groupId" => GroupId,
+        "event" => Event,
+        "name" => Name,
+        "category" => Category,
+        "timestamp" => Timestamp,
+        "originalTimestamp" => OriginalTimestamp,
+        "sentAt" => SentAt,
+        "properties" => Properties,
+        "traits" => Traits,
+        "context" => Context,
+        "integrations" => Integrations,
+        "writeKey" => WriteKey,
+        "deviceId" => DeviceId,
+        "metric" => Metric,
+        "value" => Value,
+        "unit" => Unit,
+        "tags" => Tags,
+        "granted" => Granted,
+        "denied" => Denied,
+        "policyVersion" => PolicyVersion,
+        "source" => Source,
+        "receivedAt" | "iobSource" => return Key::Ignored,
+        _ => return Key::Unknown,
+    })
+}
+
+impl F {
+    /// The kind this field belongs to; `None` for fields every kind reads.
+    fn only_for(self) -> Option<EventKind> {
+        match self as u8 {
+            x if x >= F::Granted as u8 => Some(EventKind::Consent),
+            x if x >= F::DeviceId as u8 => Some(EventKind::Observe),
+            _ => None,
+        }
+    }
+}
+
+/// Maps a serde_json error on a body to `malformed_json` or `not_an_object`.
+pub(crate) fn body_error(bytes: &[u8], err: serde_json::Error) -> Rejection {
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace()).copied();
+    if first != Some(b'{') && serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok() {
+        return Rejection::new(
+            RejectCode::NotAnObject,
+            "",
+            "the body must be a JSON object (`{...}`), got another JSON value",
+        );
+    }
+    Rejection::new(
+        RejectCode::MalformedJson,
+        "",
+        format!("the body is not valid JSON: {err}"),
+    )
+}
+
+/// The body as text; JSON must be UTF-8.
+pub(crate) fn body_text(bytes: &[u8]) -> Result<&str, Rejection> {
+    std::str::from_utf8(bytes).map_err(|e| {
+        Rejection::new(
+            RejectCode::MalformedJson,
+            "",
+            format!(
+                "the body is not valid UTF-8 (at byte {}); JSON must be UTF-8",
+                e.valid_up_to()
+            ),
+        )
+    })
+}
+
+fn dup(field: &str) -> Rejection {
+    Rejection::invalid(
+        field,
+        format!("`{field}` appears more than once in the object; send each field once"),
+    )
+}
+
+impl Collector {
+    /// Parses and validates one event object. Returns the event and the body's write key.
+    pub(crate) fn parse_one(
+        &self,
+        bytes: &[u8],
+        ctx: &Ctx,
+        rx: &Received,
+    ) -> Result<(Event, Option<String>), Rejection> {
+        let limit = self.opts.max_event_bytes;
+        if bytes.len() > limit {
+            return Err(Rejection::new(
+                RejectCode::TooLarge,
+                "",
+                format!(
+                    "the event is {} bytes; the limit is {limit} bytes (max_event_bytes)",
+                    bytes.len()
+                ),
+            ));
+        }
+        let text = body_text(bytes)?;
+        let fields = split_object(text).map_err(|e| body_error(bytes, e))?;
+
+        let mut slots: [Option<&RawValue>; N_FIELDS] = [None; N_FIELDS];
+        let mut others: Vec<(Cow<str>, &RawValue, Option<F>)> = Vec::new();
+        for (k, v) in fields {
+            match classify(&k) {
+                Key::Field(f) if f.only_for().is_none() => {
+                    if slots[f as usize].replace(v).is_some() {
+                        return Err(dup(&k));
+                    }
+                }
+                Key::Field(f) => others.push((k, v, Some(f))),
+                Key::Ignored => {}
+                Key::Unknown => others.push((k, v, None)),
+            }
+        }
+        let slot = |f: F| slots[f as usize];
+
+        // type
+        let kind = match (slot(F::Type).and_then(non_null), ctx.expected) {
+            (Some(t), expected) => {
+                let s = str_text(t).ok_or_else(|| Rejection::wrong_type("type", "a string", t))?;
+                let kind = EventKind::parse(&s)
+                    .map_err(|e| Rejection::new(RejectCode::UnknownType, "type", e.to_string()))?;
+                if let Some(exp) = expected.filter(|&e| e != kind) {
+                    return Err(Rejection::invalid(
+                        "type",
+                        format!(
+                            "`type` is `{kind}` but this endpoint accepts only `{exp}` calls; send it to /v1/{kind} or /v1/batch"
+                        ),
+                    ));
+                }
+                kind
+            }
+            (None, Some(exp)) => exp,
+            (None, None) => {
+                return Err(Rejection::missing(
+                    "type",
+                    "`type` is required: one of track, identify, page, screen, group, alias, observe, consent",
+                ));
+            }
+        };
+
+        // Kind-specific fields go to their slot for that kind, to `extra` otherwise.
+        let mut extra: Vec<(String, Box<RawValue>)> = Vec::new();
+        let mut seen: Option<HashSet<String>> = None;
+        for (k, v, f) in others {
+            if let Some(f) = f.filter(|f| f.only_for() == Some(kind)) {
+                if slots[f as usize].replace(v).is_some() {
+                    return Err(dup(&k));
+                }
+                continue;
+            }
+            let is_dup = if extra.len() < 16 {
+                extra.iter().any(|(e, _)| *e == *k)
+            } else {
+                let set =
+                    seen.get_or_insert_with(|| extra.iter().map(|(e, _)| e.clone()).collect());
+                !set.insert(k.to_string())
+            };
+            if is_dup {
+                return Err(dup(&k));
+            }
+            extra.push((k.into_owned(), v.to_owned()));
+        }
+        let slot = |f: F| slots[f as usize];
+
+        let write_key = opt_string("writeKey", slot(F::WriteKey))?;
+
+        // identities
+        let user_id = opt_id("userId", slot(F::UserId))?;
+        let anonymous_id = opt_id("anonymousId", slot(F::AnonymousId))?;
+        let previous_id = opt_id("previousId", slot(F::PreviousId))?;
+        let group_id = opt_id("groupId", slot(F::GroupId))?;
+        let need_id = || {
+            if user_id.is_none() && anonymous_id.is_none() {
+                Err(Rejection::missing(
+                    "userId",
+                    format!("`userId` or `anonymousId` is required for {kind} calls"),
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        match kind {
+            EventKind::Track
+            | EventKind::Identify
+            | EventKind::Page
+            | EventKind::Screen
+            | EventKind::Consent => need_id()?,
+            EventKind::Group => {
+                if group_id.is_none() {
+                    return Err(Rejection::missing(
+                        "groupId",
+                        "`groupId` (the account or organization) is required for group calls",
+                    ));
+                }
+                need_id()?
+            }
+            EventKind::Alias => {
+                if user_id.is_none() {
+                    return Err(Rejection::missing(
+                        "userId",
+                        "`userId` (the identity to keep) is required for alias calls",
+                    ));
+                }
+                if previous_id.is_none() {
+                    return Err(Rejection::missing(
+                        "previousId",
+                        "`previousId` (the identity being merged) is required for alias calls",
+                    ));
+                }
+            }
+            EventKind::Observe => {}
+        }
+
+        let event_name = opt_string("event", slot(F::Event))?;
+        if kind == EventKind::Track && event_name.as_deref().is_none_or(str::is_empty) {
+            return Err(Rejection::missing(
+                "event",
+                "`event` is required for track calls: a non-empty name such as \"Order Completed\"",
+            ));
+        }
+        let name = opt_string("name", slot(F::Name))?;
+        let category = opt_string("category", slot(F::Category))?;
+
+        let properties = opt_object("properties", slot(F::Properties))?;
+        let traits = opt_object("traits", slot(F::Traits))?;
+        let context = opt_object("context", slot(F::Context))?;
+        let integrations = opt_object("integrations", slot(F::Integrations))?;
+
+        // time, corrected for client clock skew as Segment does
+        let timestamp = opt_timestamp("timestamp", slot(F::Timestamp))?;
+        let original =
+            opt_timestamp("originalTimestamp", slot(F::OriginalTimestamp))?.or(timestamp);
+        let sent_at = match opt_timestamp("sentAt", slot(F::SentAt))? {
+            Some(s) => Some(s),
+            None => ctx.defaults.and_then(|d| d.sent_at),
+        };
+        let timestamp = corrected_timestamp(original, sent_at, rx.received_at)?;
+
+        let message_id = match opt_string("messageId", slot(F::MessageId))? {
+            Some(m) if m.chars().count() > MAX_MESSAGE_ID_CHARS => {
+                return Err(Rejection::invalid(
+                    "messageId",
+                    format!(
+                        "`messageId` is {} characters; the limit is {MAX_MESSAGE_ID_CHARS}",
+                        m.chars().count()
+                    ),
+                ));
+            }
+            Some(m) if !m.is_empty() => m,
+            _ => derive_message_id(ctx.seed, rx, bytes),
+        };
+
+        let reading = if kind == EventKind::Observe {
+            Some(parse_reading(&slots)?)
+        } else {
+            None
+        };
+        let consent = if kind == EventKind::Consent {
+            Some(self.parse_consent(&slots)?)
+        } else {
+            None
+        };
+
+        // enrichment of context and integrations
+        let defaults = ctx.defaults;
+        let mut context = merge(
+            context,
+            defaults.and_then(|d| d.context.as_deref()),
+            "context",
+        )?;
+        if let Some(ip) = rx.ip {
+            context = Some(with_ip(context, ip)?);
+        }
+        let integrations = merge(
+            integrations,
+            defaults.and_then(|d| d.integrations.as_deref()),
+            "integrations",
+        )?;
+
+        // tracking plan
+        let plan = &self.opts.plan;
+        match kind {
+            EventKind::Track => {
+                plan.check_track(event_name.as_deref().unwrap_or(""), properties)?
+            }
+            EventKind::Identify => plan.check_identify(traits)?,
+            _ => {}
+        }
+
+        let event = Event {
+            kind,
+            message_id,
+            source: rx.source.map(str::to_owned),
+            user_id,
+            anonymous_id,
+            previous_id,
+            group_id,
+            event: event_name,
+            name,
+            category,
+            timestamp,
+            original_timestamp: original,
+            sent_at,
+            received_at: rx.received_at,
+            properties: properties.map(ToOwned::to_owned),
+            traits: traits.map(ToOwned::to_owned),
+            context,
+            integrations,
+            reading,
+            consent,
+            extra,
+        };
+        Ok((event, write_key))
+    }
+
+    fn parse_consent(
+        &self,
+        slots: &[Option<&RawValue>; N_FIELDS],
+    ) -> Result<ConsentChange, Rejection> {
+        let granted_raw = slots[F::Granted as usize].and_then(non_null);
+        let denied_raw = slots[F::Denied as usize].and_then(non_null);
+        if granted_raw.is_none() && denied_raw.is_none() {
+            return Err(Rejection::missing(
+                "granted",
+                "a consent call needs `granted` and/or `denied`: arrays of purpose names",
+            ));
+        }
+        let granted = self.purposes("granted", granted_raw)?;
+        let denied = self.purposes("denied", denied_raw)?;
+        if let Some((j, p)) = denied.iter().enumerate().find(|(_, p)| granted.contains(p)) {
+            return Err(Rejection::invalid(
+                &format!("denied[{j}]"),
+                format!("purpose `{p}` is both granted and denied; send it in one list only"),
+            ));
+        }
+        Ok(ConsentChange {
+            granted,
+            denied,
+            policy_version: opt_string("policyVersion", slots[F::PolicyVersion as usize])?,
+            source: opt_string("source", slots[F::Source as usize])?,
+        })
+    }
+
+    fn purposes(&self, field: &str, raw: Option<&RawValue>) -> Result<Vec<Purpose>, Rejection> {
+        let Some(raw) = raw else {
+            return Ok(Vec::new());
+        };
+        if JsonType::of(raw) != JsonType::Array {
+            return Err(Rejection::wrong_type(
+                field,
+                "an array of purpose names",
+                raw,
+            ));
+        }
+        let items: Vec<&RawValue> = serde_json::from_str(raw.get())
+            .map_err(|e| Rejection::invalid(field, format!("`{field}`: {e}")))?;
+        let mut out = Vec::with_capacity(items.len());
+        for (i, item) in items.into_iter().enumerate() {
+            let path = format!("{field}[{i}]");
+            let s = str_text(item)
+                .ok_or_else(|| Rejection::wrong_type(&path, "a purpose name (string)", item))?;
+            let known = self.opts.purposes.iter().find(|p| p.as_str() == s);
+            match known {
+                Some(p) => {
+                    if !out.contains(p) {
+                        out.push(p.clone());
+                    }
+                }
+                None => {
+                    let names: Vec<&str> = self.opts.purposes.iter().map(Purpose::as_str).collect();
+                    let shown: String = s.chars().take(60).collect();
+                    return Err(Rejection::invalid(
+                        &path,
+                        format!(
+                            "`{shown}` is not a configured purpose; expected one of: {}",
+                            names.join(", ")
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn parse_reading(slots: &[Option<&RawValue>; N_FIELDS]) -> Result<Reading, Rejection> {
+    let slot = |f: F| slots[f as usize];
+    let device_id = opt_id("deviceId", slot(F::DeviceId))?.ok_or_else(|| {
+        Rejection::missing("deviceId", "`deviceId` (the device or wearable that took the reading) is required for observe calls")
+    })?;
+    let metric = opt_string("metric", slot(F::Metric))?.ok_or_else(|| {
+        Rejection::missing(
+            "metric",
+            "`metric` (e.g. \"heart_rate\") is required for observe calls",
+        )
+    })?;
+    let metric_ok = !metric.is_empty()
+        && metric.len() <= MAX_METRIC_CHARS
+        && metric.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'.' | b'-')
+        });
+    if !metric_ok {
+        let shown: String = metric.chars().take(60).collect();
+        return Err(Rejection::invalid(
+            "metric",
+            format!(
+                "`metric` is `{shown}`; use 1-{MAX_METRIC_CHARS} characters of a-z, 0-9, '_', '.' or '-' (e.g. heart_rate)"
+            ),
+        ));
+    }
+    let raw = slot(F::Value).and_then(non_null).ok_or_else(|| {
+        Rejection::missing(
+            "value",
+            "`value` (a number, or true/false for signals) is required for observe calls",
+        )
+    })?;
+    let value = match JsonType::of(raw) {
+        JsonType::Number => match raw.get().parse::<f64>() {
+            Ok(v) if v.is_finite() => v,
+            _ => {
+                return Err(Rejection::invalid(
+                    "value",
+                    format!("`value` {} is not a finite 64-bit number", raw.get()),
+                ));
+            }
+        },
+        JsonType::Bool => {
+            if raw.get() == "true" {
+                1.0
+            } else {
+                0.0
+            }
+        }
+        _ => return Err(Rejection::wrong_type("value", "a number or a boolean", raw)),
+    };
+    Ok(Reading {
+        device_id,
+        metric,
+        value,
+        unit: opt_string("unit", slot(F::Unit))?,
+        tags: opt_object("tags", slot(F::Tags))?.map(ToOwned::to_owned),
+    })
+}
+
+/// Segment's clock-skew correction: `timestamp = receivedAt − (sentAt − original)` when the
+/// client sent both, else `original`, else `receivedAt`.
+pub(crate) fn corrected_timestamp(
+    original: Option<Timestamp>,
+    sent_at: Option<Timestamp>,
+    received_at: Timestamp,
+) -> Result<Timestamp, Rejection> {
+    match (original, sent_at) {
+        (Some(o), Some(s)) => {
+            let ms = received_at
+                .millis()
+                .saturating_sub(s.millis().saturating_sub(o.millis()));
+            Timestamp::checked("timestamp", ms).map_err(|_| {
+                Rejection::invalid(
+                    "sentAt",
+                    format!(
+                        "`sentAt` ({s}) is so far from the event's time ({o}) that the clock-skew corrected time falls outside 1970..2200"
+                    ),
+                )
+            })
+        }
+        (Some(o), None) => Ok(o),
+        (None, _) => Ok(received_at),
+    }
+}
+
+/// `"iob-"` + hex of xxh3-128 over the seed and the event's bytes: the same input always
+/// yields the same id, so retries and re-imports deduplicate.
+pub(crate) fn derive_message_id(seed: IdSeed, rx: &Received, raw: &[u8]) -> String {
+    let mut h = Xxh3::new();
+    match seed {
+        IdSeed::Received => {
+            h.update(b"rx\0");
+            match rx.source {
+                Some(s) => {
+                    h.update(&[1]);
+                    h.update(&(s.len() as u64).to_le_bytes());
+                    h.update(s.as_bytes());
+                }
+                None => h.update(&[0]),
+            }
+            h.update(&rx.received_at.millis().to_le_bytes());
+        }
+        IdSeed::Import { name } => {
+            h.update(b"import\0");
+            h.update(&(name.len() as u64).to_le_bytes());
+            h.update(name.as_bytes());
+        }
+    }
+    h.update(raw);
+    format!("iob-{:032x}", h.digest128())
+}
+
+/// Shallow merge of a batch-level object into the event's own: the event's keys win.
+fn merge(
+    own: Option<&RawValue>,
+    defaults: Option<&[(Cow<str>, &RawValue)]>,
+    field: &str,
+) -> Result<Option<Box<RawValue>>, Rejection> {
+    let defaults = match defaults {
+        Some(d) if !d.is_empty() => d,
+        _ => return Ok(own.map(ToOwned::to_owned)),
+    };
+    let own_fields = match own {
+        Some(o) => split_object(o.get())
+            .map_err(|e| Rejection::invalid(field, format!("`{field}`: {e}")))?,
+        None => Vec::new(),
+    };
+    let mut out = String::with_capacity(own.map_or(0, |o| o.get().len()) + 256);
+    out.push('{');
+    let mut first = true;
+    let mut push = |out: &mut String, k: &str, v: &RawValue| {
+        if !first {
+            out.push(',');
+        }
+        first = false;
+        out.push_str(&serde_json::to_string(k).expect("string serializes"));
+        out.push(':');
+        out.push_str(v.get());
+    };
+    for (k, v) in &own_fields {
+        push(&mut out, k, v);
+    }
+    for (k, v) in defaults {
+        if !own_fields.iter().any(|(o, _)| o == k) {
+            push(&mut out, k, v);
+        }
+    }
+    out.push('}');
+    RawValue::from_string(out)
+        .map(Some)
+        .map_err(|e| Rejection::invalid(field, format!("`{field}` could not be merged: {e}")))
+}
+
+/// Adds `ip` to the context unless the client set one (Segment does the same).
+fn with_ip(
+    context: Option<Box<RawValue>>,
+    ip: std::net::IpAddr,
+) -> Result<Box<RawValue>, Rejection> {
+    let Some(ctx) = context else {
+        return Ok(RawValue::from_string(format!("{{\"ip\":\"{ip}\"}}")).expect("valid JSON"));
+    };
+    let text = ctx.get();
+    if text.contains("\"ip\"") {
+        let has = split_object(text)
+            .map(|f| f.iter().any(|(k, _)| k == "ip"))
+            .unwrap_or(true);
+        if has {
+            return Ok(ctx);
+        }
+    }
+    let body = text.trim_end();
+    let body = body.strip_suffix('}').unwrap_or(body).trim_end();
+    let sep = if body.ends_with('{') { "" } else { "," };
+    let ip = ip.to_string();
+    let mut out = String::with_capacity(body.len() + sep.len() + ip.len() + 8);
+    out.push_str(body);
+    out.push_str(sep);
+    out.push_str("\"ip\":\"");
+    out.push_str(&ip);
+    out.push_str("\"}");
+    RawValue::from_string(out).map_err(|e| {
+        Rejection::invalid(
+            "context",
+            format!("`context` could not take the client ip: {e}"),
+        )
+    })
+}

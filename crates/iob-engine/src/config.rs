@@ -1,0 +1,306 @@
+//! Typed configuration: the TOML file, then `IOB_*` environment overrides, then flags.
+//!
+//! Every section rejects unknown keys, so a typo is an error that names the key instead of a
+//! setting silently ignored. Environment overrides address any key by path with `__`
+//! (`IOB_STORE__PARTITIONS=16`, `IOB_SERVER__LISTEN=0.0.0.0:8080`); the value is read as a TOML
+//! literal when it parses as one, else as a string. `IOB_WRITE_KEY` and `IOB_ADMIN_KEY` are the
+//! conventional container variables for the two keys.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::EngineError;
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where the event log, indexes, quarantine and keys live (`--data-dir`, default `./iob-data`).
+    pub data_dir: Option<PathBuf>,
+    pub store: StoreConfig,
+    pub collect: CollectConfig,
+    pub tracking_plan: TrackingPlanConfig,
+    /// Event sources (web, app, store, devices...), each with its write key.
+    pub sources: Vec<SourceConfig>,
+    pub admin: AdminConfig,
+    pub server: ServerConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// Number of person-key partitions; fixed when the data directory is created.
+    pub partitions: u32,
+    /// Roll log segments at this size.
+    pub segment_mb: u64,
+    /// A messageId already accepted within this window is acknowledged and not stored again.
+    pub dedup_window_secs: i64,
+    /// How often indexes and the dedup table are checkpointed (bounds recovery work).
+    pub checkpoint_secs: u64,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            partitions: 8,
+            segment_mb: 128,
+            dedup_window_secs: 24 * 3600,
+            checkpoint_secs: 10,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CollectConfig {
+    /// Largest single event accepted (Segment's limit is 32 KiB).
+    pub max_event_bytes: usize,
+    /// The purposes consent can be given for.
+    pub purposes: Vec<String>,
+}
+
+impl Default for CollectConfig {
+    fn default() -> Self {
+        CollectConfig {
+            max_event_bytes: 32 * 1024,
+            purposes: iob_types::Purpose::defaults()
+                .iter()
+                .map(|p| p.to_string())
+                .collect(),
+        }
+    }
+}
+
+/// What happens to events whose name has no schema in the plan.
+#[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Unplanned {
+    #[default]
+    Allow,
+    Reject,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrackingPlanConfig {
+    pub unplanned: Unplanned,
+    /// Event name -> JSON Schema (written as TOML tables) validating its `properties`
+    /// (`identify` validates `traits`).
+    pub events: BTreeMap<String, serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    /// Short name (`web`, `ios`, `pos`, `wearables`); stored on every event of the source.
+    pub name: String,
+    /// The source's write key. Optional: without one, the first start generates it.
+    pub write_key: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// The admin key (or `IOB_ADMIN_KEY`). Without one, the first start generates it.
+    pub key: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    pub listen: String,
+    /// Largest request body after decompression.
+    pub max_body_bytes: usize,
+    /// Origins allowed by CORS; `["*"]` allows any (browser SDKs on any site).
+    pub cors_origins: Vec<String>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: "127.0.0.1:8088".into(),
+            max_body_bytes: 4 * 1024 * 1024,
+            cors_origins: vec!["*".into()],
+        }
+    }
+}
+
+impl Config {
+    /// Reads `path` (if given), applies `IOB_*` overrides from `env`, and validates.
+    pub fn load(
+        path: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, EngineError> {
+        let mut table = match path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|e| EngineError::Config {
+                    key: p.display().to_string(),
+                    reason: format!("cannot read the config file: {e}"),
+                })?;
+                toml::from_str::<toml::Table>(&text).map_err(|e| EngineError::Config {
+                    key: p.display().to_string(),
+                    reason: e.to_string(),
+                })?
+            }
+            None => toml::Table::new(),
+        };
+        let mut write_key = None;
+        for (name, value) in env {
+            match name.as_str() {
+                "IOB_WRITE_KEY" => write_key = Some(value),
+                "IOB_ADMIN_KEY" => set_path(&mut table, &["admin", "key"], toml::Value::String(value)),
+                "IOB_DATA_DIR" => set_path(&mut table, &["data_dir"], toml::Value::String(value)),
+                _ => {
+                    if let Some(rest) = name.strip_prefix("IOB_").filter(|r| r.contains("__")) {
+                        let path: Vec<String> = rest.split("__").map(|s| s.to_ascii_lowercase()).collect();
+                        let refs: Vec<&str> = path.iter().map(|s| s.as_str()).collect();
+                        set_path(&mut table, &refs, literal(&value));
+                    }
+                }
+            }
+        }
+        let mut config: Config = toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| EngineError::Config {
+                key: "config".into(),
+                reason: e.to_string(),
+            })?;
+        if let Some(key) = write_key {
+            // The container convention: one write key for the first (or a `default`) source.
+            match config.sources.first_mut() {
+                Some(s) => s.write_key = Some(key),
+                None => config.sources.push(SourceConfig {
+                    name: "default".into(),
+                    write_key: Some(key),
+                }),
+            }
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), EngineError> {
+        let bad = |key: &str, reason: String| EngineError::Config {
+            key: key.into(),
+            reason,
+        };
+        if !(1..=1024).contains(&self.store.partitions) {
+            return Err(bad("store.partitions", format!("{} is not in 1..=1024", self.store.partitions)));
+        }
+        if !(1..=4096).contains(&self.store.segment_mb) {
+            return Err(bad("store.segment_mb", format!("{} is not in 1..=4096", self.store.segment_mb)));
+        }
+        if self.store.dedup_window_secs < 0 {
+            return Err(bad("store.dedup_window_secs", "must not be negative".into()));
+        }
+        if self.collect.max_event_bytes < 256 {
+            return Err(bad("collect.max_event_bytes", "must be at least 256".into()));
+        }
+        for p in &self.collect.purposes {
+            iob_types::Purpose::new(p).map_err(|e| bad("collect.purposes", e.to_string()))?;
+        }
+        let mut names = std::collections::HashSet::new();
+        for (i, s) in self.sources.iter().enumerate() {
+            let ok = !s.name.is_empty()
+                && s.name.len() <= 64
+                && s.name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            if !ok {
+                return Err(bad(&format!("sources[{i}].name"), format!("`{}` must be 1-64 of a-z, A-Z, 0-9, '-', '_'", s.name)));
+            }
+            if !names.insert(s.name.as_str()) {
+                return Err(bad(&format!("sources[{i}].name"), format!("`{}` is configured twice", s.name)));
+            }
+            if let Some(k) = &s.write_key {
+                if k.len() < 16 {
+                    return Err(bad(&format!("sources[{i}].write_key"), "must be at least 16 characters".into()));
+                }
+            }
+        }
+        if let Some(k) = &self.admin.key {
+            if k.len() < 16 {
+                return Err(bad("admin.key", "must be at least 16 characters".into()));
+            }
+        }
+        if self.server.max_body_bytes < 1024 {
+            return Err(bad("server.max_body_bytes", "must be at least 1024".into()));
+        }
+        Ok(())
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.data_dir.clone().unwrap_or_else(|| PathBuf::from("iob-data"))
+    }
+}
+
+fn literal(v: &str) -> toml::Value {
+    toml::from_str::<toml::Table>(&format!("v = {v}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(v.to_string()))
+}
+
+fn set_path(table: &mut toml::Table, path: &[&str], value: toml::Value) {
+    let (last, parents) = path.split_last().expect("non-empty path");
+    let mut t = table;
+    for p in parents {
+        let entry = t
+            .entry(p.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        if !entry.is_table() {
+            *entry = toml::Value::Table(toml::Table::new());
+        }
+        t = entry.as_table_mut().expect("just made a table");
+    }
+    t.insert(last.to_string(), value);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(v: &[(&str, &str)]) -> Vec<(String, String)> {
+        v.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+    }
+
+    #[test]
+    fn file_then_env_layers_and_unknown_keys_fail() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("iob.toml");
+        std::fs::write(
+            &f,
+            r#"
+            [store]
+            partitions = 4
+            [[sources]]
+            name = "web"
+            [tracking_plan.events."Order Completed"]
+            type = "object"
+            required = ["revenue"]
+            "#,
+        )
+        .unwrap();
+        let c = Config::load(Some(&f), env(&[("IOB_STORE__PARTITIONS", "16"), ("IOB_SERVER__LISTEN", "0.0.0.0:9"), ("IOB_WRITE_KEY", "0123456789abcdef")])).unwrap();
+        assert_eq!(c.store.partitions, 16);
+        assert_eq!(c.server.listen, "0.0.0.0:9");
+        assert_eq!(c.sources[0].write_key.as_deref(), Some("0123456789abcdef"));
+        assert_eq!(c.tracking_plan.events["Order Completed"]["required"][0], "revenue");
+
+        std::fs::write(&f, "[store]\npartitionz = 4\n").unwrap();
+        let e = Config::load(Some(&f), env(&[])).unwrap_err().to_string();
+        assert!(e.contains("partitionz"), "{e}");
+        let e = Config::load(None, env(&[("IOB_STORE__BOGUS", "1")])).unwrap_err().to_string();
+        assert!(e.contains("bogus"), "{e}");
+    }
+
+    #[test]
+    fn validation_names_the_key() {
+        let e = Config::load(None, env(&[("IOB_STORE__PARTITIONS", "0")])).unwrap_err().to_string();
+        assert!(e.contains("store.partitions"), "{e}");
+        let e = Config::load(None, env(&[("IOB_ADMIN_KEY", "short")])).unwrap_err().to_string();
+        assert!(e.contains("admin.key"), "{e}");
+        let e = Config::load(None, env(&[("IOB_COLLECT__PURPOSES", "[\"Bad Purpose\"]")])).unwrap_err().to_string();
+        assert!(e.contains("collect.purposes"), "{e}");
+    }
+}

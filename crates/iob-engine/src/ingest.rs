@@ -1,0 +1,420 @@
+//! Ingestion: submissions (HTTP bodies), imports and quarantine replay, all through the same
+//! path: collector → person key → group-committed append; rejections → quarantine.
+//!
+//! Must never acknowledge an event before its record is durable, never drop an event without
+//! either storing it, counting it as a duplicate, or quarantining it with its reason, and never
+//! keep a write key in a stored event.
+
+use std::net::IpAddr;
+use std::sync::mpsc;
+
+use iob_collect::{
+    CollectError, CollectOptions, Collector, Received, Rejection, TrackingPlan, Unplanned as PlanPolicy,
+};
+use iob_collect::import::ImportItem;
+use iob_store::{AppendOutcome, Codec, NewQuarantined, NewRecord, Resolution};
+use iob_types::{Event, EventKind, Purpose, Timestamp};
+use serde::Serialize;
+use xxhash_rust::xxh3::xxh3_128;
+
+use crate::{Config, Engine, EngineError, Permit, Scope, Unplanned};
+
+/// Which collector endpoint a body arrived at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    /// `/v1/track`, `/v1/identify`, ...: one event of this type.
+    Single(EventKind),
+    /// `/v1/batch` (and `/v1/import`): `{"batch": [...]}`.
+    Batch,
+}
+
+impl Endpoint {
+    fn name(self) -> String {
+        match self {
+            Endpoint::Single(k) => k.as_str().to_string(),
+            Endpoint::Batch => "batch".into(),
+        }
+    }
+
+    fn parse(name: &str) -> Option<Endpoint> {
+        if name == "batch" {
+            Some(Endpoint::Batch)
+        } else {
+            EventKind::parse(name).ok().map(Endpoint::Single)
+        }
+    }
+}
+
+/// One request to the collector.
+#[derive(Debug, Clone, Copy)]
+pub struct Submission<'a> {
+    pub endpoint: Endpoint,
+    pub body: &'a [u8],
+    /// The write key from HTTP Basic auth, if any (else `writeKey` in the body is used).
+    pub key: Option<&'a str>,
+    pub ip: Option<IpAddr>,
+}
+
+/// What happened to a submission. Every event is in exactly one of the three counts.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Receipt {
+    pub accepted: usize,
+    pub duplicates: usize,
+    pub rejected: Vec<RejectedItem>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RejectedItem {
+    #[serde(flatten)]
+    pub rejection: Rejection,
+    /// Where to find it: `iob quarantine list`.
+    pub quarantine_id: u64,
+}
+
+/// Totals of an import.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct ImportSummary {
+    pub read: u64,
+    pub imported: u64,
+    pub duplicates: u64,
+    pub quarantined: u64,
+    pub bytes: u64,
+}
+
+/// Totals of a quarantine replay.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ReplaySummary {
+    pub replayed: usize,
+    pub duplicates: usize,
+    /// Entries that still fail, with today's reason.
+    pub still_rejected: Vec<(u64, Rejection)>,
+}
+
+pub(crate) fn build_collector(config: &Config, purposes: &[Purpose]) -> Result<Collector, EngineError> {
+    let plan = TrackingPlan::new(
+        config.tracking_plan.events.clone(),
+        match config.tracking_plan.unplanned {
+            Unplanned::Allow => PlanPolicy::Allow,
+            Unplanned::Reject => PlanPolicy::Reject,
+        },
+    )
+    .map_err(|e| EngineError::Config {
+        key: "tracking_plan".into(),
+        reason: e.to_string(),
+    })?;
+    Ok(Collector::new(CollectOptions {
+        max_event_bytes: config.collect.max_event_bytes,
+        // The server's body limit already bounds a batch; don't reject below it.
+        max_batch_bytes: config.server.max_body_bytes,
+        purposes: purposes.to_vec(),
+        plan,
+    }))
+}
+
+/// The reason stored with a quarantined event: enough to list it and to replay it.
+fn reason(endpoint: Endpoint, r: &Rejection) -> serde_json::Value {
+    serde_json::json!({ "endpoint": endpoint.name(), "rejection": r })
+}
+
+/// `writeKey` from the body, for the rare case where the body fails validation and there was
+/// no Basic auth: we must know who sent it before keeping it.
+fn body_write_key(body: &[u8]) -> Option<String> {
+    let fields = iob_types::split_top_level(body).ok()?;
+    let (_, raw) = fields.into_iter().find(|(k, _)| k == "writeKey")?;
+    serde_json::from_str::<String>(raw.get()).ok()
+}
+
+impl Engine {
+    fn source_for(&self, key: Option<&str>) -> Result<String, EngineError> {
+        let key = key.ok_or(EngineError::MissingKey)?;
+        match self.authenticate(key)? {
+            Scope::Write { source } => Ok(source),
+            Scope::Admin => Err(EngineError::Forbidden {
+                action: "send events (use a source's write key)",
+            }),
+        }
+    }
+
+    pub(crate) fn record(&self, e: &Event) -> NewRecord {
+        let (kind, id) = e.routing_id().expect("the collector rejects events without an identifier");
+        let mut dedup_input = Vec::with_capacity(e.message_id.len() + 16);
+        dedup_input.extend_from_slice(e.source.as_deref().unwrap_or("").as_bytes());
+        dedup_input.push(0);
+        dedup_input.extend_from_slice(e.message_id.as_bytes());
+        NewRecord {
+            person: self.pseudonyms.person_key(kind, id),
+            kind: e.kind,
+            event_time: e.timestamp,
+            received_at: e.received_at,
+            dedup_key: Some(xxh3_128(&dedup_input).to_le_bytes()),
+            codec: Codec::Json,
+            payload: e.to_json(),
+        }
+    }
+
+    async fn append(&self, records: Vec<NewRecord>) -> Result<Vec<AppendOutcome>, EngineError> {
+        if records.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.store.append_with(
+            records,
+            Box::new(move |r| {
+                let _ = tx.send(r);
+            }),
+        );
+        Ok(rx.await.map_err(|_| EngineError::ShuttingDown)??)
+    }
+
+    async fn quarantine(
+        &self,
+        items: Vec<NewQuarantined>,
+    ) -> Result<Vec<u64>, EngineError> {
+        if items.is_empty() {
+            return Ok(Vec::new());
+        }
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || store.quarantine().append(items))
+            .await
+            .map_err(|_| EngineError::ShuttingDown)?
+            .map_err(Into::into)
+    }
+
+    /// Validates, authenticates and durably stores one collector request.
+    ///
+    /// Returns `Err(Rejected)` when nothing in the request was usable (the rejection is in the
+    /// quarantine); a batch with some valid events returns a receipt listing the rejected ones.
+    pub async fn submit(&self, sub: Submission<'_>) -> Result<Receipt, EngineError> {
+        let rx = Received {
+            source: None,
+            received_at: self.clock.now(),
+            ip: sub.ip,
+        };
+        // (event or rejection, raw bytes for the quarantine)
+        let mut items: Vec<(Result<Event, Rejection>, Vec<u8>)> = Vec::new();
+        let source = match sub.endpoint {
+            Endpoint::Single(kind) => match self.collector.parse_event(sub.body, Some(kind), &rx) {
+                Ok(p) => {
+                    let source = self.source_for(sub.key.or(p.write_key.as_deref()))?;
+                    items.push((Ok(p.event), Vec::new()));
+                    source
+                }
+                Err(r) => {
+                    let source = self.source_for(sub.key.or(body_write_key(sub.body).as_deref()))?;
+                    items.push((Err(r), sub.body.to_vec()));
+                    source
+                }
+            },
+            Endpoint::Batch => match self.collector.parse_batch(sub.body, &rx) {
+                Ok(b) => {
+                    let source = self.source_for(sub.key.or(b.write_key.as_deref()))?;
+                    for it in b.items {
+                        let raw = if it.result.is_err() { it.raw.get().as_bytes().to_vec() } else { Vec::new() };
+                        items.push((it.result, raw));
+                    }
+                    source
+                }
+                Err(r) => {
+                    let source = self.source_for(sub.key.or(body_write_key(sub.body).as_deref()))?;
+                    items.push((Err(r), sub.body.to_vec()));
+                    source
+                }
+            },
+        };
+
+        let mut records = Vec::with_capacity(items.len());
+        let mut rejected = Vec::new();
+        for (result, raw) in items {
+            match result {
+                Ok(mut e) => {
+                    e.source = Some(source.clone());
+                    records.push(self.record(&e));
+                }
+                Err(r) => rejected.push((r, raw)),
+            }
+        }
+        let quarantined: Vec<NewQuarantined> = rejected
+            .iter()
+            .map(|(r, raw)| NewQuarantined {
+                received_at: rx.received_at,
+                source: Some(source.clone()),
+                person: None,
+                reason: reason(sub.endpoint, r),
+                codec: Codec::Json,
+                payload: raw.clone(),
+            })
+            .collect();
+        let (outcomes, ids) = tokio::try_join!(self.append(records), self.quarantine(quarantined))?;
+        let mut receipt = Receipt::default();
+        for o in outcomes {
+            match o {
+                AppendOutcome::Stored(_) => receipt.accepted += 1,
+                AppendOutcome::Duplicate => receipt.duplicates += 1,
+            }
+        }
+        receipt.rejected = rejected
+            .into_iter()
+            .zip(ids)
+            .map(|((rejection, _), quarantine_id)| RejectedItem { rejection, quarantine_id })
+            .collect();
+        // A single event, or a batch body that failed as a whole, is answered with the
+        // rejection itself; a batch reports each rejected item in the receipt.
+        let whole = sub.endpoint != Endpoint::Batch
+            || receipt.rejected.first().is_some_and(|r| r.rejection.index.is_none());
+        if whole {
+            if let Some(item) = receipt.rejected.pop() {
+                return Err(EngineError::Rejected(item));
+            }
+        }
+        Ok(receipt)
+    }
+
+    /// Imports parsed items (from `iob_collect::import` readers) as `source`, overlapping parsing
+    /// with the group commit of the previous chunk. `progress` is called after each chunk.
+    pub fn import(
+        &self,
+        items: impl Iterator<Item = Result<ImportItem, CollectError>>,
+        source: &str,
+        mut progress: impl FnMut(&ImportSummary),
+    ) -> Result<ImportSummary, EngineError> {
+        const CHUNK: usize = 8192;
+        const IN_FLIGHT: usize = 2;
+        let mut summary = ImportSummary::default();
+        let (tx, rx) = mpsc::channel::<Result<Vec<AppendOutcome>, iob_store::StoreError>>();
+        let mut in_flight = 0usize;
+        let mut records = Vec::with_capacity(CHUNK);
+        let mut quarantine = Vec::new();
+        let received_at = self.clock.now();
+        let settle = |summary: &mut ImportSummary, r: Result<Vec<AppendOutcome>, iob_store::StoreError>| -> Result<(), EngineError> {
+            for o in r? {
+                match o {
+                    AppendOutcome::Stored(_) => summary.imported += 1,
+                    AppendOutcome::Duplicate => summary.duplicates += 1,
+                }
+            }
+            Ok(())
+        };
+        let mut items = items.peekable();
+        let mut read_error = None;
+        while items.peek().is_some() && read_error.is_none() {
+            for item in items.by_ref().take(CHUNK) {
+                let item = match item {
+                    Ok(item) => item,
+                    Err(e) => {
+                        read_error = Some(e);
+                        break;
+                    }
+                };
+                summary.read += 1;
+                summary.bytes += item.raw.len() as u64 + 1;
+                match item.result {
+                    Ok(mut e) => {
+                        e.source = Some(source.to_string());
+                        records.push(self.record(&e));
+                    }
+                    Err(mut r) => {
+                        r.field = format!("line {}: {}", item.line, r.field);
+                        quarantine.push(NewQuarantined {
+                            received_at,
+                            source: Some(source.to_string()),
+                            person: None,
+                            reason: serde_json::json!({ "endpoint": "import", "line": item.line, "rejection": r }),
+                            codec: Codec::Json,
+                            payload: item.raw.clone().into(),
+                        });
+                    }
+                }
+            }
+            if !quarantine.is_empty() {
+                summary.quarantined += self.store.quarantine().append(std::mem::take(&mut quarantine))?.len() as u64;
+            }
+            if in_flight == IN_FLIGHT {
+                settle(&mut summary, rx.recv().map_err(|_| EngineError::ShuttingDown)?)?;
+                in_flight -= 1;
+            }
+            let tx = tx.clone();
+            self.store.append_with(
+                std::mem::replace(&mut records, Vec::with_capacity(CHUNK)),
+                Box::new(move |r| {
+                    let _ = tx.send(r);
+                }),
+            );
+            in_flight += 1;
+            progress(&summary);
+        }
+        while in_flight > 0 {
+            settle(&mut summary, rx.recv().map_err(|_| EngineError::ShuttingDown)?)?;
+            in_flight -= 1;
+        }
+        progress(&summary);
+        // Everything read before the failure is stored; say where reading stopped.
+        if let Some(e) = read_error {
+            return Err(EngineError::Import { after_rows: summary.read, source: e });
+        }
+        Ok(summary)
+    }
+
+    /// Re-validates quarantined events against today's tracking plan and stores those that now
+    /// pass (`ids = None`: every open entry). Entries that still fail stay open.
+    pub async fn replay_quarantine(
+        &self,
+        permit: &Permit,
+        ids: Option<&[u64]>,
+    ) -> Result<ReplaySummary, EngineError> {
+        let open = self.store.quarantine().list(permit, false, usize::MAX)?;
+        let mut summary = ReplaySummary::default();
+        let mut records = Vec::new();
+        let mut replayed_ids = Vec::new();
+        for entry in open {
+            if ids.is_some_and(|ids| !ids.contains(&entry.id)) {
+                continue;
+            }
+            let endpoint = entry.reason["endpoint"].as_str().unwrap_or("import");
+            let rx = Received {
+                source: entry.source.as_deref(),
+                received_at: entry.received_at,
+                ip: None,
+            };
+            let mut parsed: Vec<Result<Event, Rejection>> = Vec::new();
+            match Endpoint::parse(endpoint) {
+                Some(Endpoint::Batch) => match self.collector.parse_batch(&entry.payload, &rx) {
+                    Ok(b) => parsed.extend(b.items.into_iter().map(|i| i.result)),
+                    Err(r) => parsed.push(Err(r)),
+                },
+                Some(Endpoint::Single(kind)) => {
+                    parsed.push(self.collector.parse_event(&entry.payload, Some(kind), &rx).map(|p| p.event))
+                }
+                // Import lines and batch items carry their own `type`.
+                None => parsed.push(self.collector.parse_event(&entry.payload, None, &rx).map(|p| p.event)),
+            }
+            if let Some(Err(r)) = parsed.iter().find(|p| p.is_err()) {
+                summary.still_rejected.push((entry.id, r.clone()));
+                continue;
+            }
+            for e in parsed.into_iter().flatten() {
+                let mut e = e;
+                e.source = entry.source.clone();
+                records.push(self.record(&e));
+            }
+            replayed_ids.push(entry.id);
+        }
+        for o in self.append(records).await? {
+            match o {
+                AppendOutcome::Stored(_) => summary.replayed += 1,
+                AppendOutcome::Duplicate => summary.duplicates += 1,
+            }
+        }
+        if !replayed_ids.is_empty() {
+            let store = self.store.clone();
+            tokio::task::spawn_blocking(move || store.quarantine().resolve(&replayed_ids, Resolution::Replayed))
+                .await
+                .map_err(|_| EngineError::ShuttingDown)??;
+        }
+        Ok(summary)
+    }
+
+    /// The time the engine considers "now" for received events (the injected clock).
+    pub fn received_at(&self) -> Timestamp {
+        self.clock.now()
+    }
+}

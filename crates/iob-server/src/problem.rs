@@ -1,0 +1,125 @@
+//! The one table from errors to HTTP answers.
+//!
+//! Every error leaves as `application/problem+json` (RFC 9457) with a stable `code` that clients
+//! can match on, the `field` at fault when there is one, and a `detail` that says what to do.
+//! Codes are part of the API: add new ones, never rename.
+
+use axum::Json;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use iob_engine::{EngineError, RejectedItem};
+use serde_json::{Value, json};
+
+/// An HTTP error answer.
+#[derive(Debug)]
+pub struct Problem {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub detail: String,
+    pub extra: Value,
+}
+
+impl Problem {
+    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
+        Problem {
+            status,
+            code,
+            detail: detail.into(),
+            extra: json!({}),
+        }
+    }
+
+    fn with(mut self, key: &str, v: Value) -> Self {
+        self.extra[key] = v;
+        self
+    }
+}
+
+/// Status and stable code of each engine error.
+pub fn classify(e: &EngineError) -> (StatusCode, &'static str) {
+    use iob_engine::EngineError as E;
+    match e {
+        E::MissingKey => (StatusCode::UNAUTHORIZED, "missing_key"),
+        E::InvalidKey => (StatusCode::UNAUTHORIZED, "invalid_key"),
+        E::Forbidden { .. } => (StatusCode::FORBIDDEN, "forbidden"),
+        E::Rejected(_) => (StatusCode::BAD_REQUEST, "rejected"),
+        E::Govern(_) => (StatusCode::BAD_REQUEST, "invalid_purpose"),
+        E::Config { .. } => (StatusCode::INTERNAL_SERVER_ERROR, "config_error"),
+        E::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable"),
+        E::Io { .. } => (StatusCode::INTERNAL_SERVER_ERROR, "io_error"),
+        E::Corrupt { .. } => (StatusCode::INTERNAL_SERVER_ERROR, "corrupt_record"),
+        E::Import { .. } => (StatusCode::BAD_REQUEST, "import_failed"),
+        E::ShuttingDown => (StatusCode::SERVICE_UNAVAILABLE, "shutting_down"),
+    }
+}
+
+fn rejection_json(r: &RejectedItem) -> Value {
+    serde_json::to_value(r).unwrap_or(Value::Null)
+}
+
+impl From<EngineError> for Problem {
+    fn from(e: EngineError) -> Self {
+        let (status, code) = classify(&e);
+        match e {
+            EngineError::Rejected(item) => {
+                // The rejection's own code (malformed_json, missing_field, ...) is the answer's code.
+                Problem::new(status, item.rejection.code.as_str(), item.rejection.message.clone())
+                    .with("field", json!(item.rejection.field))
+                    .with("quarantine_id", json!(item.quarantine_id))
+            }
+            other => {
+                if status.is_server_error() {
+                    tracing::error!(error = %other, code, "request failed");
+                }
+                Problem::new(status, code, other.to_string())
+            }
+        }
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let mut body = json!({
+            "type": format!("urn:iob:error:{}", self.code),
+            "title": self.status.canonical_reason().unwrap_or("error"),
+            "status": self.status.as_u16(),
+            "code": self.code,
+            "detail": self.detail,
+        });
+        if let Value::Object(extra) = self.extra {
+            for (k, v) in extra {
+                body[k] = v;
+            }
+        }
+        let mut resp = (self.status, Json(body)).into_response();
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            header::HeaderValue::from_static("application/problem+json"),
+        );
+        resp
+    }
+}
+
+/// A batch where every item was rejected: 400 with each item's reason.
+pub fn all_rejected(items: &[RejectedItem]) -> Problem {
+    Problem::new(
+        StatusCode::BAD_REQUEST,
+        "rejected",
+        format!("all {} events of the batch were rejected; see `errors`", items.len()),
+    )
+    .with("errors", Value::Array(items.iter().map(rejection_json).collect()))
+}
+
+/// The body could not be read: too large (after decompression), bad gzip, or a broken stream.
+pub fn body_error(e: axum::extract::rejection::BytesRejection) -> Problem {
+    let status = e.status();
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        Problem::new(status, "too_large", "the request body is larger than server.max_body_bytes (after decompression); split the batch")
+    } else {
+        Problem::new(StatusCode::BAD_REQUEST, "unreadable_body", format!("the request body could not be read: {e} (is Content-Encoding correct?)"))
+    }
+}
+
+pub async fn not_found() -> Problem {
+    Problem::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint; see the README for the API")
+}

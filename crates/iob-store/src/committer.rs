@@ -1,0 +1,405 @@
+//! The committer thread: the single writer of the log, the indexes and the dedup table.
+//!
+//! It drains every pending append (up to `max_group_records`), assigns seqs and partition
+//! offsets, filters duplicates, writes the group's frames with one `pwrite` per segment, calls
+//! `fdatasync` once, then advances the index, publishes the new durable view to readers and
+//! answers every caller. Between groups it checkpoints.
+//!
+//! It must never answer `Ok` before the fsync returned, and never leave the log, the view or
+//! the dedup table half-advanced when a write or fsync fails: the file is cut back to its
+//! pre-group length and the in-memory state restored.
+
+use std::fs;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+
+use crate::checkpoint::{CHECKPOINT_VERSION, Checkpoint, SegmentStat};
+use crate::dedup::DedupTable;
+use crate::error::{IoContext, StoreError};
+use crate::format::{
+    FILE_HEADER_LEN, FRAME_PREFIX, IndexEntry, RECORD_HEADER_LEN, RecordHeaderV1,
+    encode_record_frame,
+};
+use crate::frames::fsync_dir;
+use crate::log::Segment;
+use crate::store::Shared;
+use crate::{AppendDone, AppendOutcome, MAX_PAYLOAD, NewRecord, RecordPos, StoreError as E};
+use iob_types::Partition;
+
+/// Requests to the committer.
+pub enum Msg {
+    Append {
+        batch: Vec<NewRecord>,
+        done: AppendDone,
+    },
+    Checkpoint(Sender<Result<(), StoreError>>),
+    /// Stop; with `checkpoint: false` this simulates a crash right after the last fsync.
+    Shutdown {
+        checkpoint: bool,
+        reply: Sender<Result<(), StoreError>>,
+    },
+}
+
+/// The committer's authoritative state (readers see the published [`crate::log::View`]).
+pub struct Committer {
+    pub shared: Arc<Shared>,
+    pub dedup: DedupTable,
+    pub segs: Vec<Segment>,
+    pub next_seq: u64,
+    pub next_offsets: Vec<u64>,
+    pub generation: u64,
+    pub dirty: bool,
+    pub failed: Option<String>,
+    buf: Vec<u8>,
+    index_bufs: Vec<Vec<u8>>,
+    seq_buf: Vec<u8>,
+}
+
+type Group = Vec<(Vec<NewRecord>, AppendDone)>;
+
+impl Committer {
+    pub fn new(
+        shared: Arc<Shared>,
+        dedup: DedupTable,
+        segs: Vec<Segment>,
+        next_seq: u64,
+        next_offsets: Vec<u64>,
+        generation: u64,
+    ) -> Committer {
+        let n = next_offsets.len();
+        Committer {
+            shared,
+            dedup,
+            segs,
+            next_seq,
+            next_offsets,
+            generation,
+            dirty: false,
+            failed: None,
+            buf: Vec::new(),
+            index_bufs: vec![Vec::new(); n],
+            seq_buf: Vec::new(),
+        }
+    }
+
+    /// The thread body.
+    pub fn run(mut self, rx: Receiver<Msg>) {
+        let interval = self.shared.opts.checkpoint_interval;
+        let max = self.shared.opts.max_group_records.max(1);
+        let mut next_ckpt = Instant::now() + interval;
+        let mut control = Vec::new();
+        loop {
+            let wait = next_ckpt.saturating_duration_since(Instant::now());
+            let first = match rx.recv_timeout(wait) {
+                Ok(m) => Some(m),
+                Err(RecvTimeoutError::Timeout) => None,
+                Err(RecvTimeoutError::Disconnected) => {
+                    let _ = self.checkpoint();
+                    return;
+                }
+            };
+            let mut group: Group = Vec::new();
+            let mut records = 0usize;
+            let mut next = first;
+            while let Some(m) = next.take() {
+                match m {
+                    Msg::Append { batch, done } => {
+                        records += batch.len();
+                        group.push((batch, done));
+                    }
+                    other => control.push(other),
+                }
+                if records < max && control.is_empty() {
+                    next = rx.try_recv().ok();
+                }
+            }
+            if !group.is_empty() {
+                self.commit_group(group);
+            }
+            for m in control.drain(..) {
+                match m {
+                    Msg::Checkpoint(reply) => {
+                        let _ = reply.send(self.checkpoint());
+                    }
+                    Msg::Shutdown { checkpoint, reply } => {
+                        let r = if checkpoint {
+                            self.checkpoint()
+                        } else {
+                            Ok(())
+                        };
+                        let _ = reply.send(r);
+                        return;
+                    }
+                    Msg::Append { .. } => unreachable!("appends go to the group"),
+                }
+            }
+            if Instant::now() >= next_ckpt {
+                if self.dirty {
+                    // A failed periodic checkpoint loses nothing (the log is durable); the next
+                    // one retries, and recovery rescans further.
+                    let _ = self.checkpoint();
+                }
+                next_ckpt = Instant::now() + interval;
+            }
+        }
+    }
+
+    /// Writes, fsyncs, publishes and answers one group.
+    pub fn commit_group(&mut self, group: Group) {
+        if let Some(reason) = &self.failed {
+            let e = E::Failed {
+                reason: reason.clone(),
+            };
+            for (_, done) in group {
+                done(Err(e.clone()));
+            }
+            return;
+        }
+        let seg_count0 = self.segs.len();
+        let last0 = self.segs.last().expect("a segment").clone();
+        let seq0 = self.next_seq;
+        let offsets0 = self.next_offsets.clone();
+        let mut undo: Vec<(u128, Option<i64>)> = Vec::new();
+        let mut results: Vec<Result<Vec<AppendOutcome>, StoreError>> =
+            Vec::with_capacity(group.len());
+        self.buf.clear();
+        self.seq_buf.clear();
+        for b in &mut self.index_bufs {
+            b.clear();
+        }
+        let mut buf_start = last0.len;
+        let mut io: Result<(), StoreError> = Ok(());
+        let partitions = self.shared.opts.partitions;
+        let segment_bytes = self.shared.opts.segment_bytes;
+
+        'batches: for (batch, _) in &group {
+            if let Some(r) = batch.iter().find(|r| r.payload.len() > MAX_PAYLOAD) {
+                results.push(Err(E::RecordTooLarge {
+                    size: r.payload.len(),
+                    max: MAX_PAYLOAD,
+                }));
+                continue;
+            }
+            let mut outs = Vec::with_capacity(batch.len());
+            for rec in batch {
+                let key = rec
+                    .dedup_key
+                    .filter(|k| k != &[0u8; 16])
+                    .map(|k| DedupTable::key(&k));
+                if let Some(k) = key
+                    && self.dedup.is_duplicate(k, rec.received_at.0)
+                {
+                    outs.push(AppendOutcome::Duplicate);
+                    continue;
+                }
+                let frame_len = (FRAME_PREFIX + RECORD_HEADER_LEN + rec.payload.len()) as u64;
+                let cur = buf_start + self.buf.len() as u64;
+                if cur > FILE_HEADER_LEN as u64
+                    && cur + frame_len > segment_bytes
+                    && let Err(e) = self.roll(&mut buf_start)
+                {
+                    io = Err(e);
+                    break 'batches;
+                }
+                let p = rec.person.partition(partitions).0;
+                let offset = self.next_offsets[p as usize];
+                let seq = self.next_seq;
+                let pos = buf_start + self.buf.len() as u64;
+                let active = self.segs.last_mut().expect("a segment");
+                let h = RecordHeaderV1 {
+                    codec: rec.codec.code(),
+                    kind: rec.kind.code(),
+                    flags: 0,
+                    partition: p,
+                    offset,
+                    seq,
+                    event_time_ms: rec.event_time.0,
+                    received_ms: rec.received_at.0,
+                    person: rec.person.0,
+                    dedup_key: rec.dedup_key.unwrap_or([0; 16]),
+                };
+                encode_record_frame(&mut self.buf, &h, &rec.payload);
+                IndexEntry {
+                    segment: active.base,
+                    pos,
+                    event_time_ms: rec.event_time.0,
+                }
+                .encode_into(&mut self.index_bufs[p as usize]);
+                self.seq_buf.extend_from_slice(&pos.to_le_bytes());
+                active.note_record(rec.event_time.0);
+                self.next_offsets[p as usize] += 1;
+                self.next_seq += 1;
+                if let Some(k) = key {
+                    undo.push((k, self.dedup.insert(k, rec.received_at.0)));
+                }
+                outs.push(AppendOutcome::Stored(RecordPos {
+                    partition: Partition(p),
+                    offset,
+                    seq,
+                }));
+            }
+            results.push(Ok(outs));
+        }
+
+        if io.is_ok() {
+            io = self
+                .flush_buf(buf_start)
+                .and_then(|()| self.sync_from(seg_count0 - 1));
+        }
+        if let Err(e) = io {
+            self.rollback(seg_count0, &last0, seq0, offsets0, undo);
+            for (_, done) in group {
+                done(Err(e.clone()));
+            }
+            return;
+        }
+
+        // Durable. Advance the index (not fsynced here: rebuilt from the log on recovery).
+        let mut index_res = self.shared.seq_index.write_at(seq0, &self.seq_buf);
+        for (p, b) in self.index_bufs.iter().enumerate() {
+            index_res = index_res.and_then(|()| self.shared.index[p].write_at(offsets0[p], b));
+        }
+        match index_res {
+            Ok(()) => self.publish(seg_count0 - 1),
+            // The records are durable and will be re-indexed on restart; stop taking writes
+            // rather than publish an index that may be wrong.
+            Err(e) => self.failed = Some(e.to_string()),
+        }
+        self.dirty = true;
+        for ((_, done), r) in group.into_iter().zip(results) {
+            done(r);
+        }
+    }
+
+    /// Writes the pending buffer into the active segment and rolls to a new one.
+    fn roll(&mut self, buf_start: &mut u64) -> Result<(), StoreError> {
+        self.flush_buf(*buf_start)?;
+        let log_dir = self.shared.dir.join("log");
+        let seg = Segment::create(&log_dir, self.next_seq)?;
+        self.segs.push(seg);
+        *buf_start = FILE_HEADER_LEN as u64;
+        Ok(())
+    }
+
+    fn flush_buf(&mut self, buf_start: u64) -> Result<(), StoreError> {
+        use std::os::unix::fs::FileExt;
+        let active = self.segs.last_mut().expect("a segment");
+        active
+            .file
+            .write_all_at(&self.buf, buf_start)
+            .ctx("write log segment", &active.path)?;
+        active.len = buf_start + self.buf.len() as u64;
+        self.buf.clear();
+        Ok(())
+    }
+
+    fn sync_from(&self, first: usize) -> Result<(), StoreError> {
+        if self.shared.fail_next_sync.swap(false, Ordering::SeqCst) {
+            let s = self.segs.last().expect("a segment");
+            return Err(StoreError::io(
+                "fsync",
+                &s.path,
+                std::io::Error::other("injected fault"),
+            ));
+        }
+        for s in &self.segs[first..] {
+            s.file.sync_data().ctx("fsync log segment", &s.path)?;
+        }
+        Ok(())
+    }
+
+    /// Restores the pre-group state after a failed write or fsync.
+    fn rollback(
+        &mut self,
+        seg_count0: usize,
+        last0: &Segment,
+        seq0: u64,
+        offsets0: Vec<u64>,
+        undo: Vec<(u128, Option<i64>)>,
+    ) {
+        let mut problem: Option<String> = None;
+        if self.segs.len() > seg_count0 {
+            for s in self.segs.drain(seg_count0..) {
+                if let Err(e) = fs::remove_file(&s.path) {
+                    problem.get_or_insert(format!("cannot remove {}: {e}", s.path.display()));
+                }
+            }
+            if let Err(e) = fsync_dir(&self.shared.dir.join("log")) {
+                problem.get_or_insert(e.to_string());
+            }
+        }
+        let last = self.segs.last_mut().expect("a segment");
+        *last = last0.clone();
+        if let Err(e) = last
+            .file
+            .set_len(last0.len)
+            .and_then(|()| last.file.sync_all())
+        {
+            problem.get_or_insert(format!("cannot cut {} back: {e}", last.path.display()));
+        }
+        self.next_seq = seq0;
+        self.next_offsets = offsets0;
+        for (k, prev) in undo.into_iter().rev() {
+            self.dedup.undo(k, prev);
+        }
+        if problem.is_some() {
+            self.failed = problem;
+        }
+    }
+
+    fn publish(&self, first_touched: usize) {
+        let mut v = self.shared.view.write();
+        for i in first_touched..self.segs.len() {
+            if i < v.segments.len() {
+                v.segments[i] = self.segs[i].clone();
+            } else {
+                v.segments.push(self.segs[i].clone());
+            }
+        }
+        v.next_seq = self.next_seq;
+        v.next_offsets.clone_from(&self.next_offsets);
+        v.dedup_entries = self.dedup.len();
+    }
+
+    /// Fsyncs the indexes, writes the dedup snapshot, then `CHECKPOINT`.
+    pub fn checkpoint(&mut self) -> Result<(), StoreError> {
+        if let Some(reason) = &self.failed {
+            return Err(E::Failed {
+                reason: reason.clone(),
+            });
+        }
+        for idx in &self.shared.index {
+            idx.sync()?;
+        }
+        self.shared.seq_index.sync()?;
+        self.dedup.prune();
+        let generation = self.generation + 1;
+        self.dedup
+            .write_snapshot(&self.shared.dir.join("dedup.snap"), generation)?;
+        let ckpt = Checkpoint {
+            version: CHECKPOINT_VERSION,
+            generation,
+            next_seq: self.next_seq,
+            partitions: self.next_offsets.clone(),
+            segments: self
+                .segs
+                .iter()
+                .map(|s| SegmentStat {
+                    base: s.base,
+                    bytes: s.len,
+                    records: s.records,
+                    min_et: s.min_et,
+                    max_et: s.max_et,
+                })
+                .collect(),
+        };
+        ckpt.write(&self.shared.dir.join("CHECKPOINT"))?;
+        self.generation = generation;
+        self.dirty = false;
+        self.shared.view.write().dedup_entries = self.dedup.len();
+        Ok(())
+    }
+}
