@@ -27,11 +27,21 @@ impl Client {
         let inner = HyperClient::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(30))
             .build(conn);
-        Client { inner, base: base.trim_end_matches('/').to_string() }
+        Client {
+            inner,
+            base: base.trim_end_matches('/').to_string(),
+        }
     }
 
-    pub async fn post(&self, path: &str, auth: Option<&str>, gzip: bool, body: Vec<u8>) -> anyhow::Result<Response> {
-        let mut req = hyper::Request::post(format!("{}{path}", self.base)).header("content-type", "application/json");
+    pub async fn post(
+        &self,
+        path: &str,
+        auth: Option<&str>,
+        gzip: bool,
+        body: Vec<u8>,
+    ) -> anyhow::Result<Response> {
+        let mut req = hyper::Request::post(format!("{}{path}", self.base))
+            .header("content-type", "application/json");
         if let Some(a) = auth {
             req = req.header("authorization", a);
         }
@@ -52,7 +62,10 @@ impl Client {
 /// `Basic base64(key:)`, Segment's write-key auth.
 pub fn basic(key: &str) -> String {
     use base64::Engine as _;
-    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{key}:")))
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{key}:"))
+    )
 }
 
 pub fn gzip(bytes: &[u8]) -> Vec<u8> {

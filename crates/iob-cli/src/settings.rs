@@ -42,7 +42,9 @@ pub fn print_new_keys(fresh: &[NewKey]) {
         };
         eprintln!("  {what:<32} {}", k.secret);
     }
-    eprintln!("Set IOB_WRITE_KEY / IOB_ADMIN_KEY or [[sources]] / [admin] in the config to choose your own.");
+    eprintln!(
+        "Set IOB_WRITE_KEY / IOB_ADMIN_KEY or [[sources]] / [admin] in the config to choose your own."
+    );
 }
 
 pub fn init_logging(filter: &str, json: bool) {

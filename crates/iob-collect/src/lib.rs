@@ -14,6 +14,7 @@
 
 mod batch;
 mod collector;
+mod enrich;
 mod error;
 mod fields;
 pub mod import;

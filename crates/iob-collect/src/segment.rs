@@ -13,9 +13,10 @@ use std::collections::HashSet;
 
 use iob_types::{ConsentChange, Event, EventKind, Purpose, Reading, Timestamp};
 use serde_json::value::RawValue;
-use xxhash_rust::xxh3::Xxh3;
 
 use crate::collector::{Collector, Received};
+pub(crate) use crate::enrich::{IdSeed, derive_message_id};
+use crate::enrich::{corrected_timestamp, merge, with_ip};
 use crate::fields::{
     MAX_MESSAGE_ID_CHARS, non_null, opt_id, opt_object, opt_string, opt_timestamp, split_object,
     str_text,
@@ -31,15 +32,6 @@ pub(crate) struct Defaults<'b> {
     pub context: Option<Vec<(Cow<'b, str>, &'b RawValue)>>,
     pub integrations: Option<Vec<(Cow<'b, str>, &'b RawValue)>>,
     pub sent_at: Option<Timestamp>,
-}
-
-/// What a derived `messageId` is a hash of, besides the event's bytes.
-#[derive(Clone, Copy)]
-pub(crate) enum IdSeed<'s> {
-    /// Live traffic: the source and the server receive time.
-    Received,
-    /// Bulk import: the import's name, so re-importing the same file yields the same ids.
-    Import { name: &'s str },
 }
 
 pub(crate) struct Ctx<'b, 's> {
@@ -537,134 +529,5 @@ fn parse_reading(slots: &[Option<&RawValue>; N_FIELDS]) -> Result<Reading, Rejec
         value,
         unit: opt_string("unit", slot(F::Unit))?,
         tags: opt_object("tags", slot(F::Tags))?.map(ToOwned::to_owned),
-    })
-}
-
-/// Segment's clock-skew correction: `timestamp = receivedAt − (sentAt − original)` when the
-/// client sent both, else `original`, else `receivedAt`.
-pub(crate) fn corrected_timestamp(
-    original: Option<Timestamp>,
-    sent_at: Option<Timestamp>,
-    received_at: Timestamp,
-) -> Result<Timestamp, Rejection> {
-    match (original, sent_at) {
-        (Some(o), Some(s)) => {
-            let ms = received_at
-                .millis()
-                .saturating_sub(s.millis().saturating_sub(o.millis()));
-            Timestamp::checked("timestamp", ms).map_err(|_| {
-                Rejection::invalid(
-                    "sentAt",
-                    format!(
-                        "`sentAt` ({s}) is so far from the event's time ({o}) that the clock-skew corrected time falls outside 1970..2200"
-                    ),
-                )
-            })
-        }
-        (Some(o), None) => Ok(o),
-        (None, _) => Ok(received_at),
-    }
-}
-
-/// `"iob-"` + hex of xxh3-128 over the seed and the event's bytes: the same input always
-/// yields the same id, so retries and re-imports deduplicate.
-pub(crate) fn derive_message_id(seed: IdSeed, rx: &Received, raw: &[u8]) -> String {
-    let mut h = Xxh3::new();
-    match seed {
-        IdSeed::Received => {
-            h.update(b"rx\0");
-            match rx.source {
-                Some(s) => {
-                    h.update(&[1]);
-                    h.update(&(s.len() as u64).to_le_bytes());
-                    h.update(s.as_bytes());
-                }
-                None => h.update(&[0]),
-            }
-            h.update(&rx.received_at.millis().to_le_bytes());
-        }
-        IdSeed::Import { name } => {
-            h.update(b"import\0");
-            h.update(&(name.len() as u64).to_le_bytes());
-            h.update(name.as_bytes());
-        }
-    }
-    h.update(raw);
-    format!("iob-{:032x}", h.digest128())
-}
-
-/// Shallow merge of a batch-level object into the event's own: the event's keys win.
-fn merge(
-    own: Option<&RawValue>,
-    defaults: Option<&[(Cow<str>, &RawValue)]>,
-    field: &str,
-) -> Result<Option<Box<RawValue>>, Rejection> {
-    let defaults = match defaults {
-        Some(d) if !d.is_empty() => d,
-        _ => return Ok(own.map(ToOwned::to_owned)),
-    };
-    let own_fields = match own {
-        Some(o) => split_object(o.get())
-            .map_err(|e| Rejection::invalid(field, format!("`{field}`: {e}")))?,
-        None => Vec::new(),
-    };
-    let mut out = String::with_capacity(own.map_or(0, |o| o.get().len()) + 256);
-    out.push('{');
-    let mut first = true;
-    let mut push = |out: &mut String, k: &str, v: &RawValue| {
-        if !first {
-            out.push(',');
-        }
-        first = false;
-        out.push_str(&serde_json::to_string(k).expect("string serializes"));
-        out.push(':');
-        out.push_str(v.get());
-    };
-    for (k, v) in &own_fields {
-        push(&mut out, k, v);
-    }
-    for (k, v) in defaults {
-        if !own_fields.iter().any(|(o, _)| o == k) {
-            push(&mut out, k, v);
-        }
-    }
-    out.push('}');
-    RawValue::from_string(out)
-        .map(Some)
-        .map_err(|e| Rejection::invalid(field, format!("`{field}` could not be merged: {e}")))
-}
-
-/// Adds `ip` to the context unless the client set one (Segment does the same).
-fn with_ip(
-    context: Option<Box<RawValue>>,
-    ip: std::net::IpAddr,
-) -> Result<Box<RawValue>, Rejection> {
-    let Some(ctx) = context else {
-        return Ok(RawValue::from_string(format!("{{\"ip\":\"{ip}\"}}")).expect("valid JSON"));
-    };
-    let text = ctx.get();
-    if text.contains("\"ip\"") {
-        let has = split_object(text)
-            .map(|f| f.iter().any(|(k, _)| k == "ip"))
-            .unwrap_or(true);
-        if has {
-            return Ok(ctx);
-        }
-    }
-    let body = text.trim_end();
-    let body = body.strip_suffix('}').unwrap_or(body).trim_end();
-    let sep = if body.ends_with('{') { "" } else { "," };
-    let ip = ip.to_string();
-    let mut out = String::with_capacity(body.len() + sep.len() + ip.len() + 8);
-    out.push_str(body);
-    out.push_str(sep);
-    out.push_str("\"ip\":\"");
-    out.push_str(&ip);
-    out.push_str("\"}");
-    RawValue::from_string(out).map_err(|e| {
-        Rejection::invalid(
-            "context",
-            format!("`context` could not take the client ip: {e}"),
-        )
     })
 }

@@ -150,23 +150,27 @@ impl Config {
         for (name, value) in env {
             match name.as_str() {
                 "IOB_WRITE_KEY" => write_key = Some(value),
-                "IOB_ADMIN_KEY" => set_path(&mut table, &["admin", "key"], toml::Value::String(value)),
+                "IOB_ADMIN_KEY" => {
+                    set_path(&mut table, &["admin", "key"], toml::Value::String(value))
+                }
                 "IOB_DATA_DIR" => set_path(&mut table, &["data_dir"], toml::Value::String(value)),
                 _ => {
                     if let Some(rest) = name.strip_prefix("IOB_").filter(|r| r.contains("__")) {
-                        let path: Vec<String> = rest.split("__").map(|s| s.to_ascii_lowercase()).collect();
+                        let path: Vec<String> =
+                            rest.split("__").map(|s| s.to_ascii_lowercase()).collect();
                         let refs: Vec<&str> = path.iter().map(|s| s.as_str()).collect();
                         set_path(&mut table, &refs, literal(&value));
                     }
                 }
             }
         }
-        let mut config: Config = toml::Value::Table(table)
-            .try_into()
-            .map_err(|e: toml::de::Error| EngineError::Config {
-                key: "config".into(),
-                reason: e.to_string(),
-            })?;
+        let mut config: Config =
+            toml::Value::Table(table)
+                .try_into()
+                .map_err(|e: toml::de::Error| EngineError::Config {
+                    key: "config".into(),
+                    reason: e.to_string(),
+                })?;
         if let Some(key) = write_key {
             // The container convention: one write key for the first (or a `default`) source.
             match config.sources.first_mut() {
@@ -187,16 +191,28 @@ impl Config {
             reason,
         };
         if !(1..=1024).contains(&self.store.partitions) {
-            return Err(bad("store.partitions", format!("{} is not in 1..=1024", self.store.partitions)));
+            return Err(bad(
+                "store.partitions",
+                format!("{} is not in 1..=1024", self.store.partitions),
+            ));
         }
         if !(1..=4096).contains(&self.store.segment_mb) {
-            return Err(bad("store.segment_mb", format!("{} is not in 1..=4096", self.store.segment_mb)));
+            return Err(bad(
+                "store.segment_mb",
+                format!("{} is not in 1..=4096", self.store.segment_mb),
+            ));
         }
         if self.store.dedup_window_secs < 0 {
-            return Err(bad("store.dedup_window_secs", "must not be negative".into()));
+            return Err(bad(
+                "store.dedup_window_secs",
+                "must not be negative".into(),
+            ));
         }
         if self.collect.max_event_bytes < 256 {
-            return Err(bad("collect.max_event_bytes", "must be at least 256".into()));
+            return Err(bad(
+                "collect.max_event_bytes",
+                "must be at least 256".into(),
+            ));
         }
         for p in &self.collect.purposes {
             iob_types::Purpose::new(p).map_err(|e| bad("collect.purposes", e.to_string()))?;
@@ -205,16 +221,27 @@ impl Config {
         for (i, s) in self.sources.iter().enumerate() {
             let ok = !s.name.is_empty()
                 && s.name.len() <= 64
-                && s.name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+                && s.name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
             if !ok {
-                return Err(bad(&format!("sources[{i}].name"), format!("`{}` must be 1-64 of a-z, A-Z, 0-9, '-', '_'", s.name)));
+                return Err(bad(
+                    &format!("sources[{i}].name"),
+                    format!("`{}` must be 1-64 of a-z, A-Z, 0-9, '-', '_'", s.name),
+                ));
             }
             if !names.insert(s.name.as_str()) {
-                return Err(bad(&format!("sources[{i}].name"), format!("`{}` is configured twice", s.name)));
+                return Err(bad(
+                    &format!("sources[{i}].name"),
+                    format!("`{}` is configured twice", s.name),
+                ));
             }
             if let Some(k) = &s.write_key {
                 if k.len() < 16 {
-                    return Err(bad(&format!("sources[{i}].write_key"), "must be at least 16 characters".into()));
+                    return Err(bad(
+                        &format!("sources[{i}].write_key"),
+                        "must be at least 16 characters".into(),
+                    ));
                 }
             }
         }
@@ -230,7 +257,9 @@ impl Config {
     }
 
     pub fn data_dir(&self) -> PathBuf {
-        self.data_dir.clone().unwrap_or_else(|| PathBuf::from("iob-data"))
+        self.data_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("iob-data"))
     }
 }
 
@@ -261,7 +290,9 @@ mod tests {
     use super::*;
 
     fn env(v: &[(&str, &str)]) -> Vec<(String, String)> {
-        v.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+        v.iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
     }
 
     #[test]
@@ -281,26 +312,45 @@ mod tests {
             "#,
         )
         .unwrap();
-        let c = Config::load(Some(&f), env(&[("IOB_STORE__PARTITIONS", "16"), ("IOB_SERVER__LISTEN", "0.0.0.0:9"), ("IOB_WRITE_KEY", "0123456789abcdef")])).unwrap();
+        let c = Config::load(
+            Some(&f),
+            env(&[
+                ("IOB_STORE__PARTITIONS", "16"),
+                ("IOB_SERVER__LISTEN", "0.0.0.0:9"),
+                ("IOB_WRITE_KEY", "0123456789abcdef"),
+            ]),
+        )
+        .unwrap();
         assert_eq!(c.store.partitions, 16);
         assert_eq!(c.server.listen, "0.0.0.0:9");
         assert_eq!(c.sources[0].write_key.as_deref(), Some("0123456789abcdef"));
-        assert_eq!(c.tracking_plan.events["Order Completed"]["required"][0], "revenue");
+        assert_eq!(
+            c.tracking_plan.events["Order Completed"]["required"][0],
+            "revenue"
+        );
 
         std::fs::write(&f, "[store]\npartitionz = 4\n").unwrap();
         let e = Config::load(Some(&f), env(&[])).unwrap_err().to_string();
         assert!(e.contains("partitionz"), "{e}");
-        let e = Config::load(None, env(&[("IOB_STORE__BOGUS", "1")])).unwrap_err().to_string();
+        let e = Config::load(None, env(&[("IOB_STORE__BOGUS", "1")]))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("bogus"), "{e}");
     }
 
     #[test]
     fn validation_names_the_key() {
-        let e = Config::load(None, env(&[("IOB_STORE__PARTITIONS", "0")])).unwrap_err().to_string();
+        let e = Config::load(None, env(&[("IOB_STORE__PARTITIONS", "0")]))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("store.partitions"), "{e}");
-        let e = Config::load(None, env(&[("IOB_ADMIN_KEY", "short")])).unwrap_err().to_string();
+        let e = Config::load(None, env(&[("IOB_ADMIN_KEY", "short")]))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("admin.key"), "{e}");
-        let e = Config::load(None, env(&[("IOB_COLLECT__PURPOSES", "[\"Bad Purpose\"]")])).unwrap_err().to_string();
+        let e = Config::load(None, env(&[("IOB_COLLECT__PURPOSES", "[\"Bad Purpose\"]")]))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("collect.purposes"), "{e}");
     }
 }

@@ -6,7 +6,9 @@ use thiserror::Error;
 pub enum EngineError {
     #[error("configuration `{key}`: {reason}")]
     Config { key: String, reason: String },
-    #[error("no write key: send it as HTTP Basic auth user (Segment style) or as `writeKey` in the body")]
+    #[error(
+        "no write key: send it as HTTP Basic auth user (Segment style) or as `writeKey` in the body"
+    )]
     MissingKey,
     #[error("the key is not valid")]
     InvalidKey,

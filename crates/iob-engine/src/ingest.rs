@@ -8,10 +8,11 @@
 use std::net::IpAddr;
 use std::sync::mpsc;
 
-use iob_collect::{
-    CollectError, CollectOptions, Collector, Received, Rejection, TrackingPlan, Unplanned as PlanPolicy,
-};
 use iob_collect::import::ImportItem;
+use iob_collect::{
+    CollectError, CollectOptions, Collector, Received, Rejection, TrackingPlan,
+    Unplanned as PlanPolicy,
+};
 use iob_store::{AppendOutcome, Codec, NewQuarantined, NewRecord, Resolution};
 use iob_types::{Event, EventKind, Purpose, Timestamp};
 use serde::Serialize;
@@ -90,7 +91,10 @@ pub struct ReplaySummary {
     pub still_rejected: Vec<(u64, Rejection)>,
 }
 
-pub(crate) fn build_collector(config: &Config, purposes: &[Purpose]) -> Result<Collector, EngineError> {
+pub(crate) fn build_collector(
+    config: &Config,
+    purposes: &[Purpose],
+) -> Result<Collector, EngineError> {
     let plan = TrackingPlan::new(
         config.tracking_plan.events.clone(),
         match config.tracking_plan.unplanned {
@@ -136,7 +140,9 @@ impl Engine {
     }
 
     pub(crate) fn record(&self, e: &Event) -> NewRecord {
-        let (kind, id) = e.routing_id().expect("the collector rejects events without an identifier");
+        let (kind, id) = e
+            .routing_id()
+            .expect("the collector rejects events without an identifier");
         let mut dedup_input = Vec::with_capacity(e.message_id.len() + 16);
         dedup_input.extend_from_slice(e.source.as_deref().unwrap_or("").as_bytes());
         dedup_input.push(0);
@@ -166,10 +172,7 @@ impl Engine {
         Ok(rx.await.map_err(|_| EngineError::ShuttingDown)??)
     }
 
-    async fn quarantine(
-        &self,
-        items: Vec<NewQuarantined>,
-    ) -> Result<Vec<u64>, EngineError> {
+    async fn quarantine(&self, items: Vec<NewQuarantined>) -> Result<Vec<u64>, EngineError> {
         if items.is_empty() {
             return Ok(Vec::new());
         }
@@ -200,7 +203,8 @@ impl Engine {
                     source
                 }
                 Err(r) => {
-                    let source = self.source_for(sub.key.or(body_write_key(sub.body).as_deref()))?;
+                    let source =
+                        self.source_for(sub.key.or(body_write_key(sub.body).as_deref()))?;
                     items.push((Err(r), sub.body.to_vec()));
                     source
                 }
@@ -209,13 +213,18 @@ impl Engine {
                 Ok(b) => {
                     let source = self.source_for(sub.key.or(b.write_key.as_deref()))?;
                     for it in b.items {
-                        let raw = if it.result.is_err() { it.raw.get().as_bytes().to_vec() } else { Vec::new() };
+                        let raw = if it.result.is_err() {
+                            it.raw.get().as_bytes().to_vec()
+                        } else {
+                            Vec::new()
+                        };
                         items.push((it.result, raw));
                     }
                     source
                 }
                 Err(r) => {
-                    let source = self.source_for(sub.key.or(body_write_key(sub.body).as_deref()))?;
+                    let source =
+                        self.source_for(sub.key.or(body_write_key(sub.body).as_deref()))?;
                     items.push((Err(r), sub.body.to_vec()));
                     source
                 }
@@ -255,12 +264,18 @@ impl Engine {
         receipt.rejected = rejected
             .into_iter()
             .zip(ids)
-            .map(|((rejection, _), quarantine_id)| RejectedItem { rejection, quarantine_id })
+            .map(|((rejection, _), quarantine_id)| RejectedItem {
+                rejection,
+                quarantine_id,
+            })
             .collect();
         // A single event, or a batch body that failed as a whole, is answered with the
         // rejection itself; a batch reports each rejected item in the receipt.
         let whole = sub.endpoint != Endpoint::Batch
-            || receipt.rejected.first().is_some_and(|r| r.rejection.index.is_none());
+            || receipt
+                .rejected
+                .first()
+                .is_some_and(|r| r.rejection.index.is_none());
         if whole {
             if let Some(item) = receipt.rejected.pop() {
                 return Err(EngineError::Rejected(item));
@@ -285,7 +300,9 @@ impl Engine {
         let mut records = Vec::with_capacity(CHUNK);
         let mut quarantine = Vec::new();
         let received_at = self.clock.now();
-        let settle = |summary: &mut ImportSummary, r: Result<Vec<AppendOutcome>, iob_store::StoreError>| -> Result<(), EngineError> {
+        let settle = |summary: &mut ImportSummary,
+                      r: Result<Vec<AppendOutcome>, iob_store::StoreError>|
+         -> Result<(), EngineError> {
             for o in r? {
                 match o {
                     AppendOutcome::Stored(_) => summary.imported += 1,
@@ -326,10 +343,17 @@ impl Engine {
                 }
             }
             if !quarantine.is_empty() {
-                summary.quarantined += self.store.quarantine().append(std::mem::take(&mut quarantine))?.len() as u64;
+                summary.quarantined += self
+                    .store
+                    .quarantine()
+                    .append(std::mem::take(&mut quarantine))?
+                    .len() as u64;
             }
             if in_flight == IN_FLIGHT {
-                settle(&mut summary, rx.recv().map_err(|_| EngineError::ShuttingDown)?)?;
+                settle(
+                    &mut summary,
+                    rx.recv().map_err(|_| EngineError::ShuttingDown)?,
+                )?;
                 in_flight -= 1;
             }
             let tx = tx.clone();
@@ -343,13 +367,19 @@ impl Engine {
             progress(&summary);
         }
         while in_flight > 0 {
-            settle(&mut summary, rx.recv().map_err(|_| EngineError::ShuttingDown)?)?;
+            settle(
+                &mut summary,
+                rx.recv().map_err(|_| EngineError::ShuttingDown)?,
+            )?;
             in_flight -= 1;
         }
         progress(&summary);
         // Everything read before the failure is stored; say where reading stopped.
         if let Some(e) = read_error {
-            return Err(EngineError::Import { after_rows: summary.read, source: e });
+            return Err(EngineError::Import {
+                after_rows: summary.read,
+                source: e,
+            });
         }
         Ok(summary)
     }
@@ -381,11 +411,17 @@ impl Engine {
                     Ok(b) => parsed.extend(b.items.into_iter().map(|i| i.result)),
                     Err(r) => parsed.push(Err(r)),
                 },
-                Some(Endpoint::Single(kind)) => {
-                    parsed.push(self.collector.parse_event(&entry.payload, Some(kind), &rx).map(|p| p.event))
-                }
+                Some(Endpoint::Single(kind)) => parsed.push(
+                    self.collector
+                        .parse_event(&entry.payload, Some(kind), &rx)
+                        .map(|p| p.event),
+                ),
                 // Import lines and batch items carry their own `type`.
-                None => parsed.push(self.collector.parse_event(&entry.payload, None, &rx).map(|p| p.event)),
+                None => parsed.push(
+                    self.collector
+                        .parse_event(&entry.payload, None, &rx)
+                        .map(|p| p.event),
+                ),
             }
             if let Some(Err(r)) = parsed.iter().find(|p| p.is_err()) {
                 summary.still_rejected.push((entry.id, r.clone()));
@@ -406,9 +442,13 @@ impl Engine {
         }
         if !replayed_ids.is_empty() {
             let store = self.store.clone();
-            tokio::task::spawn_blocking(move || store.quarantine().resolve(&replayed_ids, Resolution::Replayed))
-                .await
-                .map_err(|_| EngineError::ShuttingDown)??;
+            tokio::task::spawn_blocking(move || {
+                store
+                    .quarantine()
+                    .resolve(&replayed_ids, Resolution::Replayed)
+            })
+            .await
+            .map_err(|_| EngineError::ShuttingDown)??;
         }
         Ok(summary)
     }

@@ -34,7 +34,13 @@ pub fn load_key_ring(dir: &Path, config: &Config) -> Result<(KeyRing, Vec<NewKey
     let mut ring = KeyRing::default();
     for s in &config.sources {
         if let Some(k) = &s.write_key {
-            ring.add_plain(&s.name, Scope::Write { source: s.name.clone() }, k);
+            ring.add_plain(
+                &s.name,
+                Scope::Write {
+                    source: s.name.clone(),
+                },
+                k,
+            );
         }
     }
     if let Some(k) = &config.admin.key {
@@ -54,7 +60,10 @@ pub fn load_key_ring(dir: &Path, config: &Config) -> Result<(KeyRing, Vec<NewKey
     };
     for k in &stored {
         ring.add_stored(k.clone())
-            .map_err(|reason| EngineError::Config { key: path.display().to_string(), reason })?;
+            .map_err(|reason| EngineError::Config {
+                key: path.display().to_string(),
+                reason,
+            })?;
     }
     let mut fresh = Vec::new();
     if ring.is_empty() {
@@ -66,12 +75,24 @@ pub fn load_key_ring(dir: &Path, config: &Config) -> Result<(KeyRing, Vec<NewKey
             let scope = Scope::Write { source: s.clone() };
             let (secret, k) = ring.generate(&s, scope.clone());
             stored.push(k);
-            fresh.push(NewKey { id: s, scope, secret });
+            fresh.push(NewKey {
+                id: s,
+                scope,
+                secret,
+            });
         }
         let (secret, k) = ring.generate("admin", Scope::Admin);
         stored.push(k);
-        fresh.push(NewKey { id: "admin".into(), scope: Scope::Admin, secret });
-        let body = serde_json::to_vec_pretty(&KeyFile { version: 1, keys: stored }).expect("serializable");
+        fresh.push(NewKey {
+            id: "admin".into(),
+            scope: Scope::Admin,
+            secret,
+        });
+        let body = serde_json::to_vec_pretty(&KeyFile {
+            version: 1,
+            keys: stored,
+        })
+        .expect("serializable");
         write_private(&path, &body)?;
     }
     Ok((ring, fresh))
@@ -132,7 +153,10 @@ mod tests {
         let write = &fresh[0];
         assert!(ring.authenticate(&write.secret).is_some());
         let file = std::fs::read_to_string(dir.path().join("keys.json")).unwrap();
-        assert!(!file.contains(&write.secret), "plaintext key must not be stored");
+        assert!(
+            !file.contains(&write.secret),
+            "plaintext key must not be stored"
+        );
 
         let (ring2, fresh2) = load_key_ring(dir.path(), &cfg).unwrap();
         assert!(fresh2.is_empty(), "keys are generated only once");
@@ -146,7 +170,10 @@ mod tests {
         cfg.admin.key = Some("admin-key-0123456789".into());
         let (ring, fresh) = load_key_ring(dir.path(), &cfg).unwrap();
         assert!(fresh.is_empty());
-        assert_eq!(ring.authenticate("admin-key-0123456789").unwrap().scope, Scope::Admin);
+        assert_eq!(
+            ring.authenticate("admin-key-0123456789").unwrap().scope,
+            Scope::Admin
+        );
     }
 
     #[test]

@@ -25,8 +25,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use config::{
-    AdminConfig, CollectConfig, Config, ServerConfig, SourceConfig, StoreConfig, TrackingPlanConfig,
-    Unplanned,
+    AdminConfig, CollectConfig, Config, ServerConfig, SourceConfig, StoreConfig,
+    TrackingPlanConfig, Unplanned,
 };
 pub use error::EngineError;
 pub use ingest::{Endpoint, ImportSummary, Receipt, RejectedItem, ReplaySummary, Submission};
@@ -66,8 +66,9 @@ impl Engine {
         clock: Arc<dyn Clock>,
     ) -> Result<(Engine, Vec<NewKey>), EngineError> {
         let dir = config.data_dir();
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| EngineError::io(format!("creating data directory {}", dir.display()), e))?;
+        std::fs::create_dir_all(&dir).map_err(|e| {
+            EngineError::io(format!("creating data directory {}", dir.display()), e)
+        })?;
         // The store takes the directory lock first, so a second process fails before touching keys.
         let store = Store::open(
             &dir,

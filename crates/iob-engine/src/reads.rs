@@ -30,7 +30,12 @@ fn decode(r: StoredRecord) -> Result<EventRecord, EngineError> {
 
 impl Engine {
     /// Events in log (arrival) order from global sequence `from_seq`.
-    pub fn read_log(&self, permit: &Permit, from_seq: u64, max: usize) -> Result<Vec<EventRecord>, EngineError> {
+    pub fn read_log(
+        &self,
+        permit: &Permit,
+        from_seq: u64,
+        max: usize,
+    ) -> Result<Vec<EventRecord>, EngineError> {
         self.store
             .read_log(permit, from_seq, max)?
             .into_iter()
@@ -67,7 +72,9 @@ impl Engine {
         let mut seq = 0;
         loop {
             let page = self.store.read_log(permit, seq, 4096)?;
-            let Some(last) = page.last() else { return Ok(()) };
+            let Some(last) = page.last() else {
+                return Ok(());
+            };
             seq = last.pos.seq + 1;
             for r in page {
                 each(decode(r)?)?;
@@ -82,6 +89,9 @@ impl Engine {
         include_resolved: bool,
         limit: usize,
     ) -> Result<Vec<QuarantineEntry>, EngineError> {
-        Ok(self.store.quarantine().list(permit, include_resolved, limit)?)
+        Ok(self
+            .store
+            .quarantine()
+            .list(permit, include_resolved, limit)?)
     }
 }

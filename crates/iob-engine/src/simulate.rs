@@ -46,11 +46,31 @@ pub struct SourceEvents {
 pub const SOURCES: [&str; 4] = ["web", "ios", "pos", "wearables"];
 
 const CATEGORIES: [(&str, &[&str]); 5] = [
-    ("running", &["trail-shoe", "road-shoe", "running-socks", "hydration-vest"]),
-    ("outdoor", &["tent-2p", "sleeping-bag", "headlamp", "camp-stove"]),
-    ("fitness", &["yoga-mat", "kettlebell-12kg", "resistance-bands", "foam-roller"]),
-    ("cycling", &["helmet", "bike-lights", "cycling-jersey", "bottle-cage"]),
-    ("wearables", &["fitness-band", "smartwatch", "chest-strap", "smart-scale"]),
+    (
+        "running",
+        &["trail-shoe", "road-shoe", "running-socks", "hydration-vest"],
+    ),
+    (
+        "outdoor",
+        &["tent-2p", "sleeping-bag", "headlamp", "camp-stove"],
+    ),
+    (
+        "fitness",
+        &[
+            "yoga-mat",
+            "kettlebell-12kg",
+            "resistance-bands",
+            "foam-roller",
+        ],
+    ),
+    (
+        "cycling",
+        &["helmet", "bike-lights", "cycling-jersey", "bottle-cage"],
+    ),
+    (
+        "wearables",
+        &["fitness-band", "smartwatch", "chest-strap", "smart-scale"],
+    ),
 ];
 
 const CITIES: [&str; 4] = ["Lisbon", "Berlin", "Austin", "Osaka"];
@@ -71,7 +91,11 @@ struct Gen {
 impl Gen {
     fn id(&mut self, prefix: &str) -> String {
         self.seq += 1;
-        format!("{prefix}-{:08x}-{:04x}", self.rng.random::<u32>(), self.seq & 0xffff)
+        format!(
+            "{prefix}-{:08x}-{:04x}",
+            self.rng.random::<u32>(),
+            self.seq & 0xffff
+        )
     }
 
     fn push(&mut self, source: usize, mut ev: Value, at: i64) {
@@ -107,7 +131,11 @@ pub fn generate(p: &Population) -> (Vec<SourceEvents>, Truths) {
         let bargain = i % 11 == 2;
         let has_app = g.rng.random_bool(0.5);
         let has_wearable = i % 3 == 0;
-        let active_end = if churner { p.end.millis() - 35 * day } else { p.end.millis() };
+        let active_end = if churner {
+            p.end.millis() - 35 * day
+        } else {
+            p.end.millis()
+        };
         if churner {
             truths.churners.push(user.clone());
         }
@@ -122,7 +150,11 @@ pub fn generate(p: &Population) -> (Vec<SourceEvents>, Truths) {
         }
         // Consent first: most grant analytics and personalization; a third deny marketing.
         let signup = start + g.rng.random_range(0..(5 * day));
-        let denied: Vec<&str> = if i % 3 == 0 { vec!["marketing"] } else { vec![] };
+        let denied: Vec<&str> = if i % 3 == 0 {
+            vec!["marketing"]
+        } else {
+            vec![]
+        };
         let mut granted = vec!["analytics", "personalization"];
         if denied.is_empty() {
             granted.push("marketing");
@@ -130,8 +162,12 @@ pub fn generate(p: &Population) -> (Vec<SourceEvents>, Truths) {
         if has_wearable {
             granted.push("health");
         }
-        g.push(0, json!({"type": "consent", "anonymousId": anon, "granted": granted, "denied": denied,
-            "policyVersion": "2026-01", "source": "cookie-banner"}), signup - 60_000);
+        g.push(
+            0,
+            json!({"type": "consent", "anonymousId": anon, "granted": granted, "denied": denied,
+            "policyVersion": "2026-01", "source": "cookie-banner"}),
+            signup - 60_000,
+        );
         g.push(0, json!({"type": "identify", "anonymousId": anon, "userId": user,
             "traits": {"email": format!("{user}@example.com"), "plan": if i % 4 == 0 {"plus"} else {"basic"},
                        "city": CITIES[i % 4]},
@@ -140,7 +176,11 @@ pub fn generate(p: &Population) -> (Vec<SourceEvents>, Truths) {
         let mut t = signup + g.rng.random_range(0..day);
         while t < active_end {
             let in_app = has_app && g.rng.random_bool(0.4);
-            let (cat, items) = if g.rng.random_bool(0.7) { CATEGORIES[favorite] } else { CATEGORIES[g.rng.random_range(0..CATEGORIES.len())] };
+            let (cat, items) = if g.rng.random_bool(0.7) {
+                CATEGORIES[favorite]
+            } else {
+                CATEGORIES[g.rng.random_range(0..CATEGORIES.len())]
+            };
             let views = g.rng.random_range(1..6);
             let mut s = t;
             for _ in 0..views {
@@ -156,8 +196,12 @@ pub fn generate(p: &Population) -> (Vec<SourceEvents>, Truths) {
                         "properties": {"url": format!("https://shop.example.com/p/{item}"), "path": format!("/p/{item}")},
                         "context": {"userAgent": ua, "page": {"url": format!("https://shop.example.com/p/{item}")}}}), s);
                 }
-                g.push(usize::from(in_app), json!({"type": "track", "userId": user, "event": "Product Viewed",
-                    "properties": {"item_id": item, "category": cat, "price": price}}), s + 2_000);
+                g.push(
+                    usize::from(in_app),
+                    json!({"type": "track", "userId": user, "event": "Product Viewed",
+                    "properties": {"item_id": item, "category": cat, "price": price}}),
+                    s + 2_000,
+                );
                 s += g.rng.random_range(20_000..180_000);
             }
             if g.rng.random_bool(0.25) {
@@ -185,7 +229,8 @@ pub fn generate(p: &Population) -> (Vec<SourceEvents>, Truths) {
             t += g.rng.random_range((day / 2)..(4 * day));
         }
         if fraud {
-            let at = p.end.millis() - g.rng.random_range(0..(3 * day)) - (p.end.millis() % day) + 3 * 3_600_000;
+            let at = p.end.millis() - g.rng.random_range(0..(3 * day)) - (p.end.millis() % day)
+                + 3 * 3_600_000;
             for k in 0..3 {
                 let order = g.id("pos");
                 g.push(2, json!({"type": "track", "userId": user, "event": "Order Completed",
@@ -195,20 +240,32 @@ pub fn generate(p: &Population) -> (Vec<SourceEvents>, Truths) {
         }
         if has_wearable {
             let device = format!("band-{i:05}");
-            g.push(3, json!({"type": "identify", "userId": user, "traits": {"wearable": device},
-                "context": {"device": {"id": device, "type": "wearable"}}}), signup + day);
+            g.push(
+                3,
+                json!({"type": "identify", "userId": user, "traits": {"wearable": device},
+                "context": {"device": {"id": device, "type": "wearable"}}}),
+                signup + day,
+            );
             let mut d = signup + day;
             while d < active_end {
                 let late = health && d > p.end.millis() - 7 * day;
                 let resting = 58.0 + (i % 9) as f64 + if late { 22.0 } else { 0.0 };
                 for h in [7i64, 13, 19, 23] {
-                    let hr = resting + g.rng.random_range(-3.0..3.0) + if h == 13 { 12.0 } else { 0.0 };
+                    let hr =
+                        resting + g.rng.random_range(-3.0..3.0) + if h == 13 { 12.0 } else { 0.0 };
                     g.push(3, json!({"type": "observe", "userId": user, "deviceId": device, "metric": "heart_rate",
                         "value": (hr * 10.0).round() / 10.0, "unit": "bpm"}), d + h * 3_600_000);
                 }
-                let (steps, sleep) = (g.rng.random_range(2_000..14_000), g.rng.random_range(300..520));
-                g.push(3, json!({"type": "observe", "userId": user, "deviceId": device, "metric": "steps",
-                    "value": steps, "unit": "count"}), d + 23 * 3_600_000 + 1_000);
+                let (steps, sleep) = (
+                    g.rng.random_range(2_000..14_000),
+                    g.rng.random_range(300..520),
+                );
+                g.push(
+                    3,
+                    json!({"type": "observe", "userId": user, "deviceId": device, "metric": "steps",
+                    "value": steps, "unit": "count"}),
+                    d + 23 * 3_600_000 + 1_000,
+                );
                 g.push(3, json!({"type": "observe", "userId": user, "deviceId": device, "metric": "sleep_minutes",
                     "value": sleep, "unit": "min"}), d + 7 * 3_600_000 + 2_000);
                 d += day;
@@ -229,10 +286,18 @@ mod tests {
 
     #[test]
     fn deterministic_and_multi_channel() {
-        let p = Population { persons: 40, days: 60, seed: 7, end: Timestamp(1_780_000_000_000) };
+        let p = Population {
+            persons: 40,
+            days: 60,
+            seed: 7,
+            end: Timestamp(1_780_000_000_000),
+        };
         let (a, truths) = generate(&p);
         let (b, _) = generate(&p);
-        assert_eq!(serde_json::to_string(&a[0].events).unwrap(), serde_json::to_string(&b[0].events).unwrap());
+        assert_eq!(
+            serde_json::to_string(&a[0].events).unwrap(),
+            serde_json::to_string(&b[0].events).unwrap()
+        );
         for s in &a {
             assert!(!s.events.is_empty(), "source {} produced nothing", s.source);
         }

@@ -80,7 +80,8 @@ impl KeyRing {
 
     /// Adds a key known only by its hash (from the data directory's key file).
     pub fn add_stored(&mut self, key: StoredKey) -> Result<(), String> {
-        let h = unhex(&key.sha256).ok_or_else(|| format!("key `{}`: sha256 must be 64 hex digits", key.id))?;
+        let h = unhex(&key.sha256)
+            .ok_or_else(|| format!("key `{}`: sha256 must be 64 hex digits", key.id))?;
         self.keys.push((h, key));
         Ok(())
     }
@@ -124,7 +125,12 @@ mod tests {
     #[test]
     fn generate_authenticate_and_reload_by_hash() {
         let mut ring = KeyRing::default();
-        let (secret, stored) = ring.generate("web", Scope::Write { source: "web".into() });
+        let (secret, stored) = ring.generate(
+            "web",
+            Scope::Write {
+                source: "web".into(),
+            },
+        );
         assert!(secret.starts_with("iobw_") && secret.len() == 5 + 48);
         assert_eq!(ring.authenticate(&secret).unwrap().id, "web");
         assert!(ring.authenticate("iobw_forged").is_none());
@@ -134,15 +140,25 @@ mod tests {
         reloaded.add_stored(stored).unwrap();
         assert_eq!(
             reloaded.authenticate(&secret).unwrap().scope,
-            Scope::Write { source: "web".into() }
+            Scope::Write {
+                source: "web".into()
+            }
         );
-        let bad = StoredKey { id: "x".into(), scope: Scope::Admin, sha256: "zz".into() };
+        let bad = StoredKey {
+            id: "x".into(),
+            scope: Scope::Admin,
+            sha256: "zz".into(),
+        };
         assert!(reloaded.add_stored(bad).unwrap_err().contains("`x`"));
     }
 
     #[test]
     fn stored_key_json_shape() {
-        let k = StoredKey { id: "a".into(), scope: Scope::Admin, sha256: "0".repeat(64) };
+        let k = StoredKey {
+            id: "a".into(),
+            scope: Scope::Admin,
+            sha256: "0".repeat(64),
+        };
         let j = serde_json::to_string(&k).unwrap();
         assert!(j.contains("\"scope\":\"admin\""), "{j}");
     }

@@ -83,7 +83,10 @@ mod tests {
         let p1 = Pseudonymizer::new(&k1);
         assert_eq!(p1.person_key("user", "42"), p1.person_key("user", "42"));
         assert_ne!(p1.person_key("user", "42"), p1.person_key("anon", "42"));
-        assert_ne!(p1.person_key("user", "42"), Pseudonymizer::new(&k2).person_key("user", "42"));
+        assert_ne!(
+            p1.person_key("user", "42"),
+            Pseudonymizer::new(&k2).person_key("user", "42")
+        );
         // The NUL separator keeps ("us", "er42") and ("user", "42") apart.
         assert_ne!(p1.person_key("us", "er42"), p1.person_key("user", "42"));
     }

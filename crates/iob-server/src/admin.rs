@@ -39,7 +39,9 @@ pub async fn ready(State(st): State<AppState>) -> Json<Value> {
 
 pub async fn stats(State(st): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, Problem> {
     admin(&st, &headers)?;
-    Ok(Json(serde_json::to_value(st.engine.stats()).unwrap_or(Value::Null)))
+    Ok(Json(
+        serde_json::to_value(st.engine.stats()).unwrap_or(Value::Null),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -61,7 +63,9 @@ pub async fn quarantine_list(
     Query(q): Query<ListQuery>,
 ) -> Result<Json<Value>, Problem> {
     let permit = admin(&st, &headers)?;
-    let entries = st.engine.quarantine_list(&permit, q.all, q.limit.min(10_000))?;
+    let entries = st
+        .engine
+        .quarantine_list(&permit, q.all, q.limit.min(10_000))?;
     let items: Vec<Value> = entries
         .iter()
         .map(|e| {
@@ -93,9 +97,16 @@ pub async fn quarantine_replay(
         ReplayBody::default()
     } else {
         serde_json::from_slice(&body).map_err(|e| {
-            Problem::new(StatusCode::BAD_REQUEST, "malformed_json", format!("replay body: {e}; expected {{\"ids\": [1, 2]}} or an empty body for all"))
+            Problem::new(
+                StatusCode::BAD_REQUEST,
+                "malformed_json",
+                format!("replay body: {e}; expected {{\"ids\": [1, 2]}} or an empty body for all"),
+            )
         })?
     };
-    let summary = st.engine.replay_quarantine(&permit, req.ids.as_deref()).await?;
+    let summary = st
+        .engine
+        .replay_quarantine(&permit, req.ids.as_deref())
+        .await?;
     Ok(Json(serde_json::to_value(summary).unwrap_or(Value::Null)))
 }

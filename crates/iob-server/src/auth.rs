@@ -7,7 +7,11 @@ use base64::engine::general_purpose::STANDARD;
 
 /// The key presented in the `Authorization` header, if any.
 pub fn presented_key(headers: &HeaderMap) -> Option<String> {
-    let value = headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?.trim();
+    let value = headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .trim();
     let (scheme, rest) = value.split_once(' ')?;
     match scheme.to_ascii_lowercase().as_str() {
         "basic" => {
@@ -28,15 +32,28 @@ mod tests {
     #[test]
     fn basic_and_bearer() {
         let mut h = HeaderMap::new();
-        h.insert("authorization", format!("Basic {}", STANDARD.encode("wk123:")).parse().unwrap());
+        h.insert(
+            "authorization",
+            format!("Basic {}", STANDARD.encode("wk123:"))
+                .parse()
+                .unwrap(),
+        );
         assert_eq!(presented_key(&h).as_deref(), Some("wk123"));
-        h.insert("authorization", format!("Basic {}", STANDARD.encode("wk123")).parse().unwrap());
+        h.insert(
+            "authorization",
+            format!("Basic {}", STANDARD.encode("wk123"))
+                .parse()
+                .unwrap(),
+        );
         assert_eq!(presented_key(&h).as_deref(), Some("wk123"));
         h.insert("authorization", "Bearer abc".parse().unwrap());
         assert_eq!(presented_key(&h).as_deref(), Some("abc"));
         h.insert("authorization", "Basic !!!".parse().unwrap());
         assert_eq!(presented_key(&h), None);
-        h.insert("authorization", format!("Basic {}", STANDARD.encode(":pw")).parse().unwrap());
+        h.insert(
+            "authorization",
+            format!("Basic {}", STANDARD.encode(":pw")).parse().unwrap(),
+        );
         assert_eq!(presented_key(&h), None);
     }
 }

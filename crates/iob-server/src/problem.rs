@@ -63,9 +63,13 @@ impl From<EngineError> for Problem {
         match e {
             EngineError::Rejected(item) => {
                 // The rejection's own code (malformed_json, missing_field, ...) is the answer's code.
-                Problem::new(status, item.rejection.code.as_str(), item.rejection.message.clone())
-                    .with("field", json!(item.rejection.field))
-                    .with("quarantine_id", json!(item.quarantine_id))
+                Problem::new(
+                    status,
+                    item.rejection.code.as_str(),
+                    item.rejection.message.clone(),
+                )
+                .with("field", json!(item.rejection.field))
+                .with("quarantine_id", json!(item.quarantine_id))
             }
             other => {
                 if status.is_server_error() {
@@ -105,21 +109,39 @@ pub fn all_rejected(items: &[RejectedItem]) -> Problem {
     Problem::new(
         StatusCode::BAD_REQUEST,
         "rejected",
-        format!("all {} events of the batch were rejected; see `errors`", items.len()),
+        format!(
+            "all {} events of the batch were rejected; see `errors`",
+            items.len()
+        ),
     )
-    .with("errors", Value::Array(items.iter().map(rejection_json).collect()))
+    .with(
+        "errors",
+        Value::Array(items.iter().map(rejection_json).collect()),
+    )
 }
 
 /// The body could not be read: too large (after decompression), bad gzip, or a broken stream.
 pub fn body_error(e: axum::extract::rejection::BytesRejection) -> Problem {
     let status = e.status();
     if status == StatusCode::PAYLOAD_TOO_LARGE {
-        Problem::new(status, "too_large", "the request body is larger than server.max_body_bytes (after decompression); split the batch")
+        Problem::new(
+            status,
+            "too_large",
+            "the request body is larger than server.max_body_bytes (after decompression); split the batch",
+        )
     } else {
-        Problem::new(StatusCode::BAD_REQUEST, "unreadable_body", format!("the request body could not be read: {e} (is Content-Encoding correct?)"))
+        Problem::new(
+            StatusCode::BAD_REQUEST,
+            "unreadable_body",
+            format!("the request body could not be read: {e} (is Content-Encoding correct?)"),
+        )
     }
 }
 
 pub async fn not_found() -> Problem {
-    Problem::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint; see the README for the API")
+    Problem::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "no such endpoint; see the README for the API",
+    )
 }

@@ -221,7 +221,9 @@ impl Event {
         } else if let Some(a) = self.anonymous_id.as_deref() {
             Some(("anon", a))
         } else {
-            self.reading.as_ref().map(|r| ("device", r.device_id.as_str()))
+            self.reading
+                .as_ref()
+                .map(|r| ("device", r.device_id.as_str()))
         }
     }
 
@@ -300,16 +302,22 @@ fn from_fields(fields: Vec<(Cow<'_, str>, &RawValue)>) -> Result<Event, String> 
             Some(r.to_owned())
         }
     }
-    let mut kind = None;
-    let mut e = Event::new(EventKind::Track, String::new(), Timestamp(0));
+    // The type decides which names are fields and which are unknown (kept in `extra`): a
+    // `metric` on a track event is the sender's own property, not a reading.
+    let kind = match fields.iter().find(|(k, _)| k == "type") {
+        Some((_, v)) => EventKind::parse(&s("type", v)?).map_err(|e| e.to_string())?,
+        None => return Err("`type` is missing".into()),
+    };
+    let observe = kind == EventKind::Observe;
+    let consenting = kind == EventKind::Consent;
+    let mut e = Event::new(kind, String::new(), Timestamp(0));
     let mut received = None;
     let mut timestamp = None;
     let (mut device_id, mut metric, mut value, mut unit, mut tags) = (None, None, None, None, None);
     let mut consent = ConsentChange::default();
-    let mut has_consent = false;
     for (k, v) in fields {
         match k.as_ref() {
-            "type" => kind = Some(EventKind::parse(&s("type", v)?).map_err(|e| e.to_string())?),
+            "type" => {}
             "messageId" => e.message_id = s("messageId", v)?,
             "iobSource" => e.source = os("iobSource", v)?,
             "userId" => e.user_id = os("userId", v)?,
@@ -327,15 +335,16 @@ fn from_fields(fields: Vec<(Cow<'_, str>, &RawValue)>) -> Result<Event, String> 
             "traits" => e.traits = raw(v),
             "context" => e.context = raw(v),
             "integrations" => e.integrations = raw(v),
-            "deviceId" => device_id = os("deviceId", v)?,
-            "metric" => metric = os("metric", v)?,
-            "value" => {
-                value = Some(serde_json::from_str::<f64>(v.get()).map_err(|e| format!("`value`: {e}"))?)
+            "deviceId" if observe => device_id = os("deviceId", v)?,
+            "metric" if observe => metric = os("metric", v)?,
+            "value" if observe => {
+                value = Some(
+                    serde_json::from_str::<f64>(v.get()).map_err(|e| format!("`value`: {e}"))?,
+                )
             }
-            "unit" => unit = os("unit", v)?,
-            "tags" => tags = raw(v),
-            "granted" | "denied" => {
-                has_consent = true;
+            "unit" if observe => unit = os("unit", v)?,
+            "tags" if observe => tags = raw(v),
+            "granted" | "denied" if consenting => {
                 let list: Vec<Purpose> =
                     serde_json::from_str(v.get()).map_err(|e| format!("`{k}`: {e}"))?;
                 if k == "granted" {
@@ -344,15 +353,14 @@ fn from_fields(fields: Vec<(Cow<'_, str>, &RawValue)>) -> Result<Event, String> 
                     consent.denied = list
                 }
             }
-            "policyVersion" => consent.policy_version = os("policyVersion", v)?,
-            "source" => consent.source = os("source", v)?,
+            "policyVersion" if consenting => consent.policy_version = os("policyVersion", v)?,
+            "source" if consenting => consent.source = os("source", v)?,
             _ => e.extra.push((k.into_owned(), v.to_owned())),
         }
     }
-    e.kind = kind.ok_or("`type` is missing")?;
     e.timestamp = timestamp.ok_or("`timestamp` is missing")?;
     e.received_at = received.ok_or("`receivedAt` is missing")?;
-    if e.kind == EventKind::Observe {
+    if observe {
         e.reading = Some(Reading {
             device_id: device_id.ok_or("`deviceId` is missing")?,
             metric: metric.ok_or("`metric` is missing")?,
@@ -361,22 +369,10 @@ fn from_fields(fields: Vec<(Cow<'_, str>, &RawValue)>) -> Result<Event, String> 
             tags,
         });
     }
-    if e.kind == EventKind::Consent || has_consent {
+    if consenting {
         e.consent = Some(consent);
-    } else if consent.source.is_some() || consent.policy_version.is_some() {
-        // Not a consent event: these are ordinary unknown fields, keep them.
-        if let Some(src) = consent.source {
-            e.extra.push(("source".into(), to_raw(&src)));
-        }
-        if let Some(pv) = consent.policy_version {
-            e.extra.push(("policyVersion".into(), to_raw(&pv)));
-        }
     }
     Ok(e)
-}
-
-fn to_raw<T: Serialize>(v: &T) -> Box<RawValue> {
-    serde_json::value::to_raw_value(v).expect("serializable")
 }
 
 impl Serialize for Event {
@@ -442,8 +438,12 @@ mod tests {
         let mut e = Event::new(EventKind::Track, "m-1", Timestamp(1_700_000_000_123));
         e.user_id = Some("u\"1".into());
         e.event = Some("Order Completed".into());
-        e.properties = Some(RawValue::from_string(r#"{"revenue":12.5,"items":[1,2]}"#.into()).unwrap());
-        e.extra.push(("custom".into(), RawValue::from_string("{\"a\":1}".into()).unwrap()));
+        e.properties =
+            Some(RawValue::from_string(r#"{"revenue":12.5,"items":[1,2]}"#.into()).unwrap());
+        e.extra.push((
+            "custom".into(),
+            RawValue::from_string("{\"a\":1}".into()).unwrap(),
+        ));
         e.received_at = Timestamp(1_700_000_000_500);
         e
     }
@@ -491,6 +491,22 @@ mod tests {
         let e = Event::from_json(json).unwrap();
         assert!(e.consent.is_none());
         assert_eq!(e.extra[0].0, "source");
+    }
+
+    #[test]
+    fn type_specific_names_on_other_types_stay_unknown_fields_in_order() {
+        let json = br#"{"type":"track","messageId":"x","event":"e","timestamp":"2020-01-01T00:00:00.000Z","receivedAt":"2020-01-01T00:00:00.000Z","metric":"m","granted":["analytics"],"value":3,"source":"s","policyVersion":"p"}"#;
+        let e = Event::from_json(json).unwrap();
+        assert!(e.reading.is_none() && e.consent.is_none());
+        let names: Vec<&str> = e.extra.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            names,
+            ["metric", "granted", "value", "source", "policyVersion"]
+        );
+        assert_eq!(
+            Event::from_json(&e.to_json()).unwrap().to_json(),
+            e.to_json()
+        );
     }
 
     #[test]

@@ -19,6 +19,6 @@ mod purpose;
 
 pub use clock::{Clock, FixedClock, SystemClock, Timestamp};
 pub use error::TypesError;
-pub use event::{split_top_level, ConsentChange, Event, EventKind, Reading, KNOWN_FIELDS};
+pub use event::{ConsentChange, Event, EventKind, KNOWN_FIELDS, Reading, split_top_level};
 pub use person::{Partition, PersonKey};
 pub use purpose::Purpose;

@@ -81,28 +81,46 @@ pub fn track_event(i: usize) -> serde_json::Value {
 
 fn batch_body(from: usize, n: usize) -> Vec<u8> {
     let events: Vec<_> = (from..from + n).map(track_event).collect();
-    serde_json::to_vec(&json!({"batch": events, "sentAt": "2026-11-20T10:00:01.000Z"})).expect("serializable")
+    serde_json::to_vec(&json!({"batch": events, "sentAt": "2026-11-20T10:00:01.000Z"}))
+        .expect("serializable")
 }
 
 fn bench_config(dir: &Path) -> Config {
     let mut cfg = Config::default();
     cfg.data_dir = Some(dir.to_path_buf());
-    cfg.sources = vec![SourceConfig { name: "bench".into(), write_key: Some("bench-write-key-0123456789".into()) }];
+    cfg.sources = vec![SourceConfig {
+        name: "bench".into(),
+        write_key: Some("bench-write-key-0123456789".into()),
+    }];
     cfg.admin.key = Some("bench-admin-key-0123456789".into());
     cfg
 }
 
 fn scratch(global: &Global) -> anyhow::Result<tempfile::TempDir> {
     // Benchmark on the disk of the data directory the user would use.
-    let parent = global.data_dir.clone().unwrap_or_else(|| PathBuf::from("."));
+    let parent = global
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("."));
     std::fs::create_dir_all(&parent)?;
-    Ok(tempfile::Builder::new().prefix("iob-bench-").tempdir_in(&parent)?)
+    Ok(tempfile::Builder::new()
+        .prefix("iob-bench-")
+        .tempdir_in(&parent)?)
 }
 
 pub fn run(global: &Global, cmd: Command) -> anyhow::Result<()> {
     match cmd {
-        Command::Ingest { events, batch, concurrency } => ingest(global, events, batch, concurrency),
-        Command::Http { events, batch, connections, singles } => http(global, events, batch, connections, singles),
+        Command::Ingest {
+            events,
+            batch,
+            concurrency,
+        } => ingest(global, events, batch, concurrency),
+        Command::Http {
+            events,
+            batch,
+            connections,
+            singles,
+        } => http(global, events, batch, connections, singles),
         Command::Import { events, file } => import(global, events, file),
     }
 }
@@ -110,11 +128,15 @@ pub fn run(global: &Global, cmd: Command) -> anyhow::Result<()> {
 fn ingest(global: &Global, events: usize, batch: usize, concurrency: usize) -> anyhow::Result<()> {
     let tmp = scratch(global)?;
     let disk = iob_store::bench_support::measure_disk_seq_write(tmp.path(), 256 << 20)?;
-    let bodies: Vec<Vec<u8>> = (0..events.div_ceil(batch)).map(|b| batch_body(b * batch, batch)).collect();
+    let bodies: Vec<Vec<u8>> = (0..events.div_ceil(batch))
+        .map(|b| batch_body(b * batch, batch))
+        .collect();
     let bytes: usize = bodies.iter().map(|b| b.len()).sum();
     let (engine, _) = Engine::open(&bench_config(&tmp.path().join("data")))?;
     let engine = Arc::new(engine);
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     let bodies = Arc::new(bodies);
     let started = Instant::now();
     let accepted = rt.block_on(async {
@@ -125,7 +147,12 @@ fn ingest(global: &Global, events: usize, batch: usize, concurrency: usize) -> a
                 let mut n = 0usize;
                 for body in bodies.iter().skip(w).step_by(concurrency) {
                     let r = engine
-                        .submit(Submission { endpoint: Endpoint::Batch, body, key: Some("bench-write-key-0123456789"), ip: None })
+                        .submit(Submission {
+                            endpoint: Endpoint::Batch,
+                            body,
+                            key: Some("bench-write-key-0123456789"),
+                            ip: None,
+                        })
                         .await?;
                     n += r.accepted;
                 }
@@ -140,18 +167,42 @@ fn ingest(global: &Global, events: usize, batch: usize, concurrency: usize) -> a
     })?;
     let secs = started.elapsed().as_secs_f64();
     let log_bytes = engine.stats().log_bytes;
-    anyhow::ensure!(accepted == events.div_ceil(batch) * batch, "accepted {accepted} of {events}");
+    anyhow::ensure!(
+        accepted == events.div_ceil(batch) * batch,
+        "accepted {accepted} of {events}"
+    );
     let mbs = log_bytes as f64 / secs / 1e6;
-    println!("bench ingest: {accepted} events in {batch}-event batches, {concurrency} in flight, durable (fsync per group commit)");
-    println!("  throughput      {:>12.0} events/s", accepted as f64 / secs);
-    println!("  input           {:>12.1} MB/s of JSON ({} bytes/event)", bytes as f64 / secs / 1e6, bytes / accepted.max(1));
+    println!(
+        "bench ingest: {accepted} events in {batch}-event batches, {concurrency} in flight, durable (fsync per group commit)"
+    );
+    println!(
+        "  throughput      {:>12.0} events/s",
+        accepted as f64 / secs
+    );
+    println!(
+        "  input           {:>12.1} MB/s of JSON ({} bytes/event)",
+        bytes as f64 / secs / 1e6,
+        bytes / accepted.max(1)
+    );
     println!("  log written     {:>12.1} MB/s", mbs);
-    println!("  disk seq write  {:>12.1} MB/s (256 MiB + fsync, same run)", disk);
-    println!("  ratio           {:>12.2} of the disk's sequential write speed", mbs / disk);
+    println!(
+        "  disk seq write  {:>12.1} MB/s (256 MiB + fsync, same run)",
+        disk
+    );
+    println!(
+        "  ratio           {:>12.2} of the disk's sequential write speed",
+        mbs / disk
+    );
     Ok(())
 }
 
-fn http(global: &Global, events: usize, batch: usize, connections: usize, singles: usize) -> anyhow::Result<()> {
+fn http(
+    global: &Global,
+    events: usize,
+    batch: usize,
+    connections: usize,
+    singles: usize,
+) -> anyhow::Result<()> {
     let tmp = scratch(global)?;
     let cfg_path = tmp.path().join("iob.toml");
     std::fs::write(
@@ -173,7 +224,11 @@ fn http(global: &Global, events: usize, batch: usize, connections: usize, single
     let pid = child.id();
     let mut line = String::new();
     std::io::BufReader::new(child.stdout.take().expect("piped")).read_line(&mut line)?;
-    let base = line.trim().strip_prefix("listening on ").context("server did not print its address")?.to_string();
+    let base = line
+        .trim()
+        .strip_prefix("listening on ")
+        .context("server did not print its address")?
+        .to_string();
     let result = http_load(&base, pid, events, batch, connections, singles);
     let _ = Proc::new("kill").args(["-TERM", &pid.to_string()]).status();
     let _ = child.wait();
@@ -182,19 +237,43 @@ fn http(global: &Global, events: usize, batch: usize, connections: usize, single
 
 fn peak_rss_kib(pid: u32) -> Option<u64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    s.lines().find(|l| l.starts_with("VmHWM:"))?.split_whitespace().nth(1)?.parse().ok()
+    s.lines()
+        .find(|l| l.starts_with("VmHWM:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
 }
 
 fn rss_kib(pid: u32) -> Option<u64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    s.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()
+    s.lines()
+        .find(|l| l.starts_with("VmRSS:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
 }
 
-fn http_load(base: &str, pid: u32, events: usize, batch: usize, connections: usize, singles: usize) -> anyhow::Result<()> {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
+fn http_load(
+    base: &str,
+    pid: u32,
+    events: usize,
+    batch: usize,
+    connections: usize,
+    singles: usize,
+) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?;
     let auth = basic("bench-write-key-0123456789");
     let requests = events.div_ceil(batch);
-    let bodies: Arc<Vec<Vec<u8>>> = Arc::new((0..requests).map(|r| batch_body(r * batch, batch)).collect());
+    let bodies: Arc<Vec<Vec<u8>>> = Arc::new(
+        (0..requests)
+            .map(|r| batch_body(r * batch, batch))
+            .collect(),
+    );
     let client = Client::new(base);
     rt.block_on(async {
         // Warm up the connection pool.
@@ -249,14 +328,32 @@ fn import(global: &Global, events: usize, file: Option<PathBuf>) -> anyhow::Resu
             w.write_all(b"\n")?;
         }
         w.flush()?;
-        eprintln!("generated {events} events into {} in {:.1}s", path.display(), started.elapsed().as_secs_f64());
+        eprintln!(
+            "generated {events} events into {} in {:.1}s",
+            path.display(),
+            started.elapsed().as_secs_f64()
+        );
     }
     let cfg = bench_config(&tmp.path().join("data"));
     let started = Instant::now();
-    let summary = crate::cmd::import::import_file(&cfg, &path, &crate::cmd::import::Format::Jsonl, "bench", false)?;
+    let summary = crate::cmd::import::import_file(
+        &cfg,
+        &path,
+        &crate::cmd::import::Format::Jsonl,
+        "bench",
+        false,
+    )?;
     let secs = started.elapsed().as_secs_f64();
-    println!("bench import: {} rows ({:.1} MB) in {:.2}s: {:.0} rows/s, {:.1} MB/s; imported {} duplicates {} quarantined {}",
-        summary.read, summary.bytes as f64 / 1e6, secs, summary.read as f64 / secs, summary.bytes as f64 / secs / 1e6,
-        summary.imported, summary.duplicates, summary.quarantined);
+    println!(
+        "bench import: {} rows ({:.1} MB) in {:.2}s: {:.0} rows/s, {:.1} MB/s; imported {} duplicates {} quarantined {}",
+        summary.read,
+        summary.bytes as f64 / 1e6,
+        secs,
+        summary.read as f64 / secs,
+        summary.bytes as f64 / secs / 1e6,
+        summary.imported,
+        summary.duplicates,
+        summary.quarantined
+    );
     Ok(())
 }

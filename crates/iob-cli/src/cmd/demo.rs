@@ -33,7 +33,10 @@ pub struct Args {
 
 pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
     let mut cfg: Config = global.load()?;
-    let dir: PathBuf = global.data_dir.clone().unwrap_or_else(|| PathBuf::from("iob-demo-data"));
+    let dir: PathBuf = global
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("iob-demo-data"));
     // Start fresh, but only ever delete a directory an earlier demo made.
     if dir.exists() && std::fs::read_dir(&dir)?.next().is_some() {
         anyhow::ensure!(
@@ -41,14 +44,18 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
             "{} exists and was not made by `iob demo`; refusing to overwrite it (pass another --data-dir)",
             dir.display()
         );
-        std::fs::remove_dir_all(&dir).with_context(|| format!("removing the previous demo in {}", dir.display()))?;
+        std::fs::remove_dir_all(&dir)
+            .with_context(|| format!("removing the previous demo in {}", dir.display()))?;
     }
 
     cfg.data_dir = Some(dir.clone());
     // No keys configured: the first start generates one write key per source, as for a user.
     cfg.sources = simulate::SOURCES
         .iter()
-        .map(|s| SourceConfig { name: s.to_string(), write_key: None })
+        .map(|s| SourceConfig {
+            name: s.to_string(),
+            write_key: None,
+        })
         .collect();
     cfg.admin.key = None;
     // A tracking plan: orders must carry a numeric revenue.
@@ -57,18 +64,38 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
         json!({"type": "object", "required": ["revenue"], "properties": {"revenue": {"type": "number", "minimum": 0}}}),
     );
 
-    let (engine, fresh) = Engine::open(&cfg).with_context(|| format!("opening {}", dir.display()))?;
-    std::fs::write(dir.join("DEMO"), "made by `iob demo`; deleted by the next run\n")?;
+    let (engine, fresh) =
+        Engine::open(&cfg).with_context(|| format!("opening {}", dir.display()))?;
+    std::fs::write(
+        dir.join("DEMO"),
+        "made by `iob demo`; deleted by the next run\n",
+    )?;
     let keys: BTreeMap<String, String> = fresh.into_iter().map(|k| (k.id, k.secret)).collect();
-    anyhow::ensure!(keys.len() == simulate::SOURCES.len() + 1, "expected fresh keys for a fresh demo directory");
+    anyhow::ensure!(
+        keys.len() == simulate::SOURCES.len() + 1,
+        "expected fresh keys for a fresh demo directory"
+    );
     let engine = Arc::new(engine);
     let now = engine.now();
-    let population = Population { persons: args.persons, days: args.days, seed: args.seed, end: now };
+    let population = Population {
+        persons: args.persons,
+        days: args.days,
+        seed: args.seed,
+        end: now,
+    };
     let (sources, truths) = simulate::generate(&population);
     let total: usize = sources.iter().map(|s| s.events.len()).sum();
-    println!("iob demo — {} people over {} days across {} channels: {} events", args.persons, args.days, sources.len(), total);
+    println!(
+        "iob demo — {} people over {} days across {} channels: {} events",
+        args.persons,
+        args.days,
+        sources.len(),
+        total
+    );
 
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     let started = Instant::now();
     let report = rt.block_on(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -124,17 +151,31 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
     drop(rt);
     let (per_source, secs, retry, bad, unauth) = report;
 
-    println!("\ningested over HTTP in {secs:.2}s ({:.0} events/s, every 200 sent after fsync)", total as f64 / secs);
-    println!("  {:<10} {:>9} {:>11} {:>9}", "source", "accepted", "duplicates", "rejected");
+    println!(
+        "\ningested over HTTP in {secs:.2}s ({:.0} events/s, every 200 sent after fsync)",
+        total as f64 / secs
+    );
+    println!(
+        "  {:<10} {:>9} {:>11} {:>9}",
+        "source", "accepted", "duplicates", "rejected"
+    );
     for (s, (a, d, r)) in &per_source {
         println!("  {s:<10} {a:>9} {d:>11} {r:>9}");
     }
     let retry_v: serde_json::Value = serde_json::from_slice(&retry.body).unwrap_or_default();
-    println!("\nretried a web batch of 100: HTTP {} accepted {} duplicates {} (exactly-once by messageId)", retry.status, retry_v["accepted"], retry_v["duplicates"]);
+    println!(
+        "\nretried a web batch of 100: HTTP {} accepted {} duplicates {} (exactly-once by messageId)",
+        retry.status, retry_v["accepted"], retry_v["duplicates"]
+    );
     println!("bad input:");
     for r in bad.iter().chain(std::iter::once(&unauth)) {
         let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap_or_default();
-        println!("  HTTP {} {:<16} {}", r.status, v["code"].as_str().unwrap_or(""), v["detail"].as_str().unwrap_or(""));
+        println!(
+            "  HTTP {} {:<16} {}",
+            r.status,
+            v["code"].as_str().unwrap_or(""),
+            v["detail"].as_str().unwrap_or("")
+        );
     }
 
     let engine = Arc::try_unwrap(engine).map_err(|_| anyhow::anyhow!("engine still shared"))?;
@@ -154,26 +195,63 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
         Ok(())
     })?;
     let s = engine.stats();
-    println!("\nstored: {} events, {} bytes of log in {} segment(s), {} partitions", s.events, s.log_bytes, s.segments, s.partition_offsets.len());
-    println!("  by type:  {}", by_type.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", "));
-    println!("  by event: {}", by_name.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", "));
-    println!("  person keys (pseudonymous, before identity resolution): {}", persons.len());
+    println!(
+        "\nstored: {} events, {} bytes of log in {} segment(s), {} partitions",
+        s.events,
+        s.log_bytes,
+        s.segments,
+        s.partition_offsets.len()
+    );
+    println!(
+        "  by type:  {}",
+        by_type
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!(
+        "  by event: {}",
+        by_name
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!(
+        "  person keys (pseudonymous, before identity resolution): {}",
+        persons.len()
+    );
     println!("  event time: {} .. {}", Timestamp(first), Timestamp(last));
     println!("quarantine: {} open", s.quarantine_open);
     for e in engine.quarantine_list(&permit, false, 10)? {
         let r = &e.reason["rejection"];
-        println!("  #{} {} `{}` {}", e.id, r["code"].as_str().unwrap_or(""), r["field"].as_str().unwrap_or(""), r["message"].as_str().unwrap_or(""));
+        println!(
+            "  #{} {} `{}` {}",
+            e.id,
+            r["code"].as_str().unwrap_or(""),
+            r["field"].as_str().unwrap_or(""),
+            r["message"].as_str().unwrap_or("")
+        );
     }
     println!(
         "\nplanted truths for the next stages: {} churners, {} fraud victims, {} health deviations, {} bargain hunters",
-        truths.churners.len(), truths.fraud_victims.len(), truths.health_deviations.len(), truths.bargain_hunters.len()
+        truths.churners.len(),
+        truths.fraud_victims.len(),
+        truths.health_deviations.len(),
+        truths.bargain_hunters.len()
     );
     engine.close()?;
-    println!("\nexplore: iob events tail -n 5 --data-dir {0}   |   iob quarantine list --data-dir {0}", dir.display());
+    println!(
+        "\nexplore: iob events tail -n 5 --data-dir {0}   |   iob quarantine list --data-dir {0}",
+        dir.display()
+    );
     Ok(())
 }
 
 fn wall_clock() -> Timestamp {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
     Timestamp(now.as_millis() as i64)
 }

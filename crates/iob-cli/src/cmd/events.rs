@@ -49,7 +49,10 @@ pub fn run(global: &Global, cmd: Command) -> anyhow::Result<()> {
             println!("events      {}", s.events);
             println!("log bytes   {}", s.log_bytes);
             println!("segments    {}", s.segments);
-            println!("quarantine  {} open, {} resolved", s.quarantine_open, s.quarantine_resolved);
+            println!(
+                "quarantine  {} open, {} resolved",
+                s.quarantine_open, s.quarantine_resolved
+            );
             for (p, n) in s.partition_offsets.iter().enumerate() {
                 println!("  partition p{p:03}  {n}");
             }
@@ -63,7 +66,8 @@ pub fn run(global: &Global, cmd: Command) -> anyhow::Result<()> {
         Command::Export { out, from, to } => {
             let mut w: Box<dyn Write> = match &out {
                 Some(p) => Box::new(std::io::BufWriter::new(
-                    std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?,
+                    std::fs::File::create(p)
+                        .with_context(|| format!("creating {}", p.display()))?,
                 )),
                 None => Box::new(std::io::BufWriter::new(stdout.lock())),
             };
@@ -73,8 +77,14 @@ pub fn run(global: &Global, cmd: Command) -> anyhow::Result<()> {
                 line(&r, &mut w).map_err(|e| iob_engine::EngineError::io("writing the export", e))
             };
             if from.is_some() || to.is_some() {
-                let from = from.map(|s| Timestamp::parse("--from", &s)).transpose()?.unwrap_or(Timestamp(0));
-                let to = to.map(|s| Timestamp::parse("--to", &s)).transpose()?.unwrap_or(Timestamp(i64::MAX));
+                let from = from
+                    .map(|s| Timestamp::parse("--from", &s))
+                    .transpose()?
+                    .unwrap_or(Timestamp(0));
+                let to = to
+                    .map(|s| Timestamp::parse("--to", &s))
+                    .transpose()?
+                    .unwrap_or(Timestamp(i64::MAX));
                 engine.scan_time(&permit, from, to, &mut each)?;
             } else {
                 engine.for_each_event(&permit, &mut each)?;

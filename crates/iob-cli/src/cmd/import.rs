@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use iob_collect::import::{CsvMapping, maybe_gunzip};
-use iob_collect::Received;
-use iob_engine::{Config, Engine, ImportSummary};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use iob_collect::Received;
+use iob_collect::import::{CsvMapping, maybe_gunzip};
+use iob_engine::{Config, Engine, ImportSummary};
 
 use crate::settings::{Global, print_new_keys};
 
@@ -48,21 +48,47 @@ pub enum Format {
 fn detect(args: &Args) -> anyhow::Result<Format> {
     if let Some(p) = &args.preset {
         let text = iob_collect::import::preset(p).with_context(|| {
-            format!("no preset `{p}`; available: {}", iob_collect::import::PRESETS.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", "))
+            format!(
+                "no preset `{p}`; available: {}",
+                iob_collect::import::PRESETS
+                    .iter()
+                    .map(|(n, _)| *n)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
         })?;
-        return Ok(Format::Csv(CsvMapping::from_toml_str(text).with_context(|| format!("preset {p}"))?));
+        return Ok(Format::Csv(
+            CsvMapping::from_toml_str(text).with_context(|| format!("preset {p}"))?,
+        ));
     }
     if let Some(m) = &args.mapping {
-        let text = std::fs::read_to_string(m).with_context(|| format!("reading mapping {}", m.display()))?;
-        return Ok(Format::Csv(CsvMapping::from_toml_str(&text).with_context(|| format!("mapping {}", m.display()))?));
+        let text = std::fs::read_to_string(m)
+            .with_context(|| format!("reading mapping {}", m.display()))?;
+        return Ok(Format::Csv(
+            CsvMapping::from_toml_str(&text).with_context(|| format!("mapping {}", m.display()))?,
+        ));
     }
-    let name = args.file.file_name().map(|n| n.to_string_lossy().to_lowercase()).unwrap_or_default();
+    let name = args
+        .file
+        .file_name()
+        .map(|n| n.to_string_lossy().to_lowercase())
+        .unwrap_or_default();
     let name = name.trim_end_matches(".gz");
-    if args.jsonl || [".jsonl", ".ndjson", ".json"].iter().any(|e| name.ends_with(e)) {
+    if args.jsonl
+        || [".jsonl", ".ndjson", ".json"]
+            .iter()
+            .any(|e| name.ends_with(e))
+    {
         return Ok(Format::Jsonl);
     }
-    if [".csv", ".tsv", ".txt", ".data", ".dat"].iter().any(|e| name.ends_with(e)) {
-        bail!("{} looks like delimited text: say how its columns map to events with --mapping FILE.toml or --preset NAME", args.file.display());
+    if [".csv", ".tsv", ".txt", ".data", ".dat"]
+        .iter()
+        .any(|e| name.ends_with(e))
+    {
+        bail!(
+            "{} looks like delimited text: say how its columns map to events with --mapping FILE.toml or --preset NAME",
+            args.file.display()
+        );
     }
     Ok(Format::Jsonl)
 }
@@ -71,14 +97,23 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
     let cfg = global.load()?;
     let format = detect(&args)?;
     let name = args.name.clone().unwrap_or_else(|| {
-        args.file.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "import".into())
+        args.file
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_else(|| "import".into())
     });
     let started = Instant::now();
     let s = import_with(&cfg, &args.file, &format, &args.source, &name, !args.quiet)?;
     let secs = started.elapsed().as_secs_f64();
     println!(
         "imported {}  duplicates {}  quarantined {}  (read {} rows, {:.1} MB in {:.2}s: {:.0} rows/s)",
-        s.imported, s.duplicates, s.quarantined, s.read, s.bytes as f64 / 1e6, secs, s.read as f64 / secs.max(1e-9)
+        s.imported,
+        s.duplicates,
+        s.quarantined,
+        s.read,
+        s.bytes as f64 / 1e6,
+        secs,
+        s.read as f64 / secs.max(1e-9)
     );
     if s.quarantined > 0 {
         println!("see why: iob quarantine list");
@@ -87,30 +122,64 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
 }
 
 /// Imports `path` into the data directory of `cfg` (used by `iob bench import` too).
-pub fn import_file(cfg: &Config, path: &Path, format: &Format, source: &str, progress: bool) -> anyhow::Result<ImportSummary> {
-    let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+pub fn import_file(
+    cfg: &Config,
+    path: &Path,
+    format: &Format,
+    source: &str,
+    progress: bool,
+) -> anyhow::Result<ImportSummary> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
     import_with(cfg, path, format, source, &name, progress)
 }
 
-fn import_with(cfg: &Config, path: &Path, format: &Format, source: &str, name: &str, progress: bool) -> anyhow::Result<ImportSummary> {
+fn import_with(
+    cfg: &Config,
+    path: &Path,
+    format: &Format,
+    source: &str,
+    name: &str,
+    progress: bool,
+) -> anyhow::Result<ImportSummary> {
     let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let len = file.metadata().map(|m| m.len()).unwrap_or(0);
-    let (engine, fresh) = Engine::open(cfg).with_context(|| format!("opening data directory {}", cfg.data_dir().display()))?;
+    let (engine, fresh) = Engine::open(cfg)
+        .with_context(|| format!("opening data directory {}", cfg.data_dir().display()))?;
     print_new_keys(&fresh);
-    let pb = if progress { ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr()) } else { ProgressBar::hidden() };
+    let pb = if progress {
+        ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr())
+    } else {
+        ProgressBar::hidden()
+    };
     pb.set_style(
-        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {msg}")
-            .expect("valid template"),
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {msg}",
+        )
+        .expect("valid template"),
     );
     let reader = maybe_gunzip(BufReader::with_capacity(1 << 20, pb.wrap_read(file)))
         .with_context(|| format!("reading {}", path.display()))?;
-    let rx = Received { source: Some(source), received_at: engine.now(), ip: None };
+    let rx = Received {
+        source: Some(source),
+        received_at: engine.now(),
+        ip: None,
+    };
     let collector = engine.collector();
     let report = |s: &ImportSummary| {
-        pb.set_message(format!("{} imported, {} duplicates, {} quarantined", s.imported, s.duplicates, s.quarantined));
+        pb.set_message(format!(
+            "{} imported, {} duplicates, {} quarantined",
+            s.imported, s.duplicates, s.quarantined
+        ));
     };
     let summary = match format {
-        Format::Jsonl => engine.import(collector.import_json_lines(reader, name, rx), source, report),
+        Format::Jsonl => engine.import(
+            collector.import_json_lines(reader, name, rx),
+            source,
+            report,
+        ),
         Format::Csv(mapping) => {
             let items = collector
                 .import_csv(reader, mapping, name, rx)

@@ -42,7 +42,10 @@ pub fn run(global: &Global, cmd: Command) -> anyhow::Result<()> {
                     );
                 }
             } else {
-                println!("{:>6}  {:<24}  {:<10}  {:<18}  {:<24}  message", "id", "received", "source", "code", "field");
+                println!(
+                    "{:>6}  {:<24}  {:<10}  {:<18}  {:<24}  message",
+                    "id", "received", "source", "code", "field"
+                );
                 for e in &entries {
                     let r = &e.reason["rejection"];
                     println!(
@@ -59,10 +62,17 @@ pub fn run(global: &Global, cmd: Command) -> anyhow::Result<()> {
             }
         }
         Command::Replay { ids } => {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
             let ids = (!ids.is_empty()).then_some(ids);
             let s = rt.block_on(engine.replay_quarantine(&permit, ids.as_deref()))?;
-            println!("replayed {}  duplicates {}  still rejected {}", s.replayed, s.duplicates, s.still_rejected.len());
+            println!(
+                "replayed {}  duplicates {}  still rejected {}",
+                s.replayed,
+                s.duplicates,
+                s.still_rejected.len()
+            );
             for (id, r) in &s.still_rejected {
                 println!("  {id}: `{}` {}", r.field, r.message);
             }

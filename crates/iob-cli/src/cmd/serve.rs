@@ -39,7 +39,8 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
         anyhow::Ok(())
     })?;
     drop(rt);
-    let engine = Arc::try_unwrap(engine).map_err(|_| anyhow::anyhow!("engine still in use at shutdown"))?;
+    let engine =
+        Arc::try_unwrap(engine).map_err(|_| anyhow::anyhow!("engine still in use at shutdown"))?;
     engine.close().context("closing the data directory")?;
     tracing::info!("stopped cleanly");
     Ok(())

@@ -25,20 +25,38 @@ fn import_jsonl_gzip_counts_duplicates_and_quarantines_bad_lines() {
 
     let (ok, out, err) = run(&cfg, &["import", plain.to_str().unwrap()]);
     assert!(ok, "{err}");
-    assert!(out.contains("imported 500") && out.contains("quarantined 2") && out.contains("duplicates 0"), "{out}");
+    assert!(
+        out.contains("imported 500")
+            && out.contains("quarantined 2")
+            && out.contains("duplicates 0"),
+        "{out}"
+    );
     // The same events again, gzipped: all duplicates.
     let (ok, out, err) = run(&cfg, &["import", gz.to_str().unwrap()]);
     assert!(ok, "{err}");
-    assert!(out.contains("imported 0") && out.contains("duplicates 500"), "{out}");
+    assert!(
+        out.contains("imported 0") && out.contains("duplicates 500"),
+        "{out}"
+    );
 
     let (ok, out, _) = run(&cfg, &["events", "count"]);
     assert!(ok && out.contains("events      500"), "{out}");
     let (ok, out, _) = run(&cfg, &["quarantine", "list", "--json"]);
     assert!(ok);
-    let entries: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let entries: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(entries.len(), 4, "two bad lines per import");
     assert_eq!(entries[0]["reason"]["rejection"]["code"], "missing_field");
-    assert!(entries[0]["reason"]["rejection"]["field"].as_str().unwrap().contains("line 501"), "{}", entries[0]);
+    assert!(
+        entries[0]["reason"]["rejection"]["field"]
+            .as_str()
+            .unwrap()
+            .contains("line 501"),
+        "{}",
+        entries[0]
+    );
     assert_eq!(entries[1]["reason"]["rejection"]["code"], "malformed_json");
 }
 
@@ -52,18 +70,40 @@ fn import_csv_with_mapping_keeps_rows_without_user_as_anonymous() {
                536367,84879,ASSORTED BIRDIE,32,not a date,1.69,13047,United Kingdom\r\n";
     let file = dir.path().join("retail.csv");
     std::fs::write(&file, csv).unwrap();
-    let (ok, out, err) = run(&cfg, &["import", file.to_str().unwrap(), "--preset", "uci-online-retail"]);
+    let (ok, out, err) = run(
+        &cfg,
+        &[
+            "import",
+            file.to_str().unwrap(),
+            "--preset",
+            "uci-online-retail",
+        ],
+    );
     assert!(ok, "{out} {err}");
-    assert!(out.contains("imported 2") && out.contains("quarantined 1"), "{out}");
+    assert!(
+        out.contains("imported 2") && out.contains("quarantined 1"),
+        "{out}"
+    );
     let ids = {
         let (_, out, _) = run(&cfg, &["events", "export"]);
         out
     };
     assert!(ids.contains("\"userId\":\"17850\""), "{ids}");
-    assert!(ids.contains("\"anonymousId\":\"536366\""), "rows without a customer become anonymous: {ids}");
+    assert!(
+        ids.contains("\"anonymousId\":\"536366\""),
+        "rows without a customer become anonymous: {ids}"
+    );
     assert!(ids.contains("2010-12-01T08:26:00.000Z"), "{ids}");
     // Re-import: deterministic messageIds make it idempotent.
-    let (_, out, _) = run(&cfg, &["import", file.to_str().unwrap(), "--preset", "uci-online-retail"]);
+    let (_, out, _) = run(
+        &cfg,
+        &[
+            "import",
+            file.to_str().unwrap(),
+            "--preset",
+            "uci-online-retail",
+        ],
+    );
     assert!(out.contains("duplicates 2"), "{out}");
 }
 
@@ -76,10 +116,22 @@ fn import_bad_input_is_a_clear_error() {
     let (ok, _, err) = run(&cfg, &["import", "x.csv", "--preset", "no-such-preset"]);
     assert!(!ok && err.contains("no-such-preset"), "{err}");
     let mapping = dir.path().join("m.toml");
-    std::fs::write(&mapping, "delimiter = \",\"\nuser_id = \"a\"\nbogus_key = 1\n").unwrap();
+    std::fs::write(
+        &mapping,
+        "delimiter = \",\"\nuser_id = \"a\"\nbogus_key = 1\n",
+    )
+    .unwrap();
     let file = dir.path().join("f.csv");
     std::fs::write(&file, "a,b\n1,2\n").unwrap();
-    let (ok, _, err) = run(&cfg, &["import", file.to_str().unwrap(), "--mapping", mapping.to_str().unwrap()]);
+    let (ok, _, err) = run(
+        &cfg,
+        &[
+            "import",
+            file.to_str().unwrap(),
+            "--mapping",
+            mapping.to_str().unwrap(),
+        ],
+    );
     assert!(!ok && err.contains("bogus_key"), "{err}");
 }
 
@@ -88,23 +140,45 @@ fn export_tail_and_reimport_round_trip() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = write_config(dir.path(), "");
     let s = Server::start(&cfg);
-    let batch = json!({"batch": (0..20).map(|i| track(&format!("rt-{i}"), "u1")).collect::<Vec<_>>()});
-    assert_eq!(s.post("/v1/batch", Some(WRITE_KEY), batch.to_string().as_bytes()).status, 200);
+    let batch =
+        json!({"batch": (0..20).map(|i| track(&format!("rt-{i}"), "u1")).collect::<Vec<_>>()});
+    assert_eq!(
+        s.post("/v1/batch", Some(WRITE_KEY), batch.to_string().as_bytes())
+            .status,
+        200
+    );
     s.stop();
     let (ok, out, _) = run(&cfg, &["events", "tail", "-n", "3"]);
     assert!(ok);
-    let tail: Vec<String> = out.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["messageId"].as_str().unwrap().to_string()).collect();
+    let tail: Vec<String> = out
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["messageId"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
     assert_eq!(tail, ["rt-17", "rt-18", "rt-19"]);
     let export = dir.path().join("export.jsonl");
-    let (ok, _, err) = run(&cfg, &["events", "export", "--out", export.to_str().unwrap()]);
+    let (ok, _, err) = run(
+        &cfg,
+        &["events", "export", "--out", export.to_str().unwrap()],
+    );
     assert!(ok && err.contains("exported 20"), "{err}");
     // Exported events are Segment-format: a second data dir imports them as new...
     let dir2 = tempfile::tempdir().unwrap();
     let cfg2 = write_config(dir2.path(), "");
-    let (ok, out, err) = run(&cfg2, &["import", export.to_str().unwrap(), "--source", "web"]);
+    let (ok, out, err) = run(
+        &cfg2,
+        &["import", export.to_str().unwrap(), "--source", "web"],
+    );
     assert!(ok && out.contains("imported 20"), "{out}{err}");
     // ...and the original dedups them.
-    let (_, out, _) = run(&cfg, &["import", export.to_str().unwrap(), "--source", "web"]);
+    let (_, out, _) = run(
+        &cfg,
+        &["import", export.to_str().unwrap(), "--source", "web"],
+    );
     assert!(out.contains("duplicates 20"), "{out}");
 }
 
@@ -115,7 +189,10 @@ fn offline_commands_say_when_a_server_holds_the_directory() {
     let s = Server::start(&cfg);
     let (ok, _, err) = run(&cfg, &["events", "count"]);
     assert!(!ok);
-    assert!(err.contains("in use") && err.contains(&s.child.id().to_string()), "{err}");
+    assert!(
+        err.contains("in use") && err.contains(&s.child.id().to_string()),
+        "{err}"
+    );
     s.stop();
     let (ok, _, err) = run(&cfg, &["events", "count"]);
     assert!(ok, "{err}");
@@ -130,7 +207,12 @@ fn config_errors_name_the_key() {
     let cfg = write_config(dir.path(), "[colect]\nx = 1\n");
     let (ok, _, err) = run(&cfg, &["events", "count"]);
     assert!(!ok && err.contains("colect"), "{err}");
-    let out = iob().args(["events", "count"]).env("IOB_STORE__PARTITIONS", "0").env("IOB_DATA_DIR", dir.path().join("d2")).output().unwrap();
+    let out = iob()
+        .args(["events", "count"])
+        .env("IOB_STORE__PARTITIONS", "0")
+        .env("IOB_DATA_DIR", dir.path().join("d2"))
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("store.partitions"));
 }
@@ -139,14 +221,38 @@ fn config_errors_name_the_key() {
 fn first_start_prints_keys_once_and_env_keys_work() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let out = iob().arg("--data-dir").arg(&data).args(["events", "count"]).output().unwrap();
+    let out = iob()
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["events", "count"])
+        .output()
+        .unwrap();
     let err = String::from_utf8_lossy(&out.stderr).to_string();
     assert!(out.status.success(), "{err}");
-    assert!(err.contains("shown ONCE") && err.contains("iobw_") && err.contains("ioba_"), "{err}");
-    let key = err.split_whitespace().find(|w| w.starts_with("iobw_")).unwrap().to_string();
-    let out = iob().arg("--data-dir").arg(&data).args(["events", "count"]).output().unwrap();
-    assert!(!String::from_utf8_lossy(&out.stderr).contains("iobw_"), "printed only once");
-    assert!(!std::fs::read_to_string(data.join("keys.json")).unwrap().contains(&key));
+    assert!(
+        err.contains("shown ONCE") && err.contains("iobw_") && err.contains("ioba_"),
+        "{err}"
+    );
+    let key = err
+        .split_whitespace()
+        .find(|w| w.starts_with("iobw_"))
+        .unwrap()
+        .to_string();
+    let out = iob()
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["events", "count"])
+        .output()
+        .unwrap();
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("iobw_"),
+        "printed only once"
+    );
+    assert!(
+        !std::fs::read_to_string(data.join("keys.json"))
+            .unwrap()
+            .contains(&key)
+    );
 
     // IOB_WRITE_KEY, as a container would set it.
     let dir2 = tempfile::tempdir().unwrap();
@@ -160,9 +266,24 @@ fn first_start_prints_keys_once_and_env_keys_work() {
         .spawn()
         .unwrap();
     let mut line = String::new();
-    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
-    let addr = line.trim().strip_prefix("listening on http://").unwrap().to_string();
-    let r = request(&addr, "POST", "/v1/track", Some(&basic("env-write-key-0123456789")), &[], track("e-1", "u1").to_string().as_bytes());
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on http://")
+        .unwrap()
+        .to_string();
+    let r = request(
+        &addr,
+        "POST",
+        "/v1/track",
+        Some(&basic("env-write-key-0123456789")),
+        &[],
+        track("e-1", "u1").to_string().as_bytes(),
+    );
     assert_eq!(r.status, 200);
     child.kill().unwrap();
     child.wait().unwrap();
@@ -175,20 +296,33 @@ fn quarantine_replay_after_fixing_the_tracking_plan() {
     let cfg = write_config(dir.path(), strict);
     let s = Server::start(&cfg);
     let bad = json!({"userId": "u1", "event": "Order Completed", "messageId": "o-1", "properties": {"revenue": "12.50"}});
-    assert_eq!(s.post("/v1/track", Some(WRITE_KEY), bad.to_string().as_bytes()).status, 400);
+    assert_eq!(
+        s.post("/v1/track", Some(WRITE_KEY), bad.to_string().as_bytes())
+            .status,
+        400
+    );
     s.stop();
     let (_, out, _) = run(&cfg, &["quarantine", "list"]);
-    assert!(out.contains("schema_violation") && out.contains("properties.revenue"), "{out}");
+    assert!(
+        out.contains("schema_violation") && out.contains("properties.revenue"),
+        "{out}"
+    );
     // Replaying under the same plan changes nothing.
     let (ok, out, _) = run(&cfg, &["quarantine", "replay"]);
-    assert!(ok && out.contains("replayed 0") && out.contains("still rejected 1"), "{out}");
+    assert!(
+        ok && out.contains("replayed 0") && out.contains("still rejected 1"),
+        "{out}"
+    );
     // Fix the plan (revenue may be a string) and replay.
     let relaxed = strict.replace("type = \"number\"", "type = [\"number\", \"string\"]");
     let cfg = write_config(dir.path(), &relaxed);
     let (ok, out, err) = run(&cfg, &["quarantine", "replay"]);
     assert!(ok && out.contains("replayed 1"), "{out}{err}");
     let (_, out, _) = run(&cfg, &["quarantine", "list"]);
-    assert!(!out.contains("schema_violation"), "replayed entries are no longer open: {out}");
+    assert!(
+        !out.contains("schema_violation"),
+        "replayed entries are no longer open: {out}"
+    );
     assert_eq!(exported_message_ids(&cfg), ["o-1"]);
     let (_, out, _) = run(&cfg, &["quarantine", "replay"]);
     assert!(out.contains("replayed 0"), "{out}");
@@ -198,19 +332,55 @@ fn quarantine_replay_after_fixing_the_tracking_plan() {
 fn demo_runs_end_to_end() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("demo");
-    let out = iob().arg("--data-dir").arg(&data).args(["demo", "--persons", "30", "--days", "20"]).output().unwrap();
+    let out = iob()
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["demo", "--persons", "30", "--days", "20"])
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
-    for want in ["web", "ios", "pos", "wearables", "duplicates 100", "schema_violation", "missing_key", "invalid_key", "by type:", "observe"] {
-        assert!(stdout.contains(want) || want == "missing_key", "demo output lacks {want}: {stdout}");
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for want in [
+        "web",
+        "ios",
+        "pos",
+        "wearables",
+        "duplicates 100",
+        "schema_violation",
+        "missing_key",
+        "invalid_key",
+        "by type:",
+        "observe",
+    ] {
+        assert!(
+            stdout.contains(want) || want == "missing_key",
+            "demo output lacks {want}: {stdout}"
+        );
     }
     // Running it again starts fresh; a directory it did not make is refused.
-    let again = iob().arg("--data-dir").arg(&data).args(["demo", "--persons", "5", "--days", "5"]).output().unwrap();
+    let again = iob()
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["demo", "--persons", "5", "--days", "5"])
+        .output()
+        .unwrap();
     assert!(again.status.success());
     let other = dir.path().join("other");
     std::fs::create_dir_all(&other).unwrap();
-    std::fs::File::create(other.join("precious.txt")).unwrap().write_all(b"x").unwrap();
-    let refused = iob().arg("--data-dir").arg(&other).args(["demo", "--persons", "5"]).output().unwrap();
+    std::fs::File::create(other.join("precious.txt"))
+        .unwrap()
+        .write_all(b"x")
+        .unwrap();
+    let refused = iob()
+        .arg("--data-dir")
+        .arg(&other)
+        .args(["demo", "--persons", "5"])
+        .output()
+        .unwrap();
     assert!(!refused.status.success());
     assert!(other.join("precious.txt").exists());
 }

@@ -13,7 +13,10 @@ pub const ADMIN_KEY: &str = "test-admin-key-000003";
 
 pub fn iob() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_iob"));
-    c.env_remove("IOB_WRITE_KEY").env_remove("IOB_ADMIN_KEY").env_remove("IOB_CONFIG").env_remove("IOB_DATA_DIR");
+    c.env_remove("IOB_WRITE_KEY")
+        .env_remove("IOB_ADMIN_KEY")
+        .env_remove("IOB_CONFIG")
+        .env_remove("IOB_DATA_DIR");
     c
 }
 
@@ -48,7 +51,9 @@ impl Server {
             .spawn()
             .expect("spawn iob serve");
         let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
         let addr = match line.trim().strip_prefix("listening on http://") {
             Some(a) => a.to_string(),
             None => {
@@ -57,11 +62,22 @@ impl Server {
                 panic!("server did not start: {line:?} {err}");
             }
         };
-        Server { child, addr, config: config.to_path_buf() }
+        Server {
+            child,
+            addr,
+            config: config.to_path_buf(),
+        }
     }
 
     pub fn post(&self, path: &str, auth: Option<&str>, body: &[u8]) -> Resp {
-        request(&self.addr, "POST", path, auth.map(basic).as_deref(), &[], body)
+        request(
+            &self.addr,
+            "POST",
+            path,
+            auth.map(basic).as_deref(),
+            &[],
+            body,
+        )
     }
 
     pub fn kill9(&mut self) {
@@ -70,7 +86,9 @@ impl Server {
     }
 
     pub fn stop(mut self) {
-        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
         let status = self.child.wait().unwrap();
         assert!(status.success(), "server exited with {status}");
     }
@@ -92,20 +110,34 @@ pub struct Resp {
 
 impl Resp {
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
     }
 }
 
 pub fn basic(key: &str) -> String {
     use base64::Engine as _;
-    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{key}:")))
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{key}:"))
+    )
 }
 
 /// One HTTP/1.1 request with `Connection: close`.
-pub fn request(addr: &str, method: &str, path: &str, auth: Option<&str>, headers: &[(&str, &str)], body: &[u8]) -> Resp {
+pub fn request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    auth: Option<&str>,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Resp {
     let mut s = TcpStream::connect(addr).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
     if let Some(a) = auth {
         head.push_str(&format!("Authorization: {a}\r\n"));
     }
@@ -118,21 +150,34 @@ pub fn request(addr: &str, method: &str, path: &str, auth: Option<&str>, headers
     let _ = s.write_all(body);
     let mut raw = Vec::new();
     let _ = s.read_to_end(&mut raw);
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("HTTP response head");
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("HTTP response head");
     let headers = String::from_utf8_lossy(&raw[..split]).to_string();
     let status = headers.split_whitespace().nth(1).unwrap().parse().unwrap();
     let mut body = raw[split + 4..].to_vec();
-    if headers.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+    if headers
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
         body = dechunk(&body);
     }
-    Resp { status, headers, body }
+    Resp {
+        status,
+        headers,
+        body,
+    }
 }
 
 fn dechunk(mut b: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     loop {
-        let Some(nl) = b.windows(2).position(|w| w == b"\r\n") else { return out };
-        let size = usize::from_str_radix(std::str::from_utf8(&b[..nl]).unwrap().trim(), 16).unwrap_or(0);
+        let Some(nl) = b.windows(2).position(|w| w == b"\r\n") else {
+            return out;
+        };
+        let size =
+            usize::from_str_radix(std::str::from_utf8(&b[..nl]).unwrap().trim(), 16).unwrap_or(0);
         if size == 0 {
             return out;
         }
@@ -149,7 +194,12 @@ pub fn gzip(bytes: &[u8]) -> Vec<u8> {
 
 /// Runs `iob` with `args` against `config`; returns (success, stdout, stderr).
 pub fn run(config: &Path, args: &[&str]) -> (bool, String, String) {
-    let out = iob().arg("--config").arg(config).args(args).output().unwrap();
+    let out = iob()
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .output()
+        .unwrap();
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).to_string(),
@@ -167,6 +217,11 @@ pub fn exported_message_ids(config: &Path) -> Vec<String> {
     let (ok, out, err) = run(config, &["events", "export"]);
     assert!(ok, "export failed: {err}");
     out.lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["messageId"].as_str().unwrap().to_string())
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["messageId"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
         .collect()
 }

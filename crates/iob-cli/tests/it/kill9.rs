@@ -31,10 +31,17 @@ fn kill_dash_nine_during_load_loses_nothing_acknowledged() {
         let server = Server::start(&cfg);
         let addr = server.addr.clone();
         let stop = Arc::new(AtomicBool::new(false));
-        let work: Arc<Mutex<Vec<(usize, Vec<String>)>>> = Arc::new(Mutex::new(pending.drain().collect()));
+        let work: Arc<Mutex<Vec<(usize, Vec<String>)>>> =
+            Arc::new(Mutex::new(pending.drain().collect()));
         let mut handles = Vec::new();
         for _ in 0..4 {
-            let (addr, stop, acked, sent, work) = (addr.clone(), stop.clone(), acked.clone(), sent.clone(), work.clone());
+            let (addr, stop, acked, sent, work) = (
+                addr.clone(),
+                stop.clone(),
+                acked.clone(),
+                sent.clone(),
+                work.clone(),
+            );
             let base = next_batch;
             next_batch += 10_000;
             handles.push(std::thread::spawn(move || {
@@ -67,7 +74,10 @@ fn kill_dash_nine_during_load_loses_nothing_acknowledged() {
             pending.extend(h.join().unwrap());
         }
         pending.extend(work.lock().unwrap().drain(..));
-        eprintln!("round {round}: acked so far {}", acked.lock().unwrap().len());
+        eprintln!(
+            "round {round}: acked so far {}",
+            acked.lock().unwrap().len()
+        );
     }
     // Final round: retry what never got an answer, cleanly.
     let server = Server::start(&cfg);
@@ -85,13 +95,24 @@ fn kill_dash_nine_during_load_loses_nothing_acknowledged() {
         *counts.entry(m).or_default() += 1;
     }
     let acked = acked.lock().unwrap();
-    assert!(acked.len() > 1000, "the test must acknowledge real load, got {}", acked.len());
+    assert!(
+        acked.len() > 1000,
+        "the test must acknowledge real load, got {}",
+        acked.len()
+    );
     for m in acked.iter() {
-        assert_eq!(counts.get(m.as_str()).copied(), Some(1), "acknowledged {m} must be stored exactly once");
+        assert_eq!(
+            counts.get(m.as_str()).copied(),
+            Some(1),
+            "acknowledged {m} must be stored exactly once"
+        );
     }
     let sent = sent.lock().unwrap();
     for m in counts.keys() {
         assert!(sent.contains(*m), "stored {m} was never sent");
     }
-    assert!(counts.values().all(|&c| c == 1), "no messageId stored twice");
+    assert!(
+        counts.values().all(|&c| c == 1),
+        "no messageId stored twice"
+    );
 }

@@ -397,7 +397,16 @@ impl<R: Read> CsvImport<'_, '_, R> {
             }
             None => None,
         }
-        .unwrap_or_else(|| derive_message_id(IdSeed::Import { name: &self.name }, &self.rx, raw));
+        .unwrap_or_else(|| {
+            derive_message_id(
+                IdSeed::Import {
+                    name: &self.name,
+                    line,
+                },
+                &self.rx,
+                raw,
+            )
+        });
 
         let rx = &self.rx;
         let kind = match p.kind {

@@ -125,7 +125,10 @@ impl<R: BufRead> Iterator for JsonLines<'_, '_, R> {
                 let ctx = Ctx {
                     expected: None,
                     defaults: None,
-                    seed: IdSeed::Import { name: &self.name },
+                    seed: IdSeed::Import {
+                        name: &self.name,
+                        line: self.line,
+                    },
                 };
                 self.collector
                     .parse_one(line, &ctx, &self.rx)
