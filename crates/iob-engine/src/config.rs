@@ -37,6 +37,9 @@ pub struct StoreConfig {
     pub segment_mb: u64,
     /// A messageId already accepted within this window is acknowledged and not stored again.
     pub dedup_window_secs: i64,
+    /// At most this many recent messageIds are held for deduplication (~25-40 bytes each);
+    /// raise it when more events than half of this arrive within the window.
+    pub dedup_max_entries: usize,
     /// How often indexes and the dedup table are checkpointed (bounds recovery work).
     pub checkpoint_secs: u64,
 }
@@ -47,6 +50,7 @@ impl Default for StoreConfig {
             partitions: 8,
             segment_mb: 128,
             dedup_window_secs: 24 * 3600,
+            dedup_max_entries: 4_000_000,
             checkpoint_secs: 10,
         }
     }

@@ -76,6 +76,7 @@ impl Engine {
                 partitions: config.store.partitions,
                 segment_bytes: config.store.segment_mb * 1024 * 1024,
                 dedup_window_ms: config.store.dedup_window_secs * 1000,
+                dedup_max_entries: config.store.dedup_max_entries,
                 checkpoint_interval: Duration::from_secs(config.store.checkpoint_secs.max(1)),
                 ..StoreOptions::default()
             },

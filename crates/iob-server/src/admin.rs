@@ -4,6 +4,7 @@
 
 use axum::Json;
 use axum::body::Bytes;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use iob_engine::{Actor, EngineError, Scope};
@@ -60,9 +61,16 @@ fn default_limit() -> usize {
 pub async fn quarantine_list(
     State(st): State<AppState>,
     headers: HeaderMap,
-    Query(q): Query<ListQuery>,
+    query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<Value>, Problem> {
     let permit = admin(&st, &headers)?;
+    let Query(q) = query.map_err(|e| {
+        Problem::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+            format!("{}; allowed: all=true|false, limit=N", e.body_text()),
+        )
+    })?;
     let entries = st
         .engine
         .quarantine_list(&permit, q.all, q.limit.min(10_000))?;

@@ -62,6 +62,7 @@ pub fn router(engine: Arc<Engine>, cfg: &ServerConfig) -> Router {
         .route("/health", get(admin::health))
         .route("/ready", get(admin::ready))
         .fallback(problem::not_found)
+        .method_not_allowed_fallback(problem::method_not_allowed)
         .layer(DefaultBodyLimit::max(cfg.max_body_bytes))
         .layer(RequestDecompressionLayer::new())
         .layer(cors)

@@ -145,3 +145,11 @@ pub async fn not_found() -> Problem {
         "no such endpoint; see the README for the API",
     )
 }
+
+pub async fn method_not_allowed() -> Problem {
+    Problem::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this endpoint does not take that method (collector endpoints take POST)",
+    )
+}

@@ -162,7 +162,7 @@ impl Committer {
         let last0 = self.segs.last().expect("a segment").clone();
         let seq0 = self.next_seq;
         let offsets0 = self.next_offsets.clone();
-        let mut undo: Vec<(u128, Option<i64>)> = Vec::new();
+        let mut undo: Vec<(u64, Option<i64>)> = Vec::new();
         let mut results: Vec<Result<Vec<AppendOutcome>, StoreError>> =
             Vec::with_capacity(group.len());
         self.buf.clear();
@@ -318,7 +318,7 @@ impl Committer {
         last0: &Segment,
         seq0: u64,
         offsets0: Vec<u64>,
-        undo: Vec<(u128, Option<i64>)>,
+        undo: Vec<(u64, Option<i64>)>,
     ) {
         let mut problem: Option<String> = None;
         if self.segs.len() > seg_count0 {

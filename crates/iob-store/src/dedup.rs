@@ -3,9 +3,15 @@
 //! window has exactly one effect. Owned by the committer thread (the single point of truth);
 //! persisted as a checksummed snapshot at checkpoints and completed from the log on recovery.
 //!
-//! This module must never hold anything but the 16-byte keys and receive times (no
-//! identifiers), and never consult the wall clock: expiry is relative to the latest receive
-//! time seen, so replaying the same log gives the same answers.
+//! Memory is bounded: keys live in two generations of at most `max_entries / 2` each; when the
+//! current one fills, it becomes the previous one and the older previous is dropped. So a key
+//! is remembered for the whole window unless more than `max_entries / 2` newer keys arrived
+//! since (then for at least that many). Keys are 64-bit fingerprints of the caller's 128-bit
+//! hash (a false duplicate needs a 64-bit collision among the keys held: ~3e-6 for 10M keys).
+//!
+//! This module must never hold anything but fingerprints and receive times (no identifiers),
+//! and never consult the wall clock: expiry is relative to the latest receive time seen, so
+//! replaying the same log gives the same answers.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -15,11 +21,12 @@ use crate::error::StoreError;
 use crate::frames::{read_optional, write_atomic};
 
 const SNAP_MAGIC: &[u8; 6] = b"IOBDDP";
-const SNAP_VERSION: u16 = 1;
+/// v1 held 128-bit keys; a v1 snapshot reads as "missing" and the table is rebuilt from the log.
+const SNAP_VERSION: u16 = 2;
 const SNAP_HEADER: usize = 6 + 2 + 8 + 8;
-const SNAP_ENTRY: usize = 24;
+const SNAP_ENTRY: usize = 16;
 
-/// Keys are already uniform hashes: use their low 64 bits as the hash.
+/// Keys are already uniform hashes: use them as the hash.
 #[derive(Default)]
 pub struct KeyHasher(u64);
 
@@ -28,80 +35,101 @@ impl Hasher for KeyHasher {
         self.0
     }
     fn write(&mut self, bytes: &[u8]) {
-        // Only reached for non-u128 keys; fold bytes in (not used on the hot path).
+        // Only reached for non-u64 keys; fold bytes in (not used on the hot path).
         for b in bytes {
             self.0 = self.0.rotate_left(8) ^ *b as u64;
         }
     }
-    fn write_u128(&mut self, v: u128) {
-        self.0 = v as u64;
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
     }
 }
+
+type Generation = HashMap<u64, i64, BuildHasherDefault<KeyHasher>>;
 
 /// Recently stored dedup keys with their receive time (ms).
 #[derive(Debug)]
 pub struct DedupTable {
-    map: HashMap<u128, i64, BuildHasherDefault<KeyHasher>>,
+    current: Generation,
+    previous: Generation,
     window_ms: i64,
+    max_entries: usize,
     max_received: i64,
 }
 
 impl DedupTable {
-    pub fn new(window_ms: i64) -> Self {
+    pub fn new(window_ms: i64, max_entries: usize) -> Self {
         DedupTable {
-            map: HashMap::default(),
+            current: Generation::default(),
+            previous: Generation::default(),
             window_ms,
+            max_entries: max_entries.max(2),
             max_received: i64::MIN,
         }
     }
 
-    pub fn key(k: &[u8; 16]) -> u128 {
-        u128::from_le_bytes(*k)
+    /// The fingerprint of a caller's 16-byte dedup key: its low 64 bits (the key is already a
+    /// uniform hash; folding the halves together would collapse structured keys).
+    pub fn key(k: &[u8; 16]) -> u64 {
+        u64::from_le_bytes(k[..8].try_into().expect("8 bytes"))
     }
 
     pub fn len(&self) -> usize {
-        self.map.len()
+        self.current.len() + self.previous.len()
+    }
+
+    fn get(&self, key: u64) -> Option<i64> {
+        self.current
+            .get(&key)
+            .or_else(|| self.previous.get(&key))
+            .copied()
     }
 
     /// Whether a record with `key` received at `received_ms` repeats one stored within the
     /// window before it (or one stored "later", when clocks or replays go backwards).
-    pub fn is_duplicate(&self, key: u128, received_ms: i64) -> bool {
-        self.map
-            .get(&key)
-            .is_some_and(|&r0| received_ms.saturating_sub(r0) < self.window_ms)
+    pub fn is_duplicate(&self, key: u64, received_ms: i64) -> bool {
+        self.get(key)
+            .is_some_and(|r0| received_ms.saturating_sub(r0) < self.window_ms)
     }
 
     /// Records that `key` was stored at `received_ms`; returns the previous value (for undo).
-    pub fn insert(&mut self, key: u128, received_ms: i64) -> Option<i64> {
+    pub fn insert(&mut self, key: u64, received_ms: i64) -> Option<i64> {
         self.max_received = self.max_received.max(received_ms);
-        let prev = self.map.get(&key).copied();
+        let prev = self.get(key);
+        if self.current.len() >= self.max_entries / 2 && !self.current.contains_key(&key) {
+            self.previous = std::mem::take(&mut self.current);
+        }
         let v = prev.map_or(received_ms, |p| p.max(received_ms));
-        self.map.insert(key, v);
+        self.current.insert(key, v);
         prev
     }
 
     /// Undoes an [`insert`](Self::insert) (a failed group commit).
-    pub fn undo(&mut self, key: u128, prev: Option<i64>) {
-        match prev {
-            Some(p) => self.map.insert(key, p),
-            None => self.map.remove(&key),
-        };
+    pub fn undo(&mut self, key: u64, prev: Option<i64>) {
+        self.current.remove(&key);
+        if let Some(p) = prev {
+            if !self.previous.contains_key(&key) {
+                self.current.insert(key, p);
+            }
+        }
     }
 
     /// Drops entries that can no longer match anything newer than the latest record.
     pub fn prune(&mut self) {
         let horizon = self.max_received.saturating_sub(self.window_ms);
-        self.map.retain(|_, r| *r >= horizon);
+        self.previous.retain(|_, r| *r >= horizon);
+        self.current.retain(|_, r| *r >= horizon);
     }
 
-    /// Writes the snapshot for checkpoint generation `gen` atomically.
+    /// Writes the snapshot for checkpoint generation `gen` atomically (previous generation
+    /// first, so loading it rebuilds the same generations).
     pub fn write_snapshot(&self, path: &Path, generation: u64) -> Result<(), StoreError> {
-        let mut b = Vec::with_capacity(SNAP_HEADER + self.map.len() * SNAP_ENTRY + 4);
+        let mut b = Vec::with_capacity(SNAP_HEADER + self.len() * SNAP_ENTRY + 4);
         b.extend_from_slice(SNAP_MAGIC);
         b.extend_from_slice(&SNAP_VERSION.to_le_bytes());
         b.extend_from_slice(&generation.to_le_bytes());
-        b.extend_from_slice(&(self.map.len() as u64).to_le_bytes());
-        for (k, r) in &self.map {
+        b.extend_from_slice(&(self.len() as u64).to_le_bytes());
+        for (k, r) in self.previous.iter().chain(self.current.iter()) {
             b.extend_from_slice(&k.to_le_bytes());
             b.extend_from_slice(&r.to_le_bytes());
         }
@@ -110,11 +138,13 @@ impl DedupTable {
         write_atomic(path, &b)
     }
 
-    /// Loads a snapshot; `Ok(None)` if it is missing or invalid (the caller rebuilds from the
-    /// log instead). Returns the table and the snapshot's checkpoint generation.
+    /// Loads a snapshot; `Ok(None)` if it is missing, invalid or of another version (the
+    /// caller rebuilds from the log instead). Returns the table and the snapshot's checkpoint
+    /// generation.
     pub fn load_snapshot(
         path: &Path,
         window_ms: i64,
+        max_entries: usize,
     ) -> Result<Option<(DedupTable, u64)>, StoreError> {
         let Some(b) = read_optional(path)? else {
             return Ok(None);
@@ -134,11 +164,10 @@ impl DedupTable {
         if body.len() != SNAP_HEADER + count * SNAP_ENTRY {
             return Ok(None);
         }
-        let mut t = DedupTable::new(window_ms);
-        t.map.reserve(count);
+        let mut t = DedupTable::new(window_ms, max_entries);
         for e in body[SNAP_HEADER..].chunks_exact(SNAP_ENTRY) {
-            let k = u128::from_le_bytes(e[..16].try_into().expect("16"));
-            let r = i64::from_le_bytes(e[16..].try_into().expect("8"));
+            let k = u64::from_le_bytes(e[..8].try_into().expect("8"));
+            let r = i64::from_le_bytes(e[8..].try_into().expect("8"));
             t.insert(k, r);
         }
         Ok(Some((t, generation)))
@@ -151,7 +180,7 @@ mod tests {
 
     #[test]
     fn window_expiry_and_prune() {
-        let mut t = DedupTable::new(100);
+        let mut t = DedupTable::new(100, 1000);
         assert!(!t.is_duplicate(1, 0));
         t.insert(1, 0);
         assert!(t.is_duplicate(1, 99));
@@ -168,18 +197,37 @@ mod tests {
     fn snapshot_roundtrip_and_corruption() {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("dedup.snap");
-        let mut t = DedupTable::new(1000);
-        for k in 0..100u128 {
-            t.insert(k << 70 | k, k as i64);
+        let mut t = DedupTable::new(1000, 1000);
+        for k in 0..100u64 {
+            t.insert(k << 40 | k, k as i64);
         }
         t.write_snapshot(&p, 7).unwrap();
-        let (u, generation) = DedupTable::load_snapshot(&p, 1000).unwrap().unwrap();
+        let (u, generation) = DedupTable::load_snapshot(&p, 1000, 1000).unwrap().unwrap();
         assert_eq!(generation, 7);
         assert_eq!(u.len(), 100);
-        assert!(u.is_duplicate(5 << 70 | 5, 10));
+        assert!(u.is_duplicate(5 << 40 | 5, 10));
         let mut b = std::fs::read(&p).unwrap();
         b[40] ^= 1;
         std::fs::write(&p, &b).unwrap();
-        assert!(DedupTable::load_snapshot(&p, 1000).unwrap().is_none());
+        assert!(DedupTable::load_snapshot(&p, 1000, 1000).unwrap().is_none());
+    }
+
+    #[test]
+    fn memory_is_bounded_and_recent_keys_are_kept() {
+        let mut t = DedupTable::new(i64::MAX, 1000);
+        for k in 0..10_000u64 {
+            assert!(!t.is_duplicate(k, k as i64));
+            t.insert(k, k as i64);
+            assert!(t.len() <= 1000, "at most max_entries keys are held");
+        }
+        // The newest max_entries / 2 keys are always remembered.
+        for k in 9_500..10_000u64 {
+            assert!(t.is_duplicate(k, 10_000), "{k}");
+        }
+        assert!(!t.is_duplicate(0, 10_000), "the oldest were forgotten");
+        // Undo across a rotation restores the old answer.
+        let prev = t.insert(42, 20_000);
+        t.undo(42, prev);
+        assert!(!t.is_duplicate(42, 20_000));
     }
 }

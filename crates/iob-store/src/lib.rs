@@ -51,6 +51,9 @@ pub struct StoreOptions {
     /// A dedup key stored less than this long (by receive time) before a record makes that
     /// record a [`AppendOutcome::Duplicate`].
     pub dedup_window_ms: i64,
+    /// At most this many dedup keys are held in memory (~25-40 bytes each); a key is
+    /// remembered for the window unless more than half this many newer keys arrived since.
+    pub dedup_max_entries: usize,
     /// How often the committer checkpoints (index fsync, dedup snapshot, `CHECKPOINT`).
     pub checkpoint_interval: Duration,
     /// Upper bound on records per group commit (a single larger batch still goes in one group).
@@ -63,6 +66,7 @@ impl Default for StoreOptions {
             partitions: 8,
             segment_bytes: 128 * 1024 * 1024,
             dedup_window_ms: 24 * 60 * 60 * 1000,
+            dedup_max_entries: 4_000_000,
             checkpoint_interval: Duration::from_secs(10),
             max_group_records: 64 * 1024,
         }

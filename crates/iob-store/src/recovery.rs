@@ -155,7 +155,7 @@ pub(crate) fn recover(dir: &Path, opts: &StoreOptions) -> Result<Recovered, Stor
             (
                 first,
                 vec![0; n],
-                DedupTable::new(opts.dedup_window_ms),
+                DedupTable::new(opts.dedup_window_ms, opts.dedup_max_entries),
                 0,
                 FILE_HEADER_LEN as u64,
             )
@@ -358,7 +358,11 @@ fn validate(
             return Ok(Err("index/seq.idx does not match the log".into()));
         }
     }
-    match DedupTable::load_snapshot(&dir.join("dedup.snap"), opts.dedup_window_ms)? {
+    match DedupTable::load_snapshot(
+        &dir.join("dedup.snap"),
+        opts.dedup_window_ms,
+        opts.dedup_max_entries,
+    )? {
         Some((t, g)) if g >= c.generation => Ok(Ok(t)),
         Some(_) => Ok(Err("dedup.snap is older than CHECKPOINT".into())),
         None => Ok(Err("dedup.snap is missing or corrupt".into())),

@@ -262,6 +262,12 @@ fn validate(o: &StoreOptions) -> Result<(), StoreError> {
             o.segment_bytes
         ));
     }
+    if o.dedup_max_entries < 2 {
+        return bad(format!(
+            "dedup_max_entries must be at least 2, got {}",
+            o.dedup_max_entries
+        ));
+    }
     if o.dedup_window_ms < 0 {
         return bad(format!(
             "dedup_window_ms must not be negative, got {}",

@@ -482,3 +482,93 @@ fn iob_types_ts(s: &str) -> i64 {
     let days = era * 146_097 + doe - 719_468;
     ((days * 86_400 + t[0] * 3600 + t[1] * 60 + t[2]) * 1000) + ms.parse::<i64>().unwrap()
 }
+
+#[test]
+fn admin_endpoints_reject_bad_input_with_problems() {
+    let (_d, s) = server();
+    let admin = format!("Bearer {ADMIN_KEY}");
+    let r = request(
+        &s.addr,
+        "GET",
+        "/v1/quarantine?limit=lots",
+        Some(&admin),
+        &[],
+        b"",
+    );
+    assert_eq!(
+        (r.status, r.json()["code"].as_str().unwrap()),
+        (400, "invalid_query")
+    );
+    assert!(
+        r.json()["detail"].as_str().unwrap().contains("limit"),
+        "{}",
+        r.json()
+    );
+    let r = request(
+        &s.addr,
+        "GET",
+        "/v1/quarantine?bogus=1",
+        Some(&admin),
+        &[],
+        b"",
+    );
+    assert_eq!(r.status, 400);
+    assert!(
+        r.json()["detail"].as_str().unwrap().contains("bogus"),
+        "{}",
+        r.json()
+    );
+    let r = request(
+        &s.addr,
+        "POST",
+        "/v1/quarantine/replay",
+        Some(&admin),
+        &[],
+        b"{\"ids\": \"all\"}",
+    );
+    assert_eq!(
+        (r.status, r.json()["code"].as_str().unwrap()),
+        (400, "malformed_json")
+    );
+    let r = request(
+        &s.addr,
+        "POST",
+        "/v1/quarantine/replay",
+        Some(&admin),
+        &[],
+        b"{\"idz\": [1]}",
+    );
+    assert_eq!(r.status, 400);
+    assert!(r.json()["detail"].as_str().unwrap().contains("idz"));
+    let r = request(
+        &s.addr,
+        "POST",
+        "/v1/quarantine/replay",
+        Some(&admin),
+        &[],
+        b"",
+    );
+    assert_eq!(r.status, 200, "an empty body replays every open entry");
+    assert_eq!(r.json()["replayed"], 0);
+    let r = request(
+        &s.addr,
+        "GET",
+        "/v1/track",
+        Some(&basic(WRITE_KEY)),
+        &[],
+        b"",
+    );
+    assert_eq!(
+        (r.status, r.json()["code"].as_str().unwrap()),
+        (405, "method_not_allowed")
+    );
+    let r = request(
+        &s.addr,
+        "GET",
+        "/v1/quarantine?limit=5&all=true",
+        Some(&admin),
+        &[],
+        b"",
+    );
+    assert_eq!(r.status, 200);
+}
