@@ -240,19 +240,19 @@ impl Config {
                     format!("`{}` is configured twice", s.name),
                 ));
             }
-            if let Some(k) = &s.write_key {
-                if k.len() < 16 {
-                    return Err(bad(
-                        &format!("sources[{i}].write_key"),
-                        "must be at least 16 characters".into(),
-                    ));
-                }
+            if let Some(k) = &s.write_key
+                && k.len() < 16
+            {
+                return Err(bad(
+                    &format!("sources[{i}].write_key"),
+                    "must be at least 16 characters".into(),
+                ));
             }
         }
-        if let Some(k) = &self.admin.key {
-            if k.len() < 16 {
-                return Err(bad("admin.key", "must be at least 16 characters".into()));
-            }
+        if let Some(k) = &self.admin.key
+            && k.len() < 16
+        {
+            return Err(bad("admin.key", "must be at least 16 characters".into()));
         }
         if self.server.max_body_bytes < 1024 {
             return Err(bad("server.max_body_bytes", "must be at least 1024".into()));

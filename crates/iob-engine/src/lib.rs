@@ -96,10 +96,10 @@ impl Engine {
         let collector = ingest::build_collector(config, &purposes)?;
         let mut sources: Vec<String> = config.sources.iter().map(|s| s.name.clone()).collect();
         for k in keys.stored() {
-            if let Scope::Write { source } = &k.scope {
-                if !sources.contains(source) {
-                    sources.push(source.clone());
-                }
+            if let Scope::Write { source } = &k.scope
+                && !sources.contains(source)
+            {
+                sources.push(source.clone());
             }
         }
         Ok((

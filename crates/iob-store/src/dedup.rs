@@ -107,10 +107,10 @@ impl DedupTable {
     /// Undoes an [`insert`](Self::insert) (a failed group commit).
     pub fn undo(&mut self, key: u64, prev: Option<i64>) {
         self.current.remove(&key);
-        if let Some(p) = prev {
-            if !self.previous.contains_key(&key) {
-                self.current.insert(key, p);
-            }
+        if let Some(p) = prev
+            && !self.previous.contains_key(&key)
+        {
+            self.current.insert(key, p);
         }
     }
 

@@ -86,14 +86,17 @@ fn batch_body(from: usize, n: usize) -> Vec<u8> {
 }
 
 fn bench_config(dir: &Path) -> Config {
-    let mut cfg = Config::default();
-    cfg.data_dir = Some(dir.to_path_buf());
-    cfg.sources = vec![SourceConfig {
-        name: "bench".into(),
-        write_key: Some("bench-write-key-0123456789".into()),
-    }];
-    cfg.admin.key = Some("bench-admin-key-0123456789".into());
-    cfg
+    Config {
+        data_dir: Some(dir.to_path_buf()),
+        sources: vec![SourceConfig {
+            name: "bench".into(),
+            write_key: Some("bench-write-key-0123456789".into()),
+        }],
+        admin: iob_engine::AdminConfig {
+            key: Some("bench-admin-key-0123456789".into()),
+        },
+        ..Config::default()
+    }
 }
 
 fn scratch(global: &Global) -> anyhow::Result<tempfile::TempDir> {

@@ -11,6 +11,9 @@ use serde_json::json;
 
 use crate::common::*;
 
+/// Batches (id, messageIds) waiting to be (re)sent, shared by the client threads.
+type WorkQueue = Arc<Mutex<Vec<(usize, Vec<String>)>>>;
+
 #[test]
 fn kill_dash_nine_during_load_loses_nothing_acknowledged() {
     let dir = tempfile::tempdir().unwrap();
@@ -31,8 +34,7 @@ fn kill_dash_nine_during_load_loses_nothing_acknowledged() {
         let server = Server::start(&cfg);
         let addr = server.addr.clone();
         let stop = Arc::new(AtomicBool::new(false));
-        let work: Arc<Mutex<Vec<(usize, Vec<String>)>>> =
-            Arc::new(Mutex::new(pending.drain().collect()));
+        let work: WorkQueue = Arc::new(Mutex::new(pending.drain().collect()));
         let mut handles = Vec::new();
         for _ in 0..4 {
             let (addr, stop, acked, sent, work) = (

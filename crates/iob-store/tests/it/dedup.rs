@@ -19,7 +19,10 @@ fn duplicates_in_batch_and_across_batches() {
     let outs = store
         .append(vec![rec(1, 1, T0, 0), rec(1, 2, T0, 0), rec(2, 1, T0, 0)])
         .unwrap();
-    assert!(stored(&outs[0]) && outs[1] == AppendOutcome::Duplicate && stored(&outs[2]), "{outs:?}");
+    assert!(
+        stored(&outs[0]) && outs[1] == AppendOutcome::Duplicate && stored(&outs[2]),
+        "{outs:?}"
+    );
     let outs = store
         .append(vec![rec(2, 3, T0, 0), rec(3, 3, T0, 0)])
         .unwrap();
