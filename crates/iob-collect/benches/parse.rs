@@ -1,5 +1,5 @@
 //! Ingest-path benchmarks: a 1000-event `/v1/batch` body of ~400-byte track events (parse +
-//! validate + enrich), a single `/v1/track` call, and the CSV importer on a generated
+//! validate + enrich; as `Event`s and as canonical JSON, the engine's path), a single `/v1/track` call, and the CSV importer on a generated
 //! 100k-row retail-like file.
 
 use std::hint::black_box;
@@ -60,6 +60,17 @@ fn bench_segment(c: &mut Criterion) {
             let parsed = collector.parse_batch(black_box(&body), &rx()).unwrap();
             assert_eq!(parsed.items.len(), 1000);
             parsed.items.iter().filter(|i| i.result.is_ok()).count()
+        })
+    });
+    let mut out = iob_collect::CanonicalEvents::new();
+    g.bench_function(format!("batch_1000x{avg}B_canonical"), |b| {
+        b.iter(|| {
+            out.clear();
+            let parsed = collector
+                .parse_batch_canonical(black_box(&body), &rx(), &mut out)
+                .unwrap();
+            assert_eq!(parsed.items.len(), 1000);
+            out.len()
         })
     });
     g.throughput(Throughput::Bytes(body.len() as u64));

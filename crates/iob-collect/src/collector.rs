@@ -63,28 +63,30 @@ impl<'a> Received<'a> {
 }
 
 /// A single accepted event and the write key its body carried (never kept in the event).
+/// `T` is an [`Event`], or with the `_canonical` entry points an index into
+/// [`crate::CanonicalEvents`].
 #[derive(Debug, Clone)]
-pub struct Parsed {
-    pub event: Event,
+pub struct Parsed<T = Event> {
+    pub event: T,
     pub write_key: Option<String>,
 }
 
 /// One element of a batch: its raw JSON (for the quarantine) and its outcome.
 #[derive(Debug)]
-pub struct BatchItem<'a> {
+pub struct BatchItem<'a, T = Event> {
     pub raw: &'a RawValue,
-    pub result: Result<Event, Rejection>,
+    pub result: Result<T, Rejection>,
 }
 
 /// A parsed `/v1/batch` body: per-item outcomes, in order, and the body's write key.
 #[derive(Debug)]
-pub struct ParsedBatch<'a> {
-    pub items: Vec<BatchItem<'a>>,
+pub struct ParsedBatch<'a, T = Event> {
+    pub items: Vec<BatchItem<'a, T>>,
     pub write_key: Option<String>,
 }
 
-impl ParsedBatch<'_> {
-    pub fn accepted(&self) -> impl Iterator<Item = &Event> {
+impl<T> ParsedBatch<'_, T> {
+    pub fn accepted(&self) -> impl Iterator<Item = &T> {
         self.items.iter().filter_map(|i| i.result.as_ref().ok())
     }
     pub fn rejected(&self) -> impl Iterator<Item = (&RawValue, &Rejection)> {

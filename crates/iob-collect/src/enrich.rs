@@ -79,14 +79,14 @@ pub(crate) fn derive_message_id(seed: IdSeed, rx: &Received, raw: &[u8]) -> Stri
 }
 
 /// Shallow merge of a batch-level object into the event's own: the event's keys win.
-pub(crate) fn merge(
-    own: Option<&RawValue>,
+pub(crate) fn merge<'a>(
+    own: Option<&'a RawValue>,
     defaults: Option<&[(Cow<str>, &RawValue)]>,
     field: &str,
-) -> Result<Option<Box<RawValue>>, Rejection> {
+) -> Result<Option<Cow<'a, RawValue>>, Rejection> {
     let defaults = match defaults {
         Some(d) if !d.is_empty() => d,
-        _ => return Ok(own.map(ToOwned::to_owned)),
+        _ => return Ok(own.map(Cow::Borrowed)),
     };
     let own_fields = match own {
         Some(o) => split_object(o.get())
@@ -115,17 +115,19 @@ pub(crate) fn merge(
     }
     out.push('}');
     RawValue::from_string(out)
-        .map(Some)
+        .map(|r| Some(Cow::Owned(r)))
         .map_err(|e| Rejection::invalid(field, format!("`{field}` could not be merged: {e}")))
 }
 
 /// Adds `ip` to the context unless the client set one (Segment does the same).
-pub(crate) fn with_ip(
-    context: Option<Box<RawValue>>,
+pub(crate) fn with_ip<'a>(
+    context: Option<Cow<'a, RawValue>>,
     ip: std::net::IpAddr,
-) -> Result<Box<RawValue>, Rejection> {
+) -> Result<Cow<'a, RawValue>, Rejection> {
     let Some(ctx) = context else {
-        return Ok(RawValue::from_string(format!("{{\"ip\":\"{ip}\"}}")).expect("valid JSON"));
+        return Ok(Cow::Owned(
+            RawValue::from_string(format!("{{\"ip\":\"{ip}\"}}")).expect("valid JSON"),
+        ));
     };
     let text = ctx.get();
     if text.contains("\"ip\"") {
@@ -146,7 +148,7 @@ pub(crate) fn with_ip(
     out.push_str("\"ip\":\"");
     out.push_str(&ip);
     out.push_str("\"}");
-    RawValue::from_string(out).map_err(|e| {
+    RawValue::from_string(out).map(Cow::Owned).map_err(|e| {
         Rejection::invalid(
             "context",
             format!("`context` could not take the client ip: {e}"),

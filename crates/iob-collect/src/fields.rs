@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use std::fmt;
 
 use iob_types::Timestamp;
-use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+use serde::de::{Deserialize, DeserializeSeed, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
 use crate::reject::{JsonType, Rejection};
@@ -47,6 +47,39 @@ pub(crate) fn split_object(s: &str) -> Result<Fields<'_>, serde_json::Error> {
     serde_json::from_str::<Split>(s).map(|s| s.0)
 }
 
+/// [`split_object`] into a caller's buffer (cleared first), so a batch reuses one allocation
+/// for all its elements.
+pub(crate) fn split_object_into<'a>(
+    s: &'a str,
+    out: &mut Fields<'a>,
+) -> Result<(), serde_json::Error> {
+    struct Seed<'v, 'a>(&'v mut Fields<'a>);
+    impl<'de> DeserializeSeed<'de> for Seed<'_, 'de> {
+        type Value = ();
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_map(self)
+        }
+    }
+    impl<'de> Visitor<'de> for Seed<'_, 'de> {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<(), A::Error> {
+            while let Some(k) = m.next_key::<Cow<'de, str>>()? {
+                let val: &'de RawValue = m.next_value()?;
+                self.0.push((k, val));
+            }
+            Ok(())
+        }
+    }
+    out.clear();
+    // What `serde_json::from_str` does: the value, then nothing but whitespace.
+    let mut de = serde_json::Deserializer::from_str(s);
+    Seed(out).deserialize(&mut de)?;
+    de.end()
+}
+
 /// `None` when the value is JSON `null`.
 pub(crate) fn non_null(raw: &RawValue) -> Option<&RawValue> {
     if raw.get() == "null" { None } else { Some(raw) }
@@ -66,20 +99,26 @@ pub(crate) fn str_text(raw: &RawValue) -> Option<Cow<'_, str>> {
     None
 }
 
-/// An optional string field; `null` is absent.
-pub(crate) fn opt_string(field: &str, raw: Option<&RawValue>) -> Result<Option<String>, Rejection> {
+/// An optional string field; `null` is absent. Borrowed from the body unless it has escapes.
+pub(crate) fn opt_string<'a>(
+    field: &str,
+    raw: Option<&'a RawValue>,
+) -> Result<Option<Cow<'a, str>>, Rejection> {
     let Some(raw) = raw.and_then(non_null) else {
         return Ok(None);
     };
     match str_text(raw) {
-        Some(s) => Ok(Some(s.into_owned())),
+        Some(s) => Ok(Some(s)),
         None => Err(Rejection::wrong_type(field, "a string", raw)),
     }
 }
 
 /// An identifier: a string or a number (numbers become their decimal text, as Segment does).
 /// `null` and `""` are absent; longer than [`MAX_ID_BYTES`] is invalid.
-pub(crate) fn opt_id(field: &str, raw: Option<&RawValue>) -> Result<Option<String>, Rejection> {
+pub(crate) fn opt_id<'a>(
+    field: &str,
+    raw: Option<&'a RawValue>,
+) -> Result<Option<Cow<'a, str>>, Rejection> {
     let Some(raw) = raw.and_then(non_null) else {
         return Ok(None);
     };
@@ -100,7 +139,7 @@ pub(crate) fn opt_id(field: &str, raw: Option<&RawValue>) -> Result<Option<Strin
             ),
         ));
     }
-    Ok(Some(text.into_owned()))
+    Ok(Some(text))
 }
 
 /// A nested object kept raw (`properties`, `traits`, `context`, `integrations`, `tags`);

@@ -5,6 +5,9 @@
 //!   (`track`, `identify`, `page`, `screen`, `group`, `alias`, `batch`) plus iob's `observe`
 //!   (device readings) and `consent` calls, with Segment's clock-skew correction, derived
 //!   `messageId`s and server-side enrichment (`receivedAt`, source, client ip).
+//! * [`Collector::parse_batch_canonical`] and [`Collector::parse_event_canonical`]: the same,
+//!   with accepted events written straight to canonical JSON ([`CanonicalEvents`]), the
+//!   engine's hot path.
 //! * [`TrackingPlan`]: optional JSON Schema per event name (C4).
 //! * [`import`]: JSON Lines and CSV readers (gzip detected) for bulk history (C3).
 //!
@@ -13,15 +16,18 @@
 //! `&[u8]` and `impl BufRead`), and never decides what happens to a rejected event.
 
 mod batch;
+mod canonical;
 mod collector;
 mod enrich;
 mod error;
 mod fields;
 pub mod import;
+mod parts;
 mod plan;
 mod reject;
 mod segment;
 
+pub use canonical::{CanonicalEvent, CanonicalEvents, SourceField};
 pub use collector::{
     BatchItem, CollectOptions, Collector, DEFAULT_MAX_BATCH_BYTES, DEFAULT_MAX_EVENT_BYTES, Parsed,
     ParsedBatch, Received,

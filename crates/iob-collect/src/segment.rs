@@ -11,16 +11,17 @@
 use std::borrow::Cow;
 use std::collections::HashSet;
 
-use iob_types::{ConsentChange, Event, EventKind, Purpose, Reading, Timestamp};
+use iob_types::{ConsentChange, Event, EventKind, Purpose, Timestamp};
 use serde_json::value::RawValue;
 
 use crate::collector::{Collector, Received};
 pub(crate) use crate::enrich::{IdSeed, derive_message_id};
 use crate::enrich::{corrected_timestamp, merge, with_ip};
 use crate::fields::{
-    MAX_MESSAGE_ID_CHARS, non_null, opt_id, opt_object, opt_string, opt_timestamp, split_object,
-    str_text,
+    Fields, MAX_MESSAGE_ID_CHARS, non_null, opt_id, opt_object, opt_string, opt_timestamp,
+    split_object_into, str_text,
 };
+use crate::parts::{Parts, ReadingParts};
 use crate::reject::{JsonType, RejectCode, Rejection};
 
 /// Longest accepted `metric` name of an `observe` event.
@@ -173,6 +174,24 @@ impl Collector {
         ctx: &Ctx,
         rx: &Received,
     ) -> Result<(Event, Option<String>), Rejection> {
+        let text = self.event_text(bytes)?;
+        let (parts, key) = self.parse_parts(text, ctx, rx, &mut Vec::new())?;
+        Ok((parts.into_event(rx.source), key.map(Cow::into_owned)))
+    }
+
+    /// The size limit and UTF-8 check of one event's bytes.
+    pub(crate) fn event_text<'a>(&self, bytes: &'a [u8]) -> Result<&'a str, Rejection> {
+        self.check_size(bytes)?;
+        body_text(bytes)
+    }
+
+    /// The size limit of one event already known to be text (a batch element).
+    pub(crate) fn event_size<'a>(&self, text: &'a str) -> Result<&'a str, Rejection> {
+        self.check_size(text.as_bytes())?;
+        Ok(text)
+    }
+
+    fn check_size(&self, bytes: &[u8]) -> Result<(), Rejection> {
         let limit = self.opts.max_event_bytes;
         if bytes.len() > limit {
             return Err(Rejection::new(
@@ -184,12 +203,24 @@ impl Collector {
                 ),
             ));
         }
-        let text = body_text(bytes)?;
-        let fields = split_object(text).map_err(|e| body_error(bytes, e))?;
+        Ok(())
+    }
+
+    /// Validates and enriches one event object (already size-checked UTF-8, see
+    /// [`Collector::event_text`]). Returns its parts and the body's write key.
+    pub(crate) fn parse_parts<'a>(
+        &self,
+        text: &'a str,
+        ctx: &Ctx,
+        rx: &Received,
+        fields: &mut Fields<'a>,
+    ) -> Result<(Parts<'a>, Option<Cow<'a, str>>), Rejection> {
+        let bytes = text.as_bytes();
+        split_object_into(text, fields).map_err(|e| body_error(bytes, e))?;
 
         let mut slots: [Option<&RawValue>; N_FIELDS] = [None; N_FIELDS];
         let mut others: Vec<(Cow<str>, &RawValue, Option<F>)> = Vec::new();
-        for (k, v) in fields {
+        for (k, v) in fields.drain(..) {
             match classify(&k) {
                 Key::Field(f) if f.only_for().is_none() => {
                     if slots[f as usize].replace(v).is_some() {
@@ -229,7 +260,7 @@ impl Collector {
         };
 
         // Kind-specific fields go to their slot for that kind, to `extra` otherwise.
-        let mut extra: Vec<(String, Box<RawValue>)> = Vec::new();
+        let mut extra: Vec<(Cow<'a, str>, &'a RawValue)> = Vec::new();
         let mut seen: Option<HashSet<String>> = None;
         for (k, v, f) in others {
             if let Some(f) = f.filter(|f| f.only_for() == Some(kind)) {
@@ -242,13 +273,13 @@ impl Collector {
                 extra.iter().any(|(e, _)| *e == *k)
             } else {
                 let set =
-                    seen.get_or_insert_with(|| extra.iter().map(|(e, _)| e.clone()).collect());
+                    seen.get_or_insert_with(|| extra.iter().map(|(e, _)| e.to_string()).collect());
                 !set.insert(k.to_string())
             };
             if is_dup {
                 return Err(dup(&k));
             }
-            extra.push((k.into_owned(), v.to_owned()));
+            extra.push((k, v));
         }
         let slot = |f: F| slots[f as usize];
 
@@ -337,7 +368,7 @@ impl Collector {
                 ));
             }
             Some(m) if !m.is_empty() => m,
-            _ => derive_message_id(ctx.seed, rx, bytes),
+            _ => Cow::Owned(derive_message_id(ctx.seed, rx, bytes)),
         };
 
         let reading = if kind == EventKind::Observe {
@@ -353,7 +384,7 @@ impl Collector {
 
         // enrichment of context and integrations
         let defaults = ctx.defaults;
-        let mut context = merge(
+        let mut context: Option<Cow<'a, RawValue>> = merge(
             context,
             defaults.and_then(|d| d.context.as_deref()),
             "context",
@@ -377,10 +408,9 @@ impl Collector {
             _ => {}
         }
 
-        let event = Event {
+        let parts = Parts {
             kind,
             message_id,
-            source: rx.source.map(str::to_owned),
             user_id,
             anonymous_id,
             previous_id,
@@ -392,15 +422,15 @@ impl Collector {
             original_timestamp: original,
             sent_at,
             received_at: rx.received_at,
-            properties: properties.map(ToOwned::to_owned),
-            traits: traits.map(ToOwned::to_owned),
+            properties,
+            traits,
             context,
             integrations,
             reading,
             consent,
             extra,
         };
-        Ok((event, write_key))
+        Ok((parts, write_key))
     }
 
     fn parse_consent(
@@ -426,8 +456,9 @@ impl Collector {
         Ok(ConsentChange {
             granted,
             denied,
-            policy_version: opt_string("policyVersion", slots[F::PolicyVersion as usize])?,
-            source: opt_string("source", slots[F::Source as usize])?,
+            policy_version: opt_string("policyVersion", slots[F::PolicyVersion as usize])?
+                .map(Cow::into_owned),
+            source: opt_string("source", slots[F::Source as usize])?.map(Cow::into_owned),
         })
     }
 
@@ -473,7 +504,9 @@ impl Collector {
     }
 }
 
-fn parse_reading(slots: &[Option<&RawValue>; N_FIELDS]) -> Result<Reading, Rejection> {
+fn parse_reading<'a>(
+    slots: &[Option<&'a RawValue>; N_FIELDS],
+) -> Result<ReadingParts<'a>, Rejection> {
     let slot = |f: F| slots[f as usize];
     let device_id = opt_id("deviceId", slot(F::DeviceId))?.ok_or_else(|| {
         Rejection::missing("deviceId", "`deviceId` (the device or wearable that took the reading) is required for observe calls")
@@ -523,11 +556,11 @@ fn parse_reading(slots: &[Option<&RawValue>; N_FIELDS]) -> Result<Reading, Rejec
         }
         _ => return Err(Rejection::wrong_type("value", "a number or a boolean", raw)),
     };
-    Ok(Reading {
+    Ok(ReadingParts {
         device_id,
         metric,
         value,
         unit: opt_string("unit", slot(F::Unit))?,
-        tags: opt_object("tags", slot(F::Tags))?.map(ToOwned::to_owned),
+        tags: opt_object("tags", slot(F::Tags))?,
     })
 }

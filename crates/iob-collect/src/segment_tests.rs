@@ -849,6 +849,22 @@ mod props {
         }
 
         #[test]
+        fn canonical_path_equals_event_path_on_any_json(v in arb_json(), valid in arb_valid()) {
+            let c = Collector::default();
+            let rx = Received { ip: Some(IpAddr::V4(Ipv4Addr::LOCALHOST)), ..rx() };
+            for body in [
+                json!({"batch": [v.clone(), valid.clone(), v.clone()], "context": {"a": 1}, "sentAt": 1_714_565_000_000i64}),
+                json!({"batch": [valid.clone(), v.clone()], "integrations": {"x": true}, "writeKey": "k"}),
+            ] {
+                let body = body.to_string();
+                crate::canonical::tests::assert_same_outcomes(&c, body.as_bytes(), &rx);
+            }
+            let s = v.to_string();
+            crate::canonical::tests::assert_same_single(&c, s.as_bytes(), None, &rx);
+            crate::canonical::tests::assert_same_single(&c, valid.to_string().as_bytes(), None, &rx);
+        }
+
+        #[test]
         fn valid_events_roundtrip_through_canonical_json(v in arb_valid()) {
             let c = Collector::default();
             let s = v.to_string();

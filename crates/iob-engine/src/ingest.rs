@@ -10,11 +10,12 @@ use std::sync::mpsc;
 
 use iob_collect::import::ImportItem;
 use iob_collect::{
-    CollectError, CollectOptions, Collector, Received, Rejection, TrackingPlan,
-    Unplanned as PlanPolicy,
+    CanonicalEvent, CanonicalEvents, CollectError, CollectOptions, Collector, Received, Rejection,
+    SourceField, TrackingPlan, Unplanned as PlanPolicy,
 };
+use iob_govern::Pseudonymizer;
 use iob_store::{AppendOutcome, Codec, NewQuarantined, NewRecord, Resolution};
-use iob_types::{Event, EventKind, Purpose, Timestamp};
+use iob_types::{Event, EventKind, PersonKey, Purpose, Timestamp};
 use serde::Serialize;
 use xxhash_rust::xxh3::xxh3_128;
 
@@ -120,6 +121,52 @@ fn reason(endpoint: Endpoint, r: &Rejection) -> serde_json::Value {
     serde_json::json!({ "endpoint": endpoint.name(), "rejection": r })
 }
 
+/// The last person key derived in a request: a client's batch is usually one person's events,
+/// and the HMAC is the costliest step per event after parsing.
+#[derive(Default)]
+struct PersonMemo {
+    last: Option<(&'static str, String, PersonKey)>,
+}
+
+impl PersonMemo {
+    fn person_key(&mut self, p: &Pseudonymizer, kind: &'static str, id: &str) -> PersonKey {
+        match &mut self.last {
+            Some((k, i, key)) if *k == kind && i == id => *key,
+            last => {
+                let key = p.person_key(kind, id);
+                match last {
+                    Some((k, i, old)) => {
+                        *k = kind;
+                        i.clear();
+                        i.push_str(id);
+                        *old = key;
+                    }
+                    None => *last = Some((kind, id.to_owned(), key)),
+                }
+                key
+            }
+        }
+    }
+}
+
+/// `xxh3_128(source, NUL, messageId)`: the store's dedup key. Hashed from a stack buffer (ids
+/// are short) to keep an allocation off the per-event path.
+fn dedup_key(source: &str, message_id: &str) -> [u8; 16] {
+    let n = source.len() + 1 + message_id.len();
+    let mut stack = [0u8; 256];
+    let mut heap = Vec::new();
+    let buf = if n <= stack.len() {
+        &mut stack[..n]
+    } else {
+        heap.resize(n, 0);
+        &mut heap[..]
+    };
+    buf[..source.len()].copy_from_slice(source.as_bytes());
+    buf[source.len()] = 0;
+    buf[source.len() + 1..].copy_from_slice(message_id.as_bytes());
+    xxh3_128(buf).to_le_bytes()
+}
+
 /// `writeKey` from the body, for the rare case where the body fails validation and there was
 /// no Basic auth: we must know who sent it before keeping it.
 fn body_write_key(body: &[u8]) -> Option<String> {
@@ -143,18 +190,37 @@ impl Engine {
         let (kind, id) = e
             .routing_id()
             .expect("the collector rejects events without an identifier");
-        let mut dedup_input = Vec::with_capacity(e.message_id.len() + 16);
-        dedup_input.extend_from_slice(e.source.as_deref().unwrap_or("").as_bytes());
-        dedup_input.push(0);
-        dedup_input.extend_from_slice(e.message_id.as_bytes());
         NewRecord {
             person: self.pseudonyms.person_key(kind, id),
             kind: e.kind,
             event_time: e.timestamp,
             received_at: e.received_at,
-            dedup_key: Some(xxh3_128(&dedup_input).to_le_bytes()),
+            dedup_key: Some(dedup_key(e.source.as_deref().unwrap_or(""), &e.message_id)),
             codec: Codec::Json,
             payload: e.to_json(),
+        }
+    }
+
+    /// [`Engine::record`] of an event the collector wrote in canonical form: the same record,
+    /// without building an `Event` or serializing it again.
+    fn canonical_record(
+        &self,
+        e: CanonicalEvent<'_>,
+        source: &str,
+        field: &SourceField,
+        memo: &mut PersonMemo,
+    ) -> NewRecord {
+        let (kind, id) = e
+            .routing_id
+            .expect("the collector rejects events without an identifier");
+        NewRecord {
+            person: memo.person_key(&self.pseudonyms, kind, id),
+            kind: e.kind,
+            event_time: e.timestamp,
+            received_at: e.received_at,
+            dedup_key: Some(dedup_key(source, e.message_id)),
+            codec: Codec::Json,
+            payload: e.to_json(field),
         }
     }
 
@@ -193,25 +259,36 @@ impl Engine {
             received_at: self.clock.now(),
             ip: sub.ip,
         };
-        // (event or rejection, raw bytes for the quarantine)
-        let mut items: Vec<(Result<Event, Rejection>, Vec<u8>)> = Vec::new();
+        // Accepted events go straight to canonical JSON in `canon`; items are (index into
+        // `canon` or rejection, raw bytes for the quarantine).
+        let mut canon = CanonicalEvents::new();
+        let mut items: Vec<(Result<usize, Rejection>, Vec<u8>)> = Vec::new();
         let source = match sub.endpoint {
-            Endpoint::Single(kind) => match self.collector.parse_event(sub.body, Some(kind), &rx) {
-                Ok(p) => {
-                    let source = self.source_for(sub.key.or(p.write_key.as_deref()))?;
-                    items.push((Ok(p.event), Vec::new()));
-                    source
+            Endpoint::Single(kind) => {
+                match self
+                    .collector
+                    .parse_event_canonical(sub.body, Some(kind), &rx, &mut canon)
+                {
+                    Ok(p) => {
+                        let source = self.source_for(sub.key.or(p.write_key.as_deref()))?;
+                        items.push((Ok(p.event), Vec::new()));
+                        source
+                    }
+                    Err(r) => {
+                        let source =
+                            self.source_for(sub.key.or(body_write_key(sub.body).as_deref()))?;
+                        items.push((Err(r), sub.body.to_vec()));
+                        source
+                    }
                 }
-                Err(r) => {
-                    let source =
-                        self.source_for(sub.key.or(body_write_key(sub.body).as_deref()))?;
-                    items.push((Err(r), sub.body.to_vec()));
-                    source
-                }
-            },
-            Endpoint::Batch => match self.collector.parse_batch(sub.body, &rx) {
+            }
+            Endpoint::Batch => match self
+                .collector
+                .parse_batch_canonical(sub.body, &rx, &mut canon)
+            {
                 Ok(b) => {
                     let source = self.source_for(sub.key.or(b.write_key.as_deref()))?;
+                    items.reserve(b.items.len());
                     for it in b.items {
                         let raw = if it.result.is_err() {
                             it.raw.get().as_bytes().to_vec()
@@ -231,13 +308,14 @@ impl Engine {
             },
         };
 
-        let mut records = Vec::with_capacity(items.len());
+        let field = SourceField::new(Some(&source));
+        let mut memo = PersonMemo::default();
+        let mut records = Vec::with_capacity(canon.len());
         let mut rejected = Vec::new();
         for (result, raw) in items {
             match result {
-                Ok(mut e) => {
-                    e.source = Some(source.clone());
-                    records.push(self.record(&e));
+                Ok(i) => {
+                    records.push(self.canonical_record(canon.get(i), &source, &field, &mut memo))
                 }
                 Err(r) => rejected.push((r, raw)),
             }
@@ -276,10 +354,8 @@ impl Engine {
                 .rejected
                 .first()
                 .is_some_and(|r| r.rejection.index.is_none());
-        if whole {
-            if let Some(item) = receipt.rejected.pop() {
-                return Err(EngineError::Rejected(item));
-            }
+        if whole && let Some(item) = receipt.rejected.pop() {
+            return Err(EngineError::Rejected(item));
         }
         Ok(receipt)
     }
@@ -337,7 +413,7 @@ impl Engine {
                             person: None,
                             reason: serde_json::json!({ "endpoint": "import", "line": item.line, "rejection": r }),
                             codec: Codec::Json,
-                            payload: item.raw.clone().into(),
+                            payload: item.raw.clone(),
                         });
                     }
                 }

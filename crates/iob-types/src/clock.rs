@@ -66,8 +66,65 @@ impl Timestamp {
         out
     }
 
-    /// Appends the RFC 3339 form to `out` without allocating elsewhere (hot path of ingestion).
+    /// Appends the RFC 3339 form to `out` without allocating elsewhere.
     pub fn write_rfc3339(self, out: &mut String) {
+        let mut b = [0u8; 24];
+        match self.rfc3339_fast(&mut b) {
+            // The fast form is ASCII digits and separators.
+            Some(()) => out.push_str(std::str::from_utf8(&b).expect("ASCII")),
+            None => self.write_rfc3339_general(out),
+        }
+    }
+
+    /// Appends the RFC 3339 form to a byte buffer (the canonical JSON writer's hot path: four
+    /// timestamps per event).
+    pub fn write_rfc3339_bytes(self, out: &mut Vec<u8>) {
+        let mut b = [0u8; 24];
+        match self.rfc3339_fast(&mut b) {
+            Some(()) => out.extend_from_slice(&b),
+            None => {
+                let mut s = String::with_capacity(24);
+                self.write_rfc3339_general(&mut s);
+                out.extend_from_slice(s.as_bytes());
+            }
+        }
+    }
+
+    /// `YYYY-MM-DDTHH:MM:SS.mmmZ` by hand for the supported range (years 1970..=2200, always
+    /// four-digit years); `None` outside it, where the general path keeps its exact output.
+    fn rfc3339_fast(self, b: &mut [u8; 24]) -> Option<()> {
+        if !(MIN_MS..=MAX_MS).contains(&self.0) {
+            return None;
+        }
+        let (days, rem) = (self.0 / 86_400_000, self.0 % 86_400_000);
+        let (y, m, d) = civil_from_days(days);
+        let secs = rem / 1000;
+        let put2 = |b: &mut [u8; 24], at: usize, v: i64| {
+            b[at] = b'0' + (v / 10) as u8;
+            b[at + 1] = b'0' + (v % 10) as u8;
+        };
+        put2(b, 0, y / 100);
+        put2(b, 2, y % 100);
+        b[4] = b'-';
+        put2(b, 5, m);
+        b[7] = b'-';
+        put2(b, 8, d);
+        b[10] = b'T';
+        put2(b, 11, secs / 3600);
+        b[13] = b':';
+        put2(b, 14, secs / 60 % 60);
+        b[16] = b':';
+        put2(b, 17, secs % 60);
+        b[19] = b'.';
+        let ms = rem % 1000;
+        b[20] = b'0' + (ms / 100) as u8;
+        put2(b, 21, ms % 100);
+        b[23] = b'Z';
+        Some(())
+    }
+
+    /// Any instant, through the `time` crate (out-of-range values print as the epoch).
+    fn write_rfc3339_general(self, out: &mut String) {
         use std::fmt::Write;
         let dt = OffsetDateTime::from_unix_timestamp_nanos(self.0 as i128 * 1_000_000)
             .unwrap_or(OffsetDateTime::UNIX_EPOCH);
@@ -89,9 +146,28 @@ impl Timestamp {
     }
 }
 
+/// Proleptic Gregorian date of a day count since 1970-01-01, for `days >= 0` (Howard
+/// Hinnant's `civil_from_days`).
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
 /// Variants seen from real SDKs and exports: `2024-05-01 12:00:00`, no offset (taken as UTC),
 /// offsets written `+0000`.
 fn parse_lenient(s: &str) -> Option<OffsetDateTime> {
+    // Timestamps are ASCII; checking first makes the byte slicing below safe.
+    if !s.is_ascii() {
+        return None;
+    }
     let fixed = s.replacen(' ', "T", 1);
     let b = fixed.as_bytes();
     // Split off an offset: Z, +hh:mm, +hhmm, -hh...
@@ -199,6 +275,8 @@ mod tests {
         let err = Timestamp::parse("sentAt", "yesterday").unwrap_err();
         assert!(err.to_string().contains("`sentAt`"), "{err}");
         assert!(Timestamp::parse("t", "").is_err());
+        // Found by the property test: multi-byte characters where an offset would be.
+        assert!(Timestamp::parse("t", "®𐀀AATἘ  0+𱍐").is_err());
         assert!(Timestamp::checked("t", -5).is_err());
         assert!(Timestamp::checked("t", i64::MAX).is_err());
     }
@@ -216,6 +294,26 @@ mod tests {
         fn rfc3339_roundtrips(ms in 0i64..7_258_118_400_000) {
             let t = Timestamp(ms);
             proptest::prop_assert_eq!(Timestamp::parse("t", &t.to_rfc3339()).unwrap(), t);
+        }
+
+        #[test]
+        fn fast_rfc3339_matches_the_time_crate(ms in proptest::prop_oneof![
+            0i64..7_258_118_400_000,
+            proptest::num::i64::ANY,
+            proptest::prop_oneof![
+                proptest::strategy::Just(0i64),
+                proptest::strategy::Just(7_258_118_400_000i64),
+                proptest::strategy::Just(951_782_400_000i64), // 2000-02-29
+                proptest::strategy::Just(4_107_456_000_000i64), // 2100-03-01
+            ],
+        ]) {
+            let t = Timestamp(ms);
+            let mut general = String::new();
+            t.write_rfc3339_general(&mut general);
+            let mut bytes = Vec::new();
+            t.write_rfc3339_bytes(&mut bytes);
+            proptest::prop_assert_eq!(&t.to_rfc3339(), &general);
+            proptest::prop_assert_eq!(bytes, general.into_bytes());
         }
 
         #[test]

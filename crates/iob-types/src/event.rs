@@ -237,10 +237,11 @@ impl Event {
         parse_object(self.context.as_deref())
     }
 
-    /// Canonical JSON bytes.
+    /// Canonical JSON bytes: what the `Serialize` impl below produces through `serde_json`,
+    /// written by the hand-rolled [`crate::EventRef`] writer (the ingest hot path).
     pub fn to_json(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(512);
-        serde_json::to_writer(&mut out, self).expect("an Event always serializes");
+        self.write_json(&mut out);
         out
     }
 

@@ -11,12 +11,14 @@
 //! This crate must never do I/O, hold global state, or know about HTTP, files or wire formats
 //! other than the canonical JSON of an [`Event`].
 
+mod canonical;
 mod clock;
 mod error;
 mod event;
 mod person;
 mod purpose;
 
+pub use canonical::{EventRef, ReadingRef, TimeCache, write_str as write_json_str};
 pub use clock::{Clock, FixedClock, SystemClock, Timestamp};
 pub use error::TypesError;
 pub use event::{ConsentChange, Event, EventKind, KNOWN_FIELDS, Reading, split_top_level};

@@ -1,0 +1,113 @@
+//! The hand-written writer must equal `serde_json` over the `Serialize` impl, byte for byte.
+
+use proptest::prelude::*;
+use serde_json::value::RawValue;
+
+use crate::{ConsentChange, Event, EventKind, Purpose, Reading, Timestamp};
+
+fn text() -> impl Strategy<Value = String> {
+    // Plain ASCII most of the time, plus quotes, backslashes, control characters and non-ASCII.
+    prop_oneof![
+        "[a-zA-Z0-9 _.-]{0,12}",
+        "\\PC{0,12}",
+        proptest::collection::vec(any::<char>(), 0..8).prop_map(|v| v.into_iter().collect()),
+        Just("a\"b\\c\u{1}\n\t\u{7f}é😀".to_string()),
+    ]
+}
+
+fn raw_object() -> impl Strategy<Value = Box<RawValue>> {
+    proptest::collection::vec((text(), any::<i32>()), 0..4).prop_map(|kv| {
+        let m: serde_json::Map<String, serde_json::Value> =
+            kv.into_iter().map(|(k, v)| (k, v.into())).collect();
+        RawValue::from_string(serde_json::to_string(&m).unwrap()).unwrap()
+    })
+}
+
+fn ts() -> impl Strategy<Value = Timestamp> {
+    prop_oneof![0i64..7_258_118_400_000, any::<i64>()].prop_map(Timestamp)
+}
+
+fn purposes() -> impl Strategy<Value = Vec<Purpose>> {
+    proptest::collection::vec("[a-z_-]{1,10}", 0..3)
+        .prop_map(|v| v.iter().map(|p| Purpose::new(p).unwrap()).collect())
+}
+
+prop_compose! {
+    fn event()(
+        kind in proptest::sample::select(EventKind::ALL.to_vec()),
+        message_id in text(),
+        ids in proptest::collection::vec(proptest::option::of(text()), 8),
+        times in (ts(), proptest::option::of(ts()), proptest::option::of(ts()), ts()),
+        nested in proptest::collection::vec(proptest::option::of(raw_object()), 5),
+        value in prop_oneof![any::<f64>(), Just(1.0), Just(71.5), Just(f64::NAN), Just(1e21)],
+        reading_text in (text(), text(), proptest::option::of(text())),
+        consent in (purposes(), purposes(), proptest::option::of(text()), proptest::option::of(text())),
+        extra in proptest::collection::vec((text(), raw_object()), 0..3),
+    ) -> Event {
+        let mut e = Event::new(kind, message_id, times.0);
+        let mut ids = ids.into_iter();
+        e.source = ids.next().unwrap();
+        e.user_id = ids.next().unwrap();
+        e.anonymous_id = ids.next().unwrap();
+        e.previous_id = ids.next().unwrap();
+        e.group_id = ids.next().unwrap();
+        e.event = ids.next().unwrap();
+        e.name = ids.next().unwrap();
+        e.category = ids.next().unwrap();
+        e.original_timestamp = times.1;
+        e.sent_at = times.2;
+        e.received_at = times.3;
+        let mut nested = nested.into_iter();
+        e.properties = nested.next().unwrap();
+        e.traits = nested.next().unwrap();
+        e.context = nested.next().unwrap();
+        e.integrations = nested.next().unwrap();
+        if kind == EventKind::Observe {
+            e.reading = Some(Reading {
+                device_id: reading_text.0,
+                metric: reading_text.1,
+                value,
+                unit: reading_text.2,
+                tags: nested.next().unwrap(),
+            });
+        }
+        if kind == EventKind::Consent {
+            e.consent = Some(ConsentChange {
+                granted: consent.0,
+                denied: consent.1,
+                policy_version: consent.2,
+                source: consent.3,
+            });
+        }
+        e.extra = extra;
+        e
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn hand_writer_equals_serde(e in event()) {
+        let serde = serde_json::to_vec(&e).unwrap();
+        let ours = e.to_json();
+        prop_assert_eq!(String::from_utf8_lossy(&ours), String::from_utf8_lossy(&serde));
+    }
+
+    #[test]
+    fn source_splice_point_is_after_the_message_id(e in event()) {
+        let mut without = e.clone();
+        without.source = None;
+        let mut out = Vec::new();
+        let at = crate::EventRef::of(&without).write_json(&mut out, without.extra.iter().map(|(k, v)| (k.as_str(), v.get())));
+        if let Some(src) = &e.source {
+            let mut spliced = out[..at].to_vec();
+            spliced.extend_from_slice(b",\"iobSource\":");
+            crate::write_json_str(&mut spliced, src);
+            spliced.extend_from_slice(&out[at..]);
+            prop_assert_eq!(spliced, e.to_json());
+        } else {
+            prop_assert_eq!(out, e.to_json());
+        }
+    }
+}
