@@ -72,29 +72,10 @@ fn assert_same_event(mut e: iob_types::Event, c: super::CanonicalEvent<'_>) {
     }
 }
 
-/// The event `iob bench ingest` sends (crates/iob-cli/src/cmd/bench.rs).
-fn cli_bench_event(i: usize) -> serde_json::Value {
-    json!({
-        "type": "track",
-        "messageId": format!("bench-{i:012}"),
-        "anonymousId": format!("anon-{:08}", i % 100_000),
-        "userId": format!("user-{:07}", i % 50_000),
-        "event": "Product Viewed",
-        "timestamp": "2026-11-20T10:00:00.000Z",
-        "properties": {"item_id": format!("sku-{}", i % 5000), "category": "running", "price": 89.9, "currency": "EUR"},
-        "context": {
-            "ip": "203.0.113.7",
-            "userAgent": "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_4) AppleWebKit/605.1.15 Version/17.4 Safari/605.1.15",
-            "page": {"path": "/p/trail-shoe", "url": "https://shop.example.com/p/trail-shoe"},
-            "locale": "en-US"
-        }
-    })
-}
-
 #[test]
 fn bench_batches_are_identical_on_both_paths() {
     let c = Collector::default();
-    let events: Vec<_> = (0..200).map(cli_bench_event).collect();
+    let events: Vec<_> = (0..200).map(crate::sample::analytics_js_track).collect();
     let body = json!({"batch": events, "sentAt": "2026-11-20T10:00:01.000Z"}).to_string();
     for ip in [None, Some(IpAddr::V4(Ipv4Addr::new(198, 51, 100, 1)))] {
         let rx = Received {

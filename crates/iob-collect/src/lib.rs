@@ -25,6 +25,7 @@ pub mod import;
 mod parts;
 mod plan;
 mod reject;
+pub mod sample;
 mod segment;
 
 pub use canonical::{CanonicalEvent, CanonicalEvents, SourceField};

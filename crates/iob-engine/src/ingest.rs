@@ -6,6 +6,8 @@
 //! keep a write key in a stored event.
 
 use std::net::IpAddr;
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::mpsc;
 
 use iob_collect::import::ImportItem;
@@ -81,6 +83,22 @@ pub struct ImportSummary {
     pub duplicates: u64,
     pub quarantined: u64,
     pub bytes: u64,
+}
+
+/// The import's running totals, written by its worker and read for progress.
+#[derive(Default)]
+struct ImportCounts {
+    imported: AtomicU64,
+    duplicates: AtomicU64,
+    quarantined: AtomicU64,
+}
+
+impl ImportCounts {
+    fn fill(&self, s: &mut ImportSummary) {
+        s.imported = self.imported.load(Relaxed);
+        s.duplicates = self.duplicates.load(Relaxed);
+        s.quarantined = self.quarantined.load(Relaxed);
+    }
 }
 
 /// Totals of a quarantine replay.
@@ -186,6 +204,19 @@ impl Engine {
         }
     }
 
+    /// A body rejected as a whole: it is kept only if its sender authenticates (Basic auth or
+    /// the body's `writeKey`), so unauthenticated junk never fills the quarantine.
+    fn rejected_whole<T>(
+        &self,
+        sub: &Submission<'_>,
+        r: Rejection,
+        items: &mut Vec<(Result<T, Rejection>, Vec<u8>)>,
+    ) -> Result<String, EngineError> {
+        let source = self.source_for(sub.key.or(body_write_key(sub.body).as_deref()))?;
+        items.push((Err(r), sub.body.to_vec()));
+        Ok(source)
+    }
+
     pub(crate) fn record(&self, e: &Event) -> NewRecord {
         let (kind, id) = e
             .routing_id()
@@ -274,12 +305,7 @@ impl Engine {
                         items.push((Ok(p.event), Vec::new()));
                         source
                     }
-                    Err(r) => {
-                        let source =
-                            self.source_for(sub.key.or(body_write_key(sub.body).as_deref()))?;
-                        items.push((Err(r), sub.body.to_vec()));
-                        source
-                    }
+                    Err(r) => self.rejected_whole(&sub, r, &mut items)?,
                 }
             }
             Endpoint::Batch => match self
@@ -299,12 +325,7 @@ impl Engine {
                     }
                     source
                 }
-                Err(r) => {
-                    let source =
-                        self.source_for(sub.key.or(body_write_key(sub.body).as_deref()))?;
-                    items.push((Err(r), sub.body.to_vec()));
-                    source
-                }
+                Err(r) => self.rejected_whole(&sub, r, &mut items)?,
             },
         };
 
@@ -360,8 +381,10 @@ impl Engine {
         Ok(receipt)
     }
 
-    /// Imports parsed items (from `iob_collect::import` readers) as `source`, overlapping parsing
-    /// with the group commit of the previous chunk. `progress` is called after each chunk.
+    /// Imports parsed items (from `iob_collect::import` readers) as `source`. Two stages use
+    /// both cores: the calling thread reads and parses; a worker builds records (canonical
+    /// JSON, person key, dedup key), quarantines rejections and keeps two group commits in
+    /// flight. `progress` is called on the calling thread after each chunk.
     pub fn import(
         &self,
         items: impl Iterator<Item = Result<ImportItem, CollectError>>,
@@ -369,37 +392,77 @@ impl Engine {
         mut progress: impl FnMut(&ImportSummary),
     ) -> Result<ImportSummary, EngineError> {
         const CHUNK: usize = 8192;
-        const IN_FLIGHT: usize = 2;
+        let counts = ImportCounts::default();
+        let (chunk_tx, chunk_rx) = mpsc::sync_channel::<Vec<ImportItem>>(2);
         let mut summary = ImportSummary::default();
+        let mut read_error = None;
+        let stored = std::thread::scope(|scope| {
+            let worker = scope.spawn(|| self.store_chunks(chunk_rx, source, &counts));
+            let mut items = items.peekable();
+            while items.peek().is_some() && read_error.is_none() {
+                let mut chunk = Vec::with_capacity(CHUNK);
+                for item in items.by_ref().take(CHUNK) {
+                    match item {
+                        Ok(item) => {
+                            summary.read += 1;
+                            summary.bytes += item.raw.len() as u64 + 1;
+                            chunk.push(item);
+                        }
+                        Err(e) => {
+                            read_error = Some(e);
+                            break;
+                        }
+                    }
+                }
+                // A send fails only when the worker stopped on an error: it is returned below.
+                if chunk_tx.send(chunk).is_err() {
+                    break;
+                }
+                counts.fill(&mut summary);
+                progress(&summary);
+            }
+            drop(chunk_tx);
+            worker.join().map_err(|_| EngineError::ShuttingDown)?
+        });
+        stored?;
+        counts.fill(&mut summary);
+        progress(&summary);
+        // Everything read before the failure is stored; say where reading stopped.
+        if let Some(e) = read_error {
+            return Err(EngineError::Import {
+                after_rows: summary.read,
+                source: e,
+            });
+        }
+        Ok(summary)
+    }
+
+    /// The import's second stage: chunks of parsed items → records and quarantine entries →
+    /// durable appends (two in flight, so building the next chunk overlaps the fsync).
+    fn store_chunks(
+        &self,
+        chunks: mpsc::Receiver<Vec<ImportItem>>,
+        source: &str,
+        counts: &ImportCounts,
+    ) -> Result<(), EngineError> {
+        const IN_FLIGHT: usize = 2;
         let (tx, rx) = mpsc::channel::<Result<Vec<AppendOutcome>, iob_store::StoreError>>();
         let mut in_flight = 0usize;
-        let mut records = Vec::with_capacity(CHUNK);
-        let mut quarantine = Vec::new();
         let received_at = self.clock.now();
-        let settle = |summary: &mut ImportSummary,
-                      r: Result<Vec<AppendOutcome>, iob_store::StoreError>|
-         -> Result<(), EngineError> {
-            for o in r? {
-                match o {
-                    AppendOutcome::Stored(_) => summary.imported += 1,
-                    AppendOutcome::Duplicate => summary.duplicates += 1,
+        let settle =
+            |r: Result<Vec<AppendOutcome>, iob_store::StoreError>| -> Result<(), EngineError> {
+                for o in r? {
+                    match o {
+                        AppendOutcome::Stored(_) => counts.imported.fetch_add(1, Relaxed),
+                        AppendOutcome::Duplicate => counts.duplicates.fetch_add(1, Relaxed),
+                    };
                 }
-            }
-            Ok(())
-        };
-        let mut items = items.peekable();
-        let mut read_error = None;
-        while items.peek().is_some() && read_error.is_none() {
-            for item in items.by_ref().take(CHUNK) {
-                let item = match item {
-                    Ok(item) => item,
-                    Err(e) => {
-                        read_error = Some(e);
-                        break;
-                    }
-                };
-                summary.read += 1;
-                summary.bytes += item.raw.len() as u64 + 1;
+                Ok(())
+            };
+        for chunk in chunks {
+            let mut records = Vec::with_capacity(chunk.len());
+            let mut quarantine = Vec::new();
+            for item in chunk {
                 match item.result {
                     Ok(mut e) => {
                         e.source = Some(source.to_string());
@@ -413,51 +476,33 @@ impl Engine {
                             person: None,
                             reason: serde_json::json!({ "endpoint": "import", "line": item.line, "rejection": r }),
                             codec: Codec::Json,
-                            payload: item.raw.clone(),
+                            payload: item.raw,
                         });
                     }
                 }
             }
             if !quarantine.is_empty() {
-                summary.quarantined += self
-                    .store
-                    .quarantine()
-                    .append(std::mem::take(&mut quarantine))?
-                    .len() as u64;
+                let n = self.store.quarantine().append(quarantine)?.len();
+                counts.quarantined.fetch_add(n as u64, Relaxed);
             }
             if in_flight == IN_FLIGHT {
-                settle(
-                    &mut summary,
-                    rx.recv().map_err(|_| EngineError::ShuttingDown)?,
-                )?;
+                settle(rx.recv().map_err(|_| EngineError::ShuttingDown)?)?;
                 in_flight -= 1;
             }
             let tx = tx.clone();
             self.store.append_with(
-                std::mem::replace(&mut records, Vec::with_capacity(CHUNK)),
+                records,
                 Box::new(move |r| {
                     let _ = tx.send(r);
                 }),
             );
             in_flight += 1;
-            progress(&summary);
         }
         while in_flight > 0 {
-            settle(
-                &mut summary,
-                rx.recv().map_err(|_| EngineError::ShuttingDown)?,
-            )?;
+            settle(rx.recv().map_err(|_| EngineError::ShuttingDown)?)?;
             in_flight -= 1;
         }
-        progress(&summary);
-        // Everything read before the failure is stored; say where reading stopped.
-        if let Some(e) = read_error {
-            return Err(EngineError::Import {
-                after_rows: summary.read,
-                source: e,
-            });
-        }
-        Ok(summary)
+        Ok(())
     }
 
     /// Re-validates quarantined events against today's tracking plan and stores those that now

@@ -384,3 +384,31 @@ fn demo_runs_end_to_end() {
     assert!(!refused.status.success());
     assert!(other.join("precious.txt").exists());
 }
+
+#[test]
+fn a_truncated_gzip_import_stops_with_an_error_and_keeps_what_it_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), "");
+    let mut lines = String::new();
+    for i in 0..20_000 {
+        lines.push_str(&track(&format!("tr-{i}"), "u1").to_string());
+        lines.push('\n');
+    }
+    let gz = gzip(lines.as_bytes());
+    let file = dir.path().join("cut.jsonl.gz");
+    std::fs::write(&file, &gz[..gz.len() / 2]).unwrap();
+    let (ok, out, err) = run(&cfg, &["import", file.to_str().unwrap(), "--quiet"]);
+    assert!(!ok, "a truncated file must not look like a complete import: {out}");
+    assert!(err.contains("stopped after") && err.contains("those are stored"), "{err}");
+    let rows: u64 = err.split("stopped after ").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
+    assert!(rows > 0 && rows < 20_000, "{err}");
+    let (_, count, _) = run(&cfg, &["events", "count"]);
+    let stored: u64 = count.lines().next().unwrap().split_whitespace().nth(1).unwrap().parse().unwrap();
+    assert_eq!(stored, rows, "every row read before the failure is stored, no more");
+    // Importing the whole file afterwards completes it without duplicating what is there.
+    let full = dir.path().join("cut-full.jsonl.gz");
+    std::fs::write(&full, &gz).unwrap();
+    let (ok, out, _) = run(&cfg, &["import", full.to_str().unwrap(), "--name", "cut.jsonl.gz", "--quiet"]);
+    assert!(ok, "{out}");
+    assert!(out.contains(&format!("imported {}", 20_000 - rows)) && out.contains(&format!("duplicates {rows}")), "{out}");
+}
