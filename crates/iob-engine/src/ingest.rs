@@ -135,8 +135,14 @@ pub(crate) fn build_collector(
 }
 
 /// The reason stored with a quarantined event: enough to list it and to replay it.
+/// A rejected batch item is kept as its own bytes, so it is replayed as a single event with its
+/// own `type` (`batch_item`), not as a batch body.
 fn reason(endpoint: Endpoint, r: &Rejection) -> serde_json::Value {
-    serde_json::json!({ "endpoint": endpoint.name(), "rejection": r })
+    let endpoint = match (endpoint, r.index) {
+        (Endpoint::Batch, Some(_)) => "batch_item".to_string(),
+        _ => endpoint.name(),
+    };
+    serde_json::json!({ "endpoint": endpoint, "rejection": r })
 }
 
 /// The last person key derived in a request: a client's batch is usually one person's events,

@@ -296,11 +296,13 @@ fn quarantine_replay_after_fixing_the_tracking_plan() {
     let cfg = write_config(dir.path(), strict);
     let s = Server::start(&cfg);
     let bad = json!({"userId": "u1", "event": "Order Completed", "messageId": "o-1", "properties": {"revenue": "12.50"}});
-    assert_eq!(
-        s.post("/v1/track", Some(WRITE_KEY), bad.to_string().as_bytes())
-            .status,
-        400
-    );
+    let r = s.post("/v1/track", Some(WRITE_KEY), bad.to_string().as_bytes());
+    assert_eq!(r.status, 400);
+    // The same mistake inside a batch: the valid item is stored, the bad one quarantined alone.
+    let batch = json!({"batch": [track("o-ok", "u2"),
+        {"type": "track", "userId": "u2", "event": "Order Completed", "messageId": "o-2", "properties": {"revenue": "7.00"}}]});
+    let r = s.post("/v1/batch", Some(WRITE_KEY), batch.to_string().as_bytes());
+    assert_eq!((r.status, r.json()["accepted"].as_u64()), (200, Some(1)));
     s.stop();
     let (_, out, _) = run(&cfg, &["quarantine", "list"]);
     assert!(
@@ -310,20 +312,22 @@ fn quarantine_replay_after_fixing_the_tracking_plan() {
     // Replaying under the same plan changes nothing.
     let (ok, out, _) = run(&cfg, &["quarantine", "replay"]);
     assert!(
-        ok && out.contains("replayed 0") && out.contains("still rejected 1"),
+        ok && out.contains("replayed 0") && out.contains("still rejected 2"),
         "{out}"
     );
-    // Fix the plan (revenue may be a string) and replay.
+    // Fix the plan (revenue may be a string) and replay: the single event and the batch item.
     let relaxed = strict.replace("type = \"number\"", "type = [\"number\", \"string\"]");
     let cfg = write_config(dir.path(), &relaxed);
     let (ok, out, err) = run(&cfg, &["quarantine", "replay"]);
-    assert!(ok && out.contains("replayed 1"), "{out}{err}");
+    assert!(ok && out.contains("replayed 2"), "{out}{err}");
     let (_, out, _) = run(&cfg, &["quarantine", "list"]);
     assert!(
         !out.contains("schema_violation"),
         "replayed entries are no longer open: {out}"
     );
-    assert_eq!(exported_message_ids(&cfg), ["o-1"]);
+    let mut ids = exported_message_ids(&cfg);
+    ids.sort();
+    assert_eq!(ids, ["o-1", "o-2", "o-ok"]);
     let (_, out, _) = run(&cfg, &["quarantine", "replay"]);
     assert!(out.contains("replayed 0"), "{out}");
 }
@@ -398,17 +402,55 @@ fn a_truncated_gzip_import_stops_with_an_error_and_keeps_what_it_read() {
     let file = dir.path().join("cut.jsonl.gz");
     std::fs::write(&file, &gz[..gz.len() / 2]).unwrap();
     let (ok, out, err) = run(&cfg, &["import", file.to_str().unwrap(), "--quiet"]);
-    assert!(!ok, "a truncated file must not look like a complete import: {out}");
-    assert!(err.contains("stopped after") && err.contains("those are stored"), "{err}");
-    let rows: u64 = err.split("stopped after ").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
+    assert!(
+        !ok,
+        "a truncated file must not look like a complete import: {out}"
+    );
+    assert!(
+        err.contains("stopped after") && err.contains("those are stored"),
+        "{err}"
+    );
+    let rows: u64 = err
+        .split("stopped after ")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(rows > 0 && rows < 20_000, "{err}");
     let (_, count, _) = run(&cfg, &["events", "count"]);
-    let stored: u64 = count.lines().next().unwrap().split_whitespace().nth(1).unwrap().parse().unwrap();
-    assert_eq!(stored, rows, "every row read before the failure is stored, no more");
+    let stored: u64 = count
+        .lines()
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        stored, rows,
+        "every row read before the failure is stored, no more"
+    );
     // Importing the whole file afterwards completes it without duplicating what is there.
     let full = dir.path().join("cut-full.jsonl.gz");
     std::fs::write(&full, &gz).unwrap();
-    let (ok, out, _) = run(&cfg, &["import", full.to_str().unwrap(), "--name", "cut.jsonl.gz", "--quiet"]);
+    let (ok, out, _) = run(
+        &cfg,
+        &[
+            "import",
+            full.to_str().unwrap(),
+            "--name",
+            "cut.jsonl.gz",
+            "--quiet",
+        ],
+    );
     assert!(ok, "{out}");
-    assert!(out.contains(&format!("imported {}", 20_000 - rows)) && out.contains(&format!("duplicates {rows}")), "{out}");
+    assert!(
+        out.contains(&format!("imported {}", 20_000 - rows))
+            && out.contains(&format!("duplicates {rows}")),
+        "{out}"
+    );
 }
