@@ -65,6 +65,14 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
+    // Rust ignores SIGPIPE, so `iob events tail | head` would panic on the closed pipe. Restore
+    // the default, as Unix tools have it: the process ends quietly. (Crash-safe: a store killed at
+    // any moment recovers on the next open.)
+    #[cfg(unix)]
+    // SAFETY: called first thing in main, before any thread exists; SIG_DFL is a valid handler.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     settings::init_logging(&cli.log, cli.log_json);
     let global = settings::Global {

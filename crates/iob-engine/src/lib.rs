@@ -81,6 +81,19 @@ impl Engine {
                 ..StoreOptions::default()
             },
         )?;
+        // Say what recovery did: an operator must see a cut tail or a full rebuild.
+        let report = store.recovery_report();
+        if let Some(t) = &report.torn_tail {
+            tracing::warn!(tail = ?t, removed_segments = report.removed_segments.len(), "recovered from an unclean stop: cut a torn tail");
+        }
+        if let Some(why) = &report.full_rebuild {
+            tracing::warn!(reason = %why, records = report.scanned_records, "rebuilt indexes and the dedup table from the log");
+        } else if report.scanned_records > 0 {
+            tracing::info!(
+                records = report.scanned_records,
+                "re-indexed records written after the last checkpoint"
+            );
+        }
         let (keys, fresh) = keys::load_key_ring(&dir, config)?;
         let pseudonyms = Pseudonymizer::new(&keys::load_pseudonym_key(&dir)?);
         let purposes = config

@@ -454,3 +454,42 @@ fn a_truncated_gzip_import_stops_with_an_error_and_keeps_what_it_read() {
         "{out}"
     );
 }
+
+#[test]
+fn piping_into_a_closed_reader_ends_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), "");
+    let mut lines = String::new();
+    for i in 0..3000 {
+        lines.push_str(&track(&format!("p-{i}"), "u1").to_string());
+        lines.push('\n');
+    }
+    let file = dir.path().join("e.jsonl");
+    std::fs::write(&file, lines).unwrap();
+    assert!(run(&cfg, &["import", file.to_str().unwrap(), "--quiet"]).0);
+    // `iob events export | head -1`: the reader goes away after one line.
+    let mut child = iob()
+        .arg("--config")
+        .arg(&cfg)
+        .args(["events", "export"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut first,
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(first.contains("p-0"), "{first}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !err.contains("panicked") && !err.contains("Broken pipe"),
+        "a closed pipe ends the command quietly, like other Unix tools: {err}"
+    );
+    // The data directory is intact afterwards.
+    let (ok, count, _) = run(&cfg, &["events", "count"]);
+    assert!(ok && count.contains("events      3000"), "{count}");
+}
