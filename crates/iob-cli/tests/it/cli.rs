@@ -393,11 +393,7 @@ fn demo_runs_end_to_end() {
 fn a_truncated_gzip_import_stops_with_an_error_and_keeps_what_it_read() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = write_config(dir.path(), "");
-    let mut lines = String::new();
-    for i in 0..20_000 {
-        lines.push_str(&track(&format!("tr-{i}"), "u1").to_string());
-        lines.push('\n');
-    }
+    let lines = track_lines("tr", 20_000);
     let gz = gzip(lines.as_bytes());
     let file = dir.path().join("cut.jsonl.gz");
     std::fs::write(&file, &gz[..gz.len() / 2]).unwrap();
@@ -459,11 +455,7 @@ fn a_truncated_gzip_import_stops_with_an_error_and_keeps_what_it_read() {
 fn piping_into_a_closed_reader_ends_quietly() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = write_config(dir.path(), "");
-    let mut lines = String::new();
-    for i in 0..3000 {
-        lines.push_str(&track(&format!("p-{i}"), "u1").to_string());
-        lines.push('\n');
-    }
+    let lines = track_lines("p", 3000);
     let file = dir.path().join("e.jsonl");
     std::fs::write(&file, lines).unwrap();
     assert!(run(&cfg, &["import", file.to_str().unwrap(), "--quiet"]).0);

@@ -225,3 +225,13 @@ pub fn exported_message_ids(config: &Path) -> Vec<String> {
         })
         .collect()
 }
+
+/// `n` track events of user `u1` as JSON Lines, messageIds `{prefix}-0`, `{prefix}-1`, ...
+pub fn track_lines(prefix: &str, n: usize) -> String {
+    let mut lines = String::new();
+    for i in 0..n {
+        lines.push_str(&track(&format!("{prefix}-{i}"), "u1").to_string());
+        lines.push('\n');
+    }
+    lines
+}
