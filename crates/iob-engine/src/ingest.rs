@@ -85,6 +85,21 @@ pub struct ImportSummary {
     pub bytes: u64,
 }
 
+/// Parses `chunk` in order, its second half on a scoped thread.
+fn parse_on_two_threads<T: Send>(
+    mut chunk: Vec<T>,
+    parse: &(impl Fn(T) -> ImportItem + Sync),
+) -> Vec<ImportItem> {
+    let second = chunk.split_off(chunk.len() / 2);
+    std::thread::scope(|scope| {
+        let tail = scope.spawn(|| second.into_iter().map(parse).collect::<Vec<_>>());
+        let mut items: Vec<ImportItem> = chunk.into_iter().map(parse).collect();
+        // A panic in a parser is a bug: surface it rather than lose the chunk.
+        items.extend(tail.join().expect("import parser thread panicked"));
+        items
+    })
+}
+
 /// The import's running totals, written by its worker and read for progress.
 #[derive(Default)]
 struct ImportCounts {
@@ -395,6 +410,19 @@ impl Engine {
         &self,
         items: impl Iterator<Item = Result<ImportItem, CollectError>>,
         source: &str,
+        progress: impl FnMut(&ImportSummary),
+    ) -> Result<ImportSummary, EngineError> {
+        self.import_parallel(items, |item| item, source, progress)
+    }
+
+    /// Like [`import`](Self::import), for readers that hand out raw lines or rows
+    /// (`JsonLines::next_raw`, `CsvImport::next_raw`) and a `Sync` parser: each chunk is
+    /// parsed on two threads, in file order, so parsing — the slowest stage — uses both cores.
+    pub fn import_parallel<T: Send>(
+        &self,
+        raw: impl Iterator<Item = Result<T, CollectError>>,
+        parse: impl Fn(T) -> ImportItem + Sync,
+        source: &str,
         mut progress: impl FnMut(&ImportSummary),
     ) -> Result<ImportSummary, EngineError> {
         const CHUNK: usize = 8192;
@@ -404,22 +432,21 @@ impl Engine {
         let mut read_error = None;
         let stored = std::thread::scope(|scope| {
             let worker = scope.spawn(|| self.store_chunks(chunk_rx, source, &counts));
-            let mut items = items.peekable();
-            while items.peek().is_some() && read_error.is_none() {
-                let mut chunk = Vec::with_capacity(CHUNK);
-                for item in items.by_ref().take(CHUNK) {
-                    match item {
-                        Ok(item) => {
-                            summary.read += 1;
-                            summary.bytes += item.raw.len() as u64 + 1;
-                            chunk.push(item);
-                        }
+            let mut raw = raw.peekable();
+            while raw.peek().is_some() && read_error.is_none() {
+                let mut unparsed = Vec::with_capacity(CHUNK);
+                for r in raw.by_ref().take(CHUNK) {
+                    match r {
+                        Ok(r) => unparsed.push(r),
                         Err(e) => {
                             read_error = Some(e);
                             break;
                         }
                     }
                 }
+                let chunk = parse_on_two_threads(unparsed, &parse);
+                summary.read += chunk.len() as u64;
+                summary.bytes += chunk.iter().map(|i| i.raw.len() as u64 + 1).sum::<u64>();
                 // A send fails only when the worker stopped on an error: it is returned below.
                 if chunk_tx.send(chunk).is_err() {
                     break;

@@ -174,17 +174,29 @@ fn import_with(
             s.imported, s.duplicates, s.quarantined
         ));
     };
+    // Readers hand out raw lines/rows; the engine parses them on both cores.
     let summary = match format {
-        Format::Jsonl => engine.import(
-            collector.import_json_lines(reader, name, rx),
-            source,
-            report,
-        ),
+        Format::Jsonl => {
+            let mut lines = collector.import_json_lines(reader, name, rx);
+            let parser = lines.parser();
+            engine.import_parallel(
+                std::iter::from_fn(|| lines.next_raw()),
+                |l| parser.parse(l),
+                source,
+                report,
+            )
+        }
         Format::Csv(mapping) => {
-            let items = collector
+            let mut rows = collector
                 .import_csv(reader, mapping, name, rx)
                 .with_context(|| format!("reading {}", path.display()))?;
-            engine.import(items, source, report)
+            let parser = rows.parser();
+            engine.import_parallel(
+                std::iter::from_fn(|| rows.next_raw()),
+                |r| parser.parse(r),
+                source,
+                report,
+            )
         }
     }
     .with_context(|| format!("importing {}", path.display()))?;

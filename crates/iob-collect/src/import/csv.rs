@@ -7,6 +7,7 @@
 
 use std::borrow::Cow;
 use std::io::{self, BufRead, Read};
+use std::sync::Arc;
 
 use iob_types::{Event, EventKind, Timestamp};
 use serde_json::value::RawValue;
@@ -82,13 +83,40 @@ struct Plan {
 
 /// Iterator over the events of a CSV stream.
 pub struct CsvImport<'c, 'a, R: Read> {
-    collector: &'c Collector,
     reader: csv::Reader<Recording<R>>,
-    plan: Plan,
-    name: String,
-    rx: Received<'a>,
+    parser: CsvRowParser<'c, 'a>,
     record: csv::ByteRecord,
     done: bool,
+}
+
+/// One CSV row, read and split into cells but not yet mapped to an event (so that rows can be
+/// mapped on several threads: see [`CsvImport::next_raw`] and [`CsvRowParser`]).
+#[derive(Debug, Clone)]
+pub struct RawRow {
+    line: u64,
+    raw: Vec<u8>,
+    record: csv::ByteRecord,
+}
+
+/// Maps raw rows to events through the import's mapping. `Send + Sync` and cheap to clone.
+#[derive(Clone)]
+pub struct CsvRowParser<'c, 'a> {
+    collector: &'c Collector,
+    plan: Arc<Plan>,
+    name: Arc<str>,
+    rx: Received<'a>,
+}
+
+impl CsvRowParser<'_, '_> {
+    /// The row as an import item: an event, or a rejection naming the column and line.
+    pub fn parse(&self, row: RawRow) -> ImportItem {
+        let result = self.row(&row.record, row.line, &row.raw);
+        ImportItem {
+            line: row.line,
+            raw: row.raw,
+            result,
+        }
+    }
 }
 
 impl Collector {
@@ -130,11 +158,13 @@ impl Collector {
         };
         let plan = resolve(mapping, names)?;
         Ok(CsvImport {
-            collector: self,
             reader,
-            plan,
-            name: name.to_string(),
-            rx,
+            parser: CsvRowParser {
+                collector: self,
+                plan: Arc::new(plan),
+                name: Arc::from(name),
+                rx,
+            },
             record: csv::ByteRecord::new(),
             done: false,
         })
@@ -235,6 +265,20 @@ impl<R: Read> Iterator for CsvImport<'_, '_, R> {
     type Item = Result<ImportItem, CollectError>;
 
     fn next(&mut self) -> Option<Self::Item> {
+        let row = self.next_raw()?;
+        Some(row.map(|r| self.parser.parse(r)))
+    }
+}
+
+impl<'c, 'a, R: Read> CsvImport<'c, 'a, R> {
+    /// The row mapper, to map rows returned by [`next_raw`](Self::next_raw) elsewhere.
+    pub fn parser(&self) -> CsvRowParser<'c, 'a> {
+        self.parser.clone()
+    }
+
+    /// The next row, split into cells but not mapped; `None` at the end. A read error ends the
+    /// stream.
+    pub fn next_raw(&mut self) -> Option<Result<RawRow, CollectError>> {
         if self.done {
             return None;
         }
@@ -247,7 +291,7 @@ impl<R: Read> Iterator for CsvImport<'_, '_, R> {
             }
             Err(e) => {
                 self.done = true;
-                return Some(Err(read_error(&self.name, start_line, e)));
+                return Some(Err(read_error(&self.parser.name, start_line, e)));
             }
         }
         let pos = self.record.position().expect("set by read_byte_record");
@@ -264,16 +308,18 @@ impl<R: Read> Iterator for CsvImport<'_, '_, R> {
             raw = rest;
         }
         let raw = raw.to_vec();
-        let result = self.row(line, &raw);
         self.reader.get_mut().release(end);
-        Some(Ok(ImportItem { line, raw, result }))
+        Some(Ok(RawRow {
+            line,
+            raw,
+            record: self.record.clone(),
+        }))
     }
 }
 
-impl<R: Read> CsvImport<'_, '_, R> {
-    fn row(&self, line: u64, raw: &[u8]) -> Result<Event, Rejection> {
+impl CsvRowParser<'_, '_> {
+    fn row(&self, rec: &csv::ByteRecord, line: u64, raw: &[u8]) -> Result<Event, Rejection> {
         let p = &self.plan;
-        let rec = &self.record;
         let col_name = |i: usize| p.names.get(i).map_or("?", String::as_str);
         let bad = |code: RejectCode, i: usize, what: String| {
             let col = col_name(i);

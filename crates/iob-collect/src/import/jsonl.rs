@@ -4,6 +4,7 @@
 //! `max_event_bytes` (longer lines are read through and rejected as `too_large`).
 
 use std::io::{BufRead, Read};
+use std::sync::Arc;
 
 use crate::collector::{Collector, Received};
 use crate::error::CollectError;
@@ -13,13 +14,61 @@ use crate::segment::{Ctx, IdSeed};
 
 /// Iterator over the events of a JSON Lines stream.
 pub struct JsonLines<'c, 'a, R> {
-    collector: &'c Collector,
+    parser: JsonLineParser<'c, 'a>,
     reader: R,
-    name: String,
-    rx: Received<'a>,
     line: u64,
     buf: Vec<u8>,
     done: bool,
+}
+
+/// One non-blank line, read but not parsed (so that lines can be parsed on several threads:
+/// see [`JsonLines::next_raw`] and [`JsonLineParser`]).
+#[derive(Debug, Clone)]
+pub struct RawLine {
+    line: u64,
+    bytes: Vec<u8>,
+    too_long: bool,
+}
+
+/// Parses raw lines into import items. `Send + Sync` and cheap to clone.
+#[derive(Clone)]
+pub struct JsonLineParser<'c, 'a> {
+    collector: &'c Collector,
+    name: Arc<str>,
+    rx: Received<'a>,
+}
+
+impl JsonLineParser<'_, '_> {
+    /// The line as an import item: an event, or a rejection naming the field.
+    pub fn parse(&self, raw: RawLine) -> ImportItem {
+        let result = if raw.too_long {
+            Err(Rejection::new(
+                RejectCode::TooLarge,
+                "",
+                format!(
+                    "line {} is longer than the {}-byte event limit (max_event_bytes)",
+                    raw.line, self.collector.opts.max_event_bytes
+                ),
+            ))
+        } else {
+            let ctx = Ctx {
+                expected: None,
+                defaults: None,
+                seed: IdSeed::Import {
+                    name: &self.name,
+                    line: raw.line,
+                },
+            };
+            self.collector
+                .parse_one(&raw.bytes, &ctx, &self.rx)
+                .map(|(e, _write_key)| e)
+        };
+        ImportItem {
+            line: raw.line,
+            raw: raw.bytes,
+            result,
+        }
+    }
 }
 
 impl Collector {
@@ -33,10 +82,12 @@ impl Collector {
         rx: Received<'a>,
     ) -> JsonLines<'_, 'a, R> {
         JsonLines {
-            collector: self,
+            parser: JsonLineParser {
+                collector: self,
+                name: Arc::from(name),
+                rx,
+            },
             reader,
-            name: name.to_string(),
-            rx,
             line: 0,
             buf: Vec::with_capacity(1024),
             done: false,
@@ -82,10 +133,23 @@ impl<R: BufRead> Iterator for JsonLines<'_, '_, R> {
     type Item = Result<ImportItem, CollectError>;
 
     fn next(&mut self) -> Option<Self::Item> {
+        let raw = self.next_raw()?;
+        Some(raw.map(|r| self.parser.parse(r)))
+    }
+}
+
+impl<'c, 'a, R: BufRead> JsonLines<'c, 'a, R> {
+    /// The line parser, to parse lines returned by [`next_raw`](Self::next_raw) elsewhere.
+    pub fn parser(&self) -> JsonLineParser<'c, 'a> {
+        self.parser.clone()
+    }
+
+    /// The next non-blank line, unparsed; `None` at the end. A read error ends the stream.
+    pub fn next_raw(&mut self) -> Option<Result<RawLine, CollectError>> {
         if self.done {
             return None;
         }
-        let limit = self.collector.opts.max_event_bytes;
+        let limit = self.parser.collector.opts.max_event_bytes;
         loop {
             let too_long = match self.read_line(limit) {
                 Ok(Some(t)) => t,
@@ -96,7 +160,7 @@ impl<R: BufRead> Iterator for JsonLines<'_, '_, R> {
                 Err(source) => {
                     self.done = true;
                     return Some(Err(CollectError::Read {
-                        name: self.name.clone(),
+                        name: self.parser.name.to_string(),
                         line: self.line + 1,
                         source,
                     }));
@@ -112,32 +176,10 @@ impl<R: BufRead> Iterator for JsonLines<'_, '_, R> {
             if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            let result = if too_long {
-                Err(Rejection::new(
-                    RejectCode::TooLarge,
-                    "",
-                    format!(
-                        "line {} is longer than the {limit}-byte event limit (max_event_bytes)",
-                        self.line
-                    ),
-                ))
-            } else {
-                let ctx = Ctx {
-                    expected: None,
-                    defaults: None,
-                    seed: IdSeed::Import {
-                        name: &self.name,
-                        line: self.line,
-                    },
-                };
-                self.collector
-                    .parse_one(line, &ctx, &self.rx)
-                    .map(|(e, _write_key)| e)
-            };
-            return Some(Ok(ImportItem {
+            return Some(Ok(RawLine {
                 line: self.line,
-                raw: line.to_vec(),
-                result,
+                bytes: line.to_vec(),
+                too_long,
             }));
         }
     }

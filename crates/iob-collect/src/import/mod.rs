@@ -24,8 +24,8 @@ use iob_types::Event;
 
 use crate::reject::Rejection;
 
-pub use self::csv::CsvImport;
-pub use self::jsonl::JsonLines;
+pub use self::csv::{CsvImport, CsvRowParser, RawRow};
+pub use self::jsonl::{JsonLineParser, JsonLines, RawLine};
 pub use self::mapping::{
     CsvEncoding, CsvKind, CsvMapping, PropertyMapping, PropertyType, TimeUnit,
 };
