@@ -7,7 +7,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use iob_collect::import::{CsvMapping, PropertyMapping, PropertyType, TimeUnit};
+use iob_collect::import::{CsvMapping, preset};
 use iob_collect::{Collector, Received};
 use iob_types::{EventKind, Timestamp};
 
@@ -124,22 +124,9 @@ fn retail_csv(rows: usize) -> Vec<u8> {
 fn bench_csv(c: &mut Criterion) {
     let collector = Collector::default();
     let data = retail_csv(100_000);
-    let mapping = CsvMapping {
-        user_id: Some("CustomerID".into()),
-        anonymous_id: Some("InvoiceNo".into()),
-        event_name: Some("Order Line".into()),
-        timestamp: Some("InvoiceDate".into()),
-        time_unit: TimeUnit::Format("%Y-%m-%d %H:%M:%S".into()),
-        properties: vec![
-            PropertyMapping::new("InvoiceNo", Some("invoice"), PropertyType::String),
-            PropertyMapping::new("StockCode", Some("sku"), PropertyType::String),
-            PropertyMapping::new("Description", Some("description"), PropertyType::String),
-            PropertyMapping::new("Quantity", Some("quantity"), PropertyType::Integer),
-            PropertyMapping::new("UnitPrice", Some("price"), PropertyType::Number),
-            PropertyMapping::new("Country", Some("country"), PropertyType::String),
-        ],
-        ..Default::default()
-    };
+    // The mapping users run (`iob import --preset uci-online-retail`), not a copy of it.
+    let mapping = CsvMapping::from_toml_str(preset("uci-online-retail").expect("shipped preset"))
+        .expect("the preset parses");
     let mut g = c.benchmark_group("csv");
     g.sample_size(10)
         .measurement_time(Duration::from_secs(8))

@@ -95,13 +95,11 @@ impl<'a> Parts<'a> {
 
     /// The routing identifier, as [`Event::routing_id`] would return it.
     pub fn routing_id(&self) -> Option<(&'static str, &str)> {
-        if let Some(u) = self.user_id.as_deref() {
-            Some(("user", u))
-        } else if let Some(a) = self.anonymous_id.as_deref() {
-            Some(("anon", a))
-        } else {
-            self.reading.as_ref().map(|r| ("device", &*r.device_id))
-        }
+        iob_types::routing_id(
+            self.user_id.as_deref(),
+            self.anonymous_id.as_deref(),
+            self.reading.as_ref().map(|r| &*r.device_id),
+        )
     }
 
     /// Appends the canonical JSON without `iobSource`; returns where it splices in.

@@ -17,7 +17,7 @@ use iob_collect::{
 };
 use iob_govern::Pseudonymizer;
 use iob_store::{AppendOutcome, Codec, NewQuarantined, NewRecord, Resolution};
-use iob_types::{Event, EventKind, PersonKey, Purpose, Timestamp};
+use iob_types::{Event, EventKind, PersonKey, Purpose};
 use serde::Serialize;
 use xxhash_rust::xxh3::xxh3_128;
 
@@ -402,23 +402,12 @@ impl Engine {
         Ok(receipt)
     }
 
-    /// Imports parsed items (from `iob_collect::import` readers) as `source`. Two stages use
-    /// both cores: the calling thread reads and parses; a worker builds records (canonical
+    /// Imports from a reader that hands out raw lines or rows (`JsonLines::next_raw`,
+    /// `CsvImport::next_raw`) and a `Sync` parser, as `source`. Each chunk is parsed on two
+    /// threads in file order (parsing is the slowest stage); a worker builds records (canonical
     /// JSON, person key, dedup key), quarantines rejections and keeps two group commits in
     /// flight. `progress` is called on the calling thread after each chunk.
-    pub fn import(
-        &self,
-        items: impl Iterator<Item = Result<ImportItem, CollectError>>,
-        source: &str,
-        progress: impl FnMut(&ImportSummary),
-    ) -> Result<ImportSummary, EngineError> {
-        self.import_parallel(items, |item| item, source, progress)
-    }
-
-    /// Like [`import`](Self::import), for readers that hand out raw lines or rows
-    /// (`JsonLines::next_raw`, `CsvImport::next_raw`) and a `Sync` parser: each chunk is
-    /// parsed on two threads, in file order, so parsing — the slowest stage — uses both cores.
-    pub fn import_parallel<T: Send>(
+    pub fn import<T: Send>(
         &self,
         raw: impl Iterator<Item = Result<T, CollectError>>,
         parse: impl Fn(T) -> ImportItem + Sync,
@@ -605,10 +594,5 @@ impl Engine {
             .map_err(|_| EngineError::ShuttingDown)??;
         }
         Ok(summary)
-    }
-
-    /// The time the engine considers "now" for received events (the injected clock).
-    pub fn received_at(&self) -> Timestamp {
-        self.clock.now()
     }
 }

@@ -153,37 +153,6 @@ pub struct Event {
     pub extra: Vec<(String, Box<RawValue>)>,
 }
 
-/// Canonical JSON field names that [`Event`] interprets; everything else lands in `extra`.
-pub const KNOWN_FIELDS: &[&str] = &[
-    "type",
-    "messageId",
-    "iobSource",
-    "userId",
-    "anonymousId",
-    "previousId",
-    "groupId",
-    "event",
-    "name",
-    "category",
-    "timestamp",
-    "originalTimestamp",
-    "sentAt",
-    "receivedAt",
-    "properties",
-    "traits",
-    "context",
-    "integrations",
-    "deviceId",
-    "metric",
-    "value",
-    "unit",
-    "tags",
-    "granted",
-    "denied",
-    "policyVersion",
-    "source",
-];
-
 impl Event {
     /// A minimal event of `kind` at `at`; the builder starting point for tests and generators.
     pub fn new(kind: EventKind, message_id: impl Into<String>, at: Timestamp) -> Self {
@@ -216,15 +185,11 @@ impl Event {
     /// known, else the anonymous id, else the device id. `None` only for events that
     /// validation rejects.
     pub fn routing_id(&self) -> Option<(&'static str, &str)> {
-        if let Some(u) = self.user_id.as_deref() {
-            Some(("user", u))
-        } else if let Some(a) = self.anonymous_id.as_deref() {
-            Some(("anon", a))
-        } else {
-            self.reading
-                .as_ref()
-                .map(|r| ("device", r.device_id.as_str()))
-        }
+        routing_id(
+            self.user_id.as_deref(),
+            self.anonymous_id.as_deref(),
+            self.reading.as_ref().map(|r| r.device_id.as_str()),
+        )
     }
 
     pub fn properties_map(&self) -> Map<String, Value> {
@@ -250,6 +215,19 @@ impl Event {
         let fields = split_top_level(bytes).map_err(|e| TypesError::Canonical(e.to_string()))?;
         from_fields(fields).map_err(TypesError::Canonical)
     }
+}
+
+/// The routing rule, in one place: the user id when known, else the anonymous id, else the
+/// device id, with the identifier type that keys its pseudonym.
+pub fn routing_id<'a>(
+    user_id: Option<&'a str>,
+    anonymous_id: Option<&'a str>,
+    device_id: Option<&'a str>,
+) -> Option<(&'static str, &'a str)> {
+    user_id
+        .map(|u| ("user", u))
+        .or_else(|| anonymous_id.map(|a| ("anon", a)))
+        .or_else(|| device_id.map(|d| ("device", d)))
 }
 
 fn parse_object(raw: Option<&RawValue>) -> Map<String, Value> {

@@ -21,6 +21,6 @@ mod purpose;
 pub use canonical::{EventRef, ReadingRef, TimeCache, write_str as write_json_str};
 pub use clock::{Clock, FixedClock, SystemClock, Timestamp};
 pub use error::TypesError;
-pub use event::{ConsentChange, Event, EventKind, KNOWN_FIELDS, Reading, split_top_level};
+pub use event::{ConsentChange, Event, EventKind, Reading, routing_id, split_top_level};
 pub use person::{Partition, PersonKey};
 pub use purpose::Purpose;

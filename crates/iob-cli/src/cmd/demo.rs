@@ -12,7 +12,7 @@ use std::time::Instant;
 use anyhow::Context;
 use iob_engine::simulate::{self, Population};
 use iob_engine::{Actor, Config, Engine, SourceConfig};
-use iob_types::{Purpose, Timestamp};
+use iob_types::{Clock, Purpose, SystemClock, Timestamp};
 use serde_json::json;
 
 use crate::http_client::{Client, basic, gzip};
@@ -117,7 +117,7 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
                 let mut acc = (0usize, 0usize, 0usize);
                 for chunk in events.chunks(250) {
                     // Like an SDK: stamp sentAt at send time (clock-skew correction uses it).
-                    let body = serde_json::to_vec(&json!({"batch": chunk, "sentAt": wall_clock().to_rfc3339()}))?;
+                    let body = serde_json::to_vec(&json!({"batch": chunk, "sentAt": SystemClock.now().to_rfc3339()}))?;
                     let r = client.post("/v1/batch", Some(&auth), true, gzip(&body)).await?;
                     anyhow::ensure!(r.status == 200, "{source}: HTTP {} {}", r.status, String::from_utf8_lossy(&r.body));
                     let v: serde_json::Value = serde_json::from_slice(&r.body)?;
@@ -247,11 +247,4 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
         dir.display()
     );
     Ok(())
-}
-
-fn wall_clock() -> Timestamp {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    Timestamp(now.as_millis() as i64)
 }

@@ -179,7 +179,7 @@ fn import_with(
         Format::Jsonl => {
             let mut lines = collector.import_json_lines(reader, name, rx);
             let parser = lines.parser();
-            engine.import_parallel(
+            engine.import(
                 std::iter::from_fn(|| lines.next_raw()),
                 |l| parser.parse(l),
                 source,
@@ -191,7 +191,7 @@ fn import_with(
                 .import_csv(reader, mapping, name, rx)
                 .with_context(|| format!("reading {}", path.display()))?;
             let parser = rows.parser();
-            engine.import_parallel(
+            engine.import(
                 std::iter::from_fn(|| rows.next_raw()),
                 |r| parser.parse(r),
                 source,

@@ -235,3 +235,9 @@ pub fn track_lines(prefix: &str, n: usize) -> String {
     }
     lines
 }
+
+/// `(accepted, duplicates)` of a collector answer.
+pub fn counts(r: &Resp) -> (Option<u64>, Option<u64>) {
+    let j = r.json();
+    (j["accepted"].as_u64(), j["duplicates"].as_u64())
+}

@@ -615,37 +615,34 @@ fn is_json_number(s: &str) -> bool {
     }
     match b.get(i) {
         Some(b'0') => i += 1,
-        Some(b'1'..=b'9') => {
-            while b.get(i).is_some_and(u8::is_ascii_digit) {
-                i += 1;
-            }
-        }
+        Some(b'1'..=b'9') => i += digits(&b[i..]),
         _ => return false,
     }
     if b.get(i) == Some(&b'.') {
         i += 1;
-        let s = i;
-        while b.get(i).is_some_and(u8::is_ascii_digit) {
-            i += 1;
-        }
-        if i == s {
+        let n = digits(&b[i..]);
+        if n == 0 {
             return false;
         }
+        i += n;
     }
     if matches!(b.get(i), Some(b'e' | b'E')) {
         i += 1;
         if matches!(b.get(i), Some(b'+' | b'-')) {
             i += 1;
         }
-        let s = i;
-        while b.get(i).is_some_and(u8::is_ascii_digit) {
-            i += 1;
-        }
-        if i == s {
+        let n = digits(&b[i..]);
+        if n == 0 {
             return false;
         }
+        i += n;
     }
     i == b.len()
+}
+
+/// Length of the run of ASCII digits at the start of `b`.
+fn digits(b: &[u8]) -> usize {
+    b.iter().take_while(|c| c.is_ascii_digit()).count()
 }
 
 #[cfg(test)]
