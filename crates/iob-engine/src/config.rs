@@ -42,6 +42,9 @@ pub struct StoreConfig {
     pub dedup_max_entries: usize,
     /// How often indexes and the dedup table are checkpointed (bounds recovery work).
     pub checkpoint_secs: u64,
+    /// Write the log with direct I/O (bypassing the page cache) where the file system allows;
+    /// buffered otherwise. Turn off to compare, or on file systems that misbehave with it.
+    pub direct_io: bool,
 }
 
 impl Default for StoreConfig {
@@ -52,6 +55,7 @@ impl Default for StoreConfig {
             dedup_window_secs: 24 * 3600,
             dedup_max_entries: 4_000_000,
             checkpoint_secs: 10,
+            direct_io: true,
         }
     }
 }

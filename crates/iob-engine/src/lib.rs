@@ -78,6 +78,7 @@ impl Engine {
                 dedup_window_ms: config.store.dedup_window_secs * 1000,
                 dedup_max_entries: config.store.dedup_max_entries,
                 checkpoint_interval: Duration::from_secs(config.store.checkpoint_secs.max(1)),
+                direct_io: config.store.direct_io,
                 ..StoreOptions::default()
             },
         )?;

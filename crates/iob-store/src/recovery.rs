@@ -18,6 +18,7 @@ use iob_types::EventKind;
 
 use crate::checkpoint::Checkpoint;
 use crate::dedup::DedupTable;
+use crate::direct::{ALIGN, is_padding};
 use crate::error::{IoContext, StoreError};
 use crate::format::{
     FILE_HEADER_LEN, FORMAT_VERSION, FileHeader, Frame, INDEX_ENTRY_LEN, IndexEntry, LOG_MAGIC,
@@ -235,7 +236,17 @@ pub(crate) fn recover(dir: &Path, opts: &StoreOptions) -> Result<Recovered, Stor
         report.scanned_records += scanned;
         seg.len = end.valid_end;
         if let Some(reason) = end.torn {
+            let cut = file_len - end.valid_end;
+            let mut rest = vec![0u8; cut.min(ALIGN) as usize];
+            let padding = cut < ALIGN
+                && file.read_exact_at(&mut rest, end.valid_end).is_ok()
+                && is_padding(&rest, file_len);
             truncate_durably(&file, path, end.valid_end)?;
+            if padding {
+                // The zero padding of a direct write, not a tear: keep going.
+                i += 1;
+                continue;
+            }
             report.torn_tail = Some(TornTail {
                 segment: path.clone(),
                 pos: end.valid_end,
