@@ -92,6 +92,16 @@ impl CanonicalEvents {
         Self::default()
     }
 
+    /// Room for about `body_bytes` of input without regrowing (canonical JSON adds the
+    /// server-set fields, roughly a quarter more for SDK-sized events).
+    pub fn for_body(body_bytes: usize) -> Self {
+        CanonicalEvents {
+            json: Vec::with_capacity(body_bytes + body_bytes / 4 + 256),
+            text: String::with_capacity(body_bytes / 8),
+            ..Self::default()
+        }
+    }
+
     pub fn clear(&mut self) {
         self.json.clear();
         self.text.clear();

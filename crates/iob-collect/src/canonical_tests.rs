@@ -22,7 +22,7 @@ pub(crate) fn assert_same_outcomes(c: &Collector, body: &[u8], rx: &Received) {
             assert_eq!(a.write_key, b.write_key);
             assert_eq!(a.items.len(), b.items.len());
             for (x, y) in a.items.into_iter().zip(b.items) {
-                assert_eq!(x.raw.get(), y.raw.get());
+                assert_eq!(x.raw, y.raw);
                 match (x.result, y.result) {
                     (Err(a), Err(b)) => assert_eq!(a, b),
                     (Ok(e), Ok(i)) => assert_same_event(e, out.get(i)),

@@ -9,7 +9,6 @@
 use std::net::IpAddr;
 
 use iob_types::{Event, EventKind, Purpose, Timestamp};
-use serde_json::value::RawValue;
 
 use crate::plan::TrackingPlan;
 use crate::reject::Rejection;
@@ -74,7 +73,8 @@ pub struct Parsed<T = Event> {
 /// One element of a batch: its raw JSON (for the quarantine) and its outcome.
 #[derive(Debug)]
 pub struct BatchItem<'a, T = Event> {
-    pub raw: &'a RawValue,
+    /// The element's JSON text, as sent.
+    pub raw: &'a str,
     pub result: Result<T, Rejection>,
 }
 
@@ -89,7 +89,7 @@ impl<T> ParsedBatch<'_, T> {
     pub fn accepted(&self) -> impl Iterator<Item = &T> {
         self.items.iter().filter_map(|i| i.result.as_ref().ok())
     }
-    pub fn rejected(&self) -> impl Iterator<Item = (&RawValue, &Rejection)> {
+    pub fn rejected(&self) -> impl Iterator<Item = (&str, &Rejection)> {
         self.items
             .iter()
             .filter_map(|i| i.result.as_ref().err().map(|r| (i.raw, r)))

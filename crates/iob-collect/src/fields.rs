@@ -19,6 +19,32 @@ pub const MAX_MESSAGE_ID_CHARS: usize = 200;
 /// Top-level `(key, raw value)` pairs of a JSON object, borrowed from the text.
 pub(crate) type Fields<'a> = Vec<(Cow<'a, str>, &'a RawValue)>;
 
+/// An object key borrowed from the text when it has no escapes. (serde's own `Cow<str>`
+/// always allocates: it deserializes through `String`.)
+pub(crate) struct Key<'a>(pub Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string key")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
 /// Splits a JSON object into its top-level fields without parsing the values. Same contract as
 /// [`iob_types::split_top_level`], but reads from `&str`, so nested raw values are not
 /// re-validated as UTF-8 at every level (the hot path of batch parsing).
@@ -34,7 +60,7 @@ pub(crate) fn split_object(s: &str) -> Result<Fields<'_>, serde_json::Error> {
                 }
                 fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Split<'de>, A::Error> {
                     let mut v = Vec::with_capacity(12);
-                    while let Some(k) = m.next_key::<Cow<'de, str>>()? {
+                    while let Some(Key(k)) = m.next_key::<Key<'de>>()? {
                         let val: &'de RawValue = m.next_value()?;
                         v.push((k, val));
                     }
@@ -66,7 +92,7 @@ pub(crate) fn split_object_into<'a>(
             f.write_str("a JSON object")
         }
         fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<(), A::Error> {
-            while let Some(k) = m.next_key::<Cow<'de, str>>()? {
+            while let Some(Key(k)) = m.next_key::<Key<'de>>()? {
                 let val: &'de RawValue = m.next_value()?;
                 self.0.push((k, val));
             }

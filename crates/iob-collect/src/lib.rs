@@ -16,6 +16,7 @@
 //! `&[u8]` and `impl BufRead`), and never decides what happens to a rejected event.
 
 mod batch;
+mod batch_body;
 mod canonical;
 mod collector;
 mod enrich;

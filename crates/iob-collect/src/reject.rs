@@ -140,7 +140,12 @@ pub(crate) enum JsonType {
 
 impl JsonType {
     pub(crate) fn of(raw: &RawValue) -> JsonType {
-        match raw.get().as_bytes().first() {
+        Self::of_text(raw.get())
+    }
+
+    /// The type of a valid JSON value's text.
+    pub(crate) fn of_text(raw: &str) -> JsonType {
+        match raw.as_bytes().first() {
             Some(b'n') => JsonType::Null,
             Some(b't' | b'f') => JsonType::Bool,
             Some(b'"') => JsonType::String,

@@ -215,8 +215,20 @@ impl Collector {
         rx: &Received,
         fields: &mut Fields<'a>,
     ) -> Result<(Parts<'a>, Option<Cow<'a, str>>), Rejection> {
+        split_object_into(text, fields).map_err(|e| body_error(text.as_bytes(), e))?;
+        self.parse_split(text, ctx, rx, fields)
+    }
+
+    /// [`Collector::parse_parts`] of an object already split into its top-level `fields`
+    /// (which it drains).
+    pub(crate) fn parse_split<'a>(
+        &self,
+        text: &'a str,
+        ctx: &Ctx,
+        rx: &Received,
+        fields: &mut Fields<'a>,
+    ) -> Result<(Parts<'a>, Option<Cow<'a, str>>), Rejection> {
         let bytes = text.as_bytes();
-        split_object_into(text, fields).map_err(|e| body_error(bytes, e))?;
 
         let mut slots: [Option<&RawValue>; N_FIELDS] = [None; N_FIELDS];
         let mut others: Vec<(Cow<str>, &RawValue, Option<F>)> = Vec::new();

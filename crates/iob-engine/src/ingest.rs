@@ -313,7 +313,7 @@ impl Engine {
         };
         // Accepted events go straight to canonical JSON in `canon`; items are (index into
         // `canon` or rejection, raw bytes for the quarantine).
-        let mut canon = CanonicalEvents::new();
+        let mut canon = CanonicalEvents::for_body(sub.body.len());
         let mut items: Vec<(Result<usize, Rejection>, Vec<u8>)> = Vec::new();
         let source = match sub.endpoint {
             Endpoint::Single(kind) => {
@@ -338,7 +338,7 @@ impl Engine {
                     items.reserve(b.items.len());
                     for it in b.items {
                         let raw = if it.result.is_err() {
-                            it.raw.get().as_bytes().to_vec()
+                            it.raw.as_bytes().to_vec()
                         } else {
                             Vec::new()
                         };

@@ -16,7 +16,6 @@ use std::time::Instant;
 
 use anyhow::Context;
 use iob_engine::{Config, Endpoint, Engine, SourceConfig, Submission};
-use serde_json::json;
 
 use crate::http_client::{Client, basic};
 use crate::settings::Global;
@@ -60,19 +59,29 @@ pub enum Command {
     },
 }
 
-/// The benchmarked event: the same one the collector's tests check byte for byte.
-pub fn track_event(i: usize) -> serde_json::Value {
-    iob_collect::sample::analytics_js_track(i)
-}
-
+/// One `/v1/batch` body of the benchmarked events (the ones the collector tests byte for byte).
 fn batch_body(from: usize, n: usize) -> Vec<u8> {
-    let events: Vec<_> = (from..from + n).map(track_event).collect();
-    serde_json::to_vec(&json!({"batch": events, "sentAt": "2026-11-20T10:00:01.000Z"}))
-        .expect("serializable")
+    let mut body = String::with_capacity(n * 500 + 64);
+    body.push_str(r#"{"batch":["#);
+    for i in from..from + n {
+        if i > from {
+            body.push(',');
+        }
+        body.push_str(&iob_collect::sample::analytics_js_track_json(i));
+    }
+    body.push_str(r#"],"sentAt":"2026-11-20T10:00:01.000Z"}"#);
+    body.into_bytes()
 }
 
-fn bench_config(dir: &Path) -> Config {
-    Config {
+/// A scratch config; store settings come from `IOB_STORE__*` (e.g. `IOB_STORE__DIRECT_IO=false`
+/// to measure buffered writes).
+fn bench_config(dir: &Path) -> anyhow::Result<Config> {
+    let from_env = Config::load(
+        None,
+        std::env::vars().filter(|(k, _)| k.starts_with("IOB_STORE__")),
+    )?;
+    Ok(Config {
+        store: from_env.store,
         data_dir: Some(dir.to_path_buf()),
         sources: vec![SourceConfig {
             name: "bench".into(),
@@ -82,7 +91,7 @@ fn bench_config(dir: &Path) -> Config {
             key: Some("bench-admin-key-0123456789".into()),
         },
         ..Config::default()
-    }
+    })
 }
 
 fn scratch(global: &Global) -> anyhow::Result<tempfile::TempDir> {
@@ -121,7 +130,7 @@ fn ingest(global: &Global, events: usize, batch: usize, concurrency: usize) -> a
         .map(|b| batch_body(b * batch, batch))
         .collect();
     let bytes: usize = bodies.iter().map(|b| b.len()).sum();
-    let (engine, _) = Engine::open(&bench_config(&tmp.path().join("data")))?;
+    let (engine, _) = Engine::open(&bench_config(&tmp.path().join("data"))?)?;
     let engine = Arc::new(engine);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -291,7 +300,7 @@ fn http_load(
         println!("  throughput   {:>10.0} events/s   ({:.0} requests/s)", (done * batch) as f64 / secs, done as f64 / secs);
         let mut lat = Vec::with_capacity(singles);
         for i in 0..singles {
-            let body = serde_json::to_vec(&track_event(usize::MAX / 4 + i))?;
+            let body = iob_collect::sample::analytics_js_track_json(usize::MAX / 4 + i).into_bytes();
             let t = Instant::now();
             let r = client.post("/v1/track", Some(&auth), false, body).await?;
             lat.push(t.elapsed().as_secs_f64() * 1e3);
@@ -313,7 +322,7 @@ fn import(global: &Global, events: usize, file: Option<PathBuf>) -> anyhow::Resu
         let started = Instant::now();
         let mut w = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&path)?);
         for i in 0..events {
-            serde_json::to_writer(&mut w, &track_event(i))?;
+            w.write_all(iob_collect::sample::analytics_js_track_json(i).as_bytes())?;
             w.write_all(b"\n")?;
         }
         w.flush()?;
@@ -323,7 +332,7 @@ fn import(global: &Global, events: usize, file: Option<PathBuf>) -> anyhow::Resu
             started.elapsed().as_secs_f64()
         );
     }
-    let cfg = bench_config(&tmp.path().join("data"));
+    let cfg = bench_config(&tmp.path().join("data"))?;
     let started = Instant::now();
     let summary = crate::cmd::import::import_file(
         &cfg,
