@@ -1,0 +1,363 @@
+//! A person's profile: traits (latest by event time) and computed behavioral features, updated
+//! per event and merged when two persons become one.
+//!
+//! Every feature is order-independent (see `features.rs`), so a late or out-of-order event gives
+//! the profile it would have had in order. Which features exist is configuration
+//! ([`ProfileConfig`]), not code. This module must never read a clock (reads take `now`) and
+//! never hold an identifier (traits that are identifiers are hashed into the graph, and the
+//! ones kept here are what the config keeps).
+
+use serde::{Deserialize, Serialize};
+
+use crate::features::{DAY_MS, DayCounts, Decayed, MetricStats, Sessions, day_of};
+use crate::symbols::Sym;
+
+/// `[profiles]` in the config file.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProfileConfig {
+    /// Computed features to keep: any of `counts`, `rfm`, `sessions`, `activity`, `mix`,
+    /// `affinity`, `metrics`, `sentiment`, `traits`.
+    pub features: Vec<Feature>,
+    /// Rolling windows, in days, for counts and metrics.
+    pub windows_days: Vec<u32>,
+    /// Inactivity that ends a session.
+    pub session_gap_minutes: u32,
+    /// Half-life of item and category affinities.
+    pub affinity_half_life_days: f64,
+    /// Properties naming the item of an event (the first present wins).
+    pub item_properties: Vec<String>,
+    /// Properties naming its category.
+    pub category_properties: Vec<String>,
+    /// Affinity weight per event name (others weigh 1).
+    pub event_weights: std::collections::BTreeMap<String, f64>,
+    /// At most this many items (and categories) per profile: the weakest are dropped.
+    pub max_affinities: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Feature {
+    Counts,
+    Rfm,
+    Sessions,
+    Activity,
+    Mix,
+    Affinity,
+    Metrics,
+    Sentiment,
+    Traits,
+}
+
+impl Default for ProfileConfig {
+    fn default() -> Self {
+        use Feature::*;
+        ProfileConfig {
+            features: vec![
+                Counts, Rfm, Sessions, Activity, Mix, Affinity, Metrics, Sentiment, Traits,
+            ],
+            windows_days: vec![1, 7, 30],
+            session_gap_minutes: 30,
+            affinity_half_life_days: 14.0,
+            item_properties: [
+                "product_id",
+                "productId",
+                "item_id",
+                "itemId",
+                "sku",
+                "movie_id",
+            ]
+            .map(String::from)
+            .to_vec(),
+            category_properties: ["category", "genre"].map(String::from).to_vec(),
+            event_weights: [
+                ("Product Viewed", 1.0),
+                ("Product Added", 3.0),
+                ("Order Completed", 5.0),
+                ("Product Reviewed", 2.0),
+                ("Rated", 2.0),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
+            max_affinities: 100,
+        }
+    }
+}
+
+impl ProfileConfig {
+    pub fn has(&self, f: Feature) -> bool {
+        self.features.contains(&f)
+    }
+
+    pub fn keep_days(&self) -> i32 {
+        self.windows_days.iter().copied().max().unwrap_or(0) as i32 + 1
+    }
+
+    pub fn gap_ms(&self) -> i64 {
+        self.session_gap_minutes as i64 * 60_000
+    }
+
+    pub fn half_life_ms(&self) -> f64 {
+        self.affinity_half_life_days * DAY_MS as f64
+    }
+}
+
+/// What one event contributes to a profile (symbols already interned).
+#[derive(Debug, Clone, Default)]
+pub struct Contribution {
+    pub at: i64,
+    /// Event name (`track`), `page`/`screen` name, or the type for other kinds.
+    pub name: Option<Sym>,
+    pub channel: Option<Sym>,
+    pub device: Option<Sym>,
+    /// `(trait, JSON value)`.
+    pub traits: Vec<(Sym, String)>,
+    pub monetary: Option<f64>,
+    pub item: Option<Sym>,
+    pub category: Option<Sym>,
+    pub weight: f64,
+    pub reading: Option<(Sym, f64)>,
+    pub sentiment: Vec<(Sym, f64)>,
+}
+
+/// A person's profile.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Profile {
+    pub first_seen: i64,
+    pub last_seen: i64,
+    pub events: u64,
+    /// `(trait, event time, JSON)`, sorted by trait.
+    pub traits: Vec<(Sym, i64, String)>,
+    /// `(name, all-time count, per-day counts)`, sorted by name.
+    pub names: Vec<(Sym, u64, DayCounts)>,
+    pub orders: u64,
+    pub revenue: f64,
+    pub last_order: Option<i64>,
+    pub sessions: Vec<(Sym, Sessions)>,
+    pub hours: [u32; 24],
+    pub weekdays: [u32; 7],
+    pub channels: Vec<(Sym, u64)>,
+    pub devices: Vec<(Sym, u64)>,
+    pub items: Vec<(Sym, Decayed)>,
+    pub categories: Vec<(Sym, Decayed)>,
+    pub metrics: Vec<(Sym, MetricStats)>,
+    /// `(property, (n, sum of scores))`.
+    pub sentiment: Vec<(Sym, (u64, f64))>,
+}
+
+/// The entry for `key` in a small vector sorted by key, inserted with `new` when missing.
+fn slot<T>(v: &mut Vec<(Sym, T)>, key: Sym, new: impl FnOnce() -> T) -> &mut T {
+    let i = match v.binary_search_by_key(&key, |e| e.0) {
+        Ok(i) => i,
+        Err(i) => {
+            v.insert(i, (key, new()));
+            i
+        }
+    };
+    &mut v[i].1
+}
+
+impl Profile {
+    /// Adds one event.
+    pub fn apply(&mut self, c: &Contribution, cfg: &ProfileConfig) {
+        let mut one = Profile::single(c, cfg);
+        std::mem::swap(self, &mut one);
+        if one.events > 0 {
+            self.merge(&one, cfg);
+        }
+    }
+
+    /// The profile of a single event.
+    fn single(c: &Contribution, cfg: &ProfileConfig) -> Profile {
+        let mut p = Profile {
+            first_seen: c.at,
+            last_seen: c.at,
+            events: 1,
+            ..Profile::default()
+        };
+        if cfg.has(Feature::Traits) {
+            for (k, v) in &c.traits {
+                p.merge_trait(*k, c.at, v);
+            }
+        }
+        if cfg.has(Feature::Counts)
+            && let Some(n) = c.name
+        {
+            let mut d = DayCounts::default();
+            d.add(day_of(c.at), 1, cfg.keep_days());
+            p.names.push((n, 1, d));
+        }
+        if cfg.has(Feature::Rfm)
+            && let Some(m) = c.monetary
+        {
+            p.orders = 1;
+            p.revenue = m;
+            p.last_order = Some(c.at);
+        }
+        let channel = c.channel;
+        if cfg.has(Feature::Sessions)
+            && let Some(ch) = channel
+        {
+            let mut s = Sessions::default();
+            s.add(c.at, cfg.gap_ms());
+            p.sessions.push((ch, s));
+        }
+        if cfg.has(Feature::Activity) {
+            let secs = c.at.div_euclid(1000);
+            p.hours[(secs.rem_euclid(86_400) / 3600) as usize] = 1;
+            // 1970-01-01 was a Thursday; weekday 0 = Monday.
+            p.weekdays[((day_of(c.at) as i64 + 3).rem_euclid(7)) as usize] = 1;
+        }
+        if cfg.has(Feature::Mix) {
+            if let Some(ch) = channel {
+                p.channels.push((ch, 1));
+            }
+            if let Some(d) = c.device {
+                p.devices.push((d, 1));
+            }
+        }
+        if cfg.has(Feature::Affinity) {
+            if let Some(i) = c.item {
+                p.items.push((i, Decayed::new(c.weight, c.at)));
+            }
+            if let Some(k) = c.category {
+                p.categories.push((k, Decayed::new(c.weight, c.at)));
+            }
+        }
+        if cfg.has(Feature::Metrics)
+            && let Some((m, v)) = c.reading
+        {
+            p.metrics.push((m, MetricStats::new(c.at, v)));
+        }
+        if cfg.has(Feature::Sentiment) {
+            for &(k, s) in &c.sentiment {
+                *slot(&mut p.sentiment, k, || (0, 0.0)) = (1, s);
+            }
+        }
+        p
+    }
+
+    fn merge_trait(&mut self, key: Sym, at: i64, json: &str) {
+        match self.traits.binary_search_by_key(&key, |t| t.0) {
+            // Latest by event time; equal times: the larger value, so order never matters.
+            Ok(i) => {
+                let t = &mut self.traits[i];
+                if (at, json) > (t.1, t.2.as_str()) {
+                    t.1 = at;
+                    t.2 = json.to_string();
+                }
+            }
+            Err(i) => self.traits.insert(i, (key, at, json.to_string())),
+        }
+    }
+
+    /// Folds `o` into `self` (an event, or a person merged into this one).
+    pub fn merge(&mut self, o: &Profile, cfg: &ProfileConfig) {
+        if o.events == 0 {
+            return;
+        }
+        if self.events == 0 {
+            *self = o.clone();
+            return;
+        }
+        self.first_seen = self.first_seen.min(o.first_seen);
+        self.last_seen = self.last_seen.max(o.last_seen);
+        self.events += o.events;
+        for (k, at, v) in &o.traits {
+            self.merge_trait(*k, *at, v);
+        }
+        let keep = cfg.keep_days();
+        for (n, total, days) in &o.names {
+            match self.names.binary_search_by_key(n, |e| e.0) {
+                Ok(i) => {
+                    self.names[i].1 += total;
+                    self.names[i].2.merge(days, keep);
+                }
+                Err(i) => self.names.insert(i, (*n, *total, days.clone())),
+            }
+        }
+        self.orders += o.orders;
+        self.revenue += o.revenue;
+        self.last_order = self.last_order.max(o.last_order);
+        for (ch, s) in &o.sessions {
+            slot(&mut self.sessions, *ch, Sessions::default).merge(s, cfg.gap_ms());
+        }
+        for h in 0..24 {
+            self.hours[h] += o.hours[h];
+        }
+        for d in 0..7 {
+            self.weekdays[d] += o.weekdays[d];
+        }
+        for (k, n) in &o.channels {
+            *slot(&mut self.channels, *k, || 0) += n;
+        }
+        for (k, n) in &o.devices {
+            *slot(&mut self.devices, *k, || 0) += n;
+        }
+        let hl = cfg.half_life_ms();
+        for (list, other) in [
+            (&mut self.items, &o.items),
+            (&mut self.categories, &o.categories),
+        ] {
+            for (k, d) in other {
+                match list.binary_search_by_key(k, |e| e.0) {
+                    Ok(i) => list[i].1.add(*d, hl),
+                    Err(i) => list.insert(i, (*k, *d)),
+                }
+            }
+            if list.len() > cfg.max_affinities {
+                // Drop the weakest, judged at the latest event time of the profile.
+                let at = self.last_seen;
+                let mut scored: Vec<(f64, Sym)> =
+                    list.iter().map(|(k, d)| (d.at(at, hl), *k)).collect();
+                scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+                let keep: std::collections::HashSet<Sym> = scored
+                    .iter()
+                    .take(cfg.max_affinities)
+                    .map(|s| s.1)
+                    .collect();
+                list.retain(|(k, _)| keep.contains(k));
+            }
+        }
+        for (m, s) in &o.metrics {
+            match self.metrics.binary_search_by_key(m, |e| e.0) {
+                Ok(i) => self.metrics[i].1.merge(s, keep),
+                Err(i) => self.metrics.insert(i, (*m, s.clone())),
+            }
+        }
+        for (k, (n, sum)) in &o.sentiment {
+            let e = slot(&mut self.sentiment, *k, || (0, 0.0));
+            e.0 += n;
+            e.1 += sum;
+        }
+    }
+
+    /// Approximate bytes held by this profile (struct and heap).
+    pub fn memory_bytes(&self) -> usize {
+        std::mem::size_of::<Profile>()
+            + self
+                .traits
+                .iter()
+                .map(|t| 40 + t.2.capacity())
+                .sum::<usize>()
+            + self
+                .names
+                .iter()
+                .map(|n| 40 + n.2.heap_bytes())
+                .sum::<usize>()
+            + self
+                .sessions
+                .iter()
+                .map(|s| 32 + s.1.heap_bytes())
+                .sum::<usize>()
+            + (self.channels.capacity() + self.devices.capacity()) * 16
+            + (self.items.capacity() + self.categories.capacity()) * 24
+            + self
+                .metrics
+                .iter()
+                .map(|m| 100 + m.1.heap_bytes())
+                .sum::<usize>()
+            + self.sentiment.capacity() * 24
+    }
+}

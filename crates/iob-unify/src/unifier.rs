@@ -1,0 +1,291 @@
+//! The unify stage: stored events in, identity graph and profiles out.
+//!
+//! [`Unifier::apply`] takes one stored event (log sequence number, kind, event time, canonical
+//! JSON), resolves its identifiers to a person, folds merged persons' profiles together, and adds
+//! the event to the person's profile. It is synchronous and deterministic: applying the same log
+//! in the same order gives the same state, which is what `iob rebuild` relies on. It must never
+//! keep a raw identifier: identifiers are hashed with the engine's pseudonymizer on the way in.
+
+use std::collections::HashMap;
+
+use iob_govern::Pseudonymizer;
+use iob_types::EventKind;
+
+use crate::UnifyError;
+use crate::identity::{Explanation, IdKey, Identifier, IdentityGraph, PersonId, Provenance};
+use crate::profile::{Contribution, Feature, Profile, ProfileConfig};
+use crate::rules::{IdSource, IdentityConfig, IdentityRules};
+use crate::signal::{EventView, number, object_fields, scalar_text};
+use crate::symbols::Symbols;
+use crate::view::ProfileView;
+
+/// One stored event, as the log hands it out.
+#[derive(Debug, Clone, Copy)]
+pub struct StoredEvent<'a> {
+    pub seq: u64,
+    pub kind: EventKind,
+    /// Event time (ms since the epoch), corrected for clock skew by the collector.
+    pub at: i64,
+    pub payload: &'a [u8],
+}
+
+/// Identity graph, profiles and the symbols they share.
+pub struct Unifier {
+    pseudonyms: Pseudonymizer,
+    graph: IdentityGraph,
+    profiles: HashMap<PersonId, Profile>,
+    symbols: Symbols,
+    config: ProfileConfig,
+    /// The last applied log sequence number.
+    applied: Option<u64>,
+    skipped: u64,
+}
+
+impl Unifier {
+    pub fn new(
+        pseudonyms: Pseudonymizer,
+        identity: &IdentityConfig,
+        profiles: ProfileConfig,
+    ) -> Result<Self, UnifyError> {
+        if profiles.session_gap_minutes == 0 || profiles.affinity_half_life_days <= 0.0 {
+            return Err(UnifyError::Config {
+                key: "profiles".into(),
+                reason: "session_gap_minutes and affinity_half_life_days must be positive".into(),
+            });
+        }
+        Ok(Unifier {
+            pseudonyms,
+            graph: IdentityGraph::new(IdentityRules::new(identity)?),
+            profiles: HashMap::new(),
+            symbols: Symbols::default(),
+            config: profiles,
+            applied: None,
+            skipped: 0,
+        })
+    }
+
+    /// The pseudonym of identifier `value` of kind `kind` (e.g. `user`, `email`), normalized
+    /// the way the rules say; `None` if blocked or malformed.
+    pub fn id_key(&self, kind: u8, value: &str) -> Option<IdKey> {
+        let rules = self.graph.rules();
+        let v = rules.normalize(kind, value)?;
+        Some(self.pseudonyms.person_key(rules.kind_name(kind), &v))
+    }
+
+    /// The person behind any identifier: tried as each kind in priority order.
+    pub fn lookup(&self, value: &str) -> Option<PersonId> {
+        let rules = self.graph.rules();
+        let mut kinds: Vec<u8> = (0..rules.kinds() as u8).collect();
+        kinds.sort_by_key(|&k| rules.priority(k));
+        kinds
+            .into_iter()
+            .find_map(|k| self.graph.person_of(&self.id_key(k, value)?))
+    }
+
+    /// Applies one stored event. Events must come in log order; one already applied is ignored.
+    pub fn apply(&mut self, e: StoredEvent<'_>) -> Result<Option<PersonId>, UnifyError> {
+        if self.applied.is_some_and(|a| e.seq <= a) {
+            return Ok(None);
+        }
+        self.applied = Some(e.seq);
+        let view = match EventView::parse(e.payload) {
+            Ok(v) => v,
+            Err(err) => {
+                // Durable but unreadable (cannot happen for collector output): counted, not fatal.
+                self.skipped += 1;
+                return Err(err);
+            }
+        };
+        let ids = self.identifiers(e.kind, &view);
+        let by = Provenance {
+            seq: e.seq,
+            at: e.at,
+        };
+        let Some(res) = self.graph.resolve(&ids, by) else {
+            self.skipped += 1;
+            return Ok(None);
+        };
+        let mut profile = self.profiles.remove(&res.person).unwrap_or_default();
+        for gone in &res.absorbed {
+            if let Some(p) = self.profiles.remove(gone) {
+                profile.merge(&p, &self.config);
+            }
+        }
+        let c = self.contribution(e, &view);
+        profile.apply(&c, &self.config);
+        self.profiles.insert(res.person, profile);
+        Ok(Some(res.person))
+    }
+
+    fn identifiers(&self, kind: EventKind, v: &EventView<'_>) -> Vec<Identifier> {
+        let rules = self.graph.rules();
+        let mut out = Vec::with_capacity(4);
+        let mut push = |k: Option<u8>, raw: Option<std::borrow::Cow<'_, str>>| {
+            if let (Some(k), Some(raw)) = (k, raw)
+                && let Some(key) = self.id_key(k, &raw)
+            {
+                out.push(Identifier { kind: k, key });
+            }
+        };
+        push(rules.kind_for(&IdSource::User), EventView::text(v.user_id));
+        push(
+            rules.kind_for(&IdSource::Anon),
+            EventView::text(v.anonymous_id),
+        );
+        let device = rules.kind_for(&IdSource::Device);
+        if kind == EventKind::Observe {
+            push(device, EventView::text(v.device_id));
+        }
+        let ctx = v.context();
+        push(device, ctx.device.as_ref().and_then(|d| d.id.clone()));
+        if kind == EventKind::Alias
+            && let Some(prev) = EventView::text(v.previous_id)
+        {
+            // `previousId` is an earlier user id when one is known, else an anonymous id.
+            let user = rules.kind_for(&IdSource::User);
+            let known_user = user
+                .and_then(|k| self.id_key(k, &prev))
+                .is_some_and(|key| self.graph.person_of(&key).is_some());
+            let kind = if known_user {
+                user
+            } else {
+                rules.kind_for(&IdSource::Anon)
+            };
+            push(kind, Some(prev));
+        }
+        let trait_kinds: Vec<(u8, &str)> = rules.trait_kinds().collect();
+        if !trait_kinds.is_empty() {
+            for source in [v.traits, ctx.traits] {
+                for (k, raw) in object_fields(source) {
+                    for &(kind, name) in &trait_kinds {
+                        if k == name {
+                            push(Some(kind), scalar_text(raw));
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn contribution(&mut self, e: StoredEvent<'_>, v: &EventView<'_>) -> Contribution {
+        let cfg = &self.config;
+        let sym = &mut self.symbols;
+        let mut c = Contribution {
+            at: e.at,
+            weight: 1.0,
+            ..Contribution::default()
+        };
+        let name = match e.kind {
+            EventKind::Track => EventView::text(v.event).map(|n| n.into_owned()),
+            EventKind::Page | EventKind::Screen => Some(match EventView::text(v.name) {
+                Some(n) => format!("{}: {n}", e.kind.as_str()),
+                None => e.kind.as_str().to_string(),
+            }),
+            other => Some(other.as_str().to_string()),
+        };
+        if let Some(n) = &name {
+            c.weight = cfg.event_weights.get(n).copied().unwrap_or(1.0);
+            c.name = Some(sym.intern(n));
+        }
+        let ctx = v.context();
+        let channel = ctx
+            .channel
+            .clone()
+            .or_else(|| EventView::text(v.iob_source));
+        c.channel = Some(sym.intern(channel.as_deref().unwrap_or("unknown")));
+        let enrichment = v.enrichment();
+        let device = enrichment
+            .user_agent
+            .as_ref()
+            .and_then(|u| u.device.clone())
+            .or_else(|| ctx.device.as_ref().and_then(|d| d.kind.clone()));
+        c.device = device.map(|d| sym.intern(&d));
+        if cfg.has(Feature::Traits) && matches!(e.kind, EventKind::Identify | EventKind::Group) {
+            // Identifier traits (e-mail, phone) are in the graph as pseudonyms; they are kept
+            // here too only because profiles are personal data read under a purpose.
+            for (k, raw) in object_fields(v.traits) {
+                c.traits.push((sym.intern(&k), raw.get().to_string()));
+            }
+        }
+        let props = object_fields(v.properties);
+        let prop = |keys: &[String]| {
+            keys.iter()
+                .find_map(|k| props.iter().find(|p| p.0 == k.as_str()))
+                .and_then(|p| scalar_text(p.1))
+        };
+        c.item = prop(&cfg.item_properties).map(|i| sym.intern(&i));
+        c.category = prop(&cfg.category_properties).map(|i| sym.intern(&i));
+        let num = |k: &str| props.iter().find(|p| p.0 == k).and_then(|p| number(p.1));
+        c.monetary = num("revenue").or_else(|| num("total")).or_else(|| {
+            let price = num("price")?;
+            // A price alone is a view, not a purchase, unless the event says it was bought.
+            let bought = name.as_deref().is_some_and(|n| {
+                let n = n.to_ascii_lowercase();
+                n.contains("order") || n.contains("purchase") || n.contains("checkout")
+            });
+            bought.then(|| price * num("quantity").unwrap_or(1.0))
+        });
+        if e.kind == EventKind::Observe
+            && let (Some(m), Some(val)) = (EventView::text(v.metric), v.value.and_then(number))
+        {
+            c.reading = Some((sym.intern(&m), val));
+        }
+        if let Some(s) = enrichment.sentiment {
+            c.sentiment = s.into_iter().map(|(k, v)| (sym.intern(&k), v)).collect();
+        }
+        c
+    }
+
+    pub fn profile(&self, p: PersonId) -> Option<&Profile> {
+        self.profiles.get(&self.graph.current(p)?)
+    }
+
+    /// The profile as shown to users, with rolling windows evaluated at `now_ms`.
+    pub fn view(&self, p: PersonId, now_ms: i64) -> Option<ProfileView> {
+        let person = self.graph.current(p)?;
+        let profile = self.profiles.get(&person)?;
+        Some(ProfileView::new(
+            person,
+            profile,
+            &self.symbols,
+            &self.config,
+            now_ms,
+        ))
+    }
+
+    pub fn explain(&self, p: PersonId) -> Option<Explanation> {
+        self.graph.explain(p)
+    }
+
+    pub fn graph(&self) -> &IdentityGraph {
+        &self.graph
+    }
+
+    pub fn persons(&self) -> usize {
+        self.profiles.len()
+    }
+
+    pub fn applied(&self) -> Option<u64> {
+        self.applied
+    }
+
+    /// Events that carried no usable identifier or could not be read.
+    pub fn skipped(&self) -> u64 {
+        self.skipped
+    }
+
+    /// Approximate bytes held by profiles (not the graph or symbols).
+    pub fn profile_bytes(&self) -> usize {
+        self.profiles.values().map(Profile::memory_bytes).sum()
+    }
+
+    /// Every profile, for comparisons (rebuild equivalence) and exports.
+    pub fn profiles(&self) -> impl Iterator<Item = (PersonId, &Profile)> {
+        self.profiles.iter().map(|(p, pr)| (*p, pr))
+    }
+
+    pub fn symbols(&self) -> &Symbols {
+        &self.symbols
+    }
+}

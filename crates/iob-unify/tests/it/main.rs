@@ -1,0 +1,7 @@
+//! The unify stage end to end through its public API: stored events in, persons and profiles
+//! out. Identity rules (limits, blocked values, alias, devices), explanations, late and
+//! out-of-order events, and replay equivalence.
+
+mod identity;
+mod profiles;
+mod util;
