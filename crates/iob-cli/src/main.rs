@@ -58,6 +58,18 @@ enum Command {
     /// List and replay rejected events.
     #[command(subcommand)]
     Quarantine(cmd::quarantine::Command),
+    /// A person's profile: traits and computed behavioral features (JSON).
+    #[command(
+        after_help = "EXAMPLES:\n  iob profile user-42\n  iob profile email:ada@example.com --purpose analytics"
+    )]
+    Profile(cmd::persons::ProfileArgs),
+    /// A person's journey across channels, newest first, paginated (JSON Lines).
+    Timeline(cmd::persons::TimelineArgs),
+    /// How identifiers resolve to persons.
+    #[command(subcommand)]
+    Identity(cmd::persons::IdentityCommand),
+    /// Recompute identity and profiles from the event log and check them against the online state.
+    Rebuild,
     /// Simulate a multi-channel population (web, app, stores, wearables) and ingest it over HTTP.
     Demo(cmd::demo::Args),
     /// Measure ingestion speed (in process, over HTTP, import).
@@ -85,6 +97,10 @@ fn main() -> std::process::ExitCode {
         Command::Import(a) => cmd::import::run(&global, a),
         Command::Events(c) => cmd::events::run(&global, c),
         Command::Quarantine(c) => cmd::quarantine::run(&global, c),
+        Command::Profile(a) => cmd::persons::profile(&global, a),
+        Command::Timeline(a) => cmd::persons::timeline(&global, a),
+        Command::Identity(c) => cmd::persons::identity(&global, c),
+        Command::Rebuild => cmd::persons::rebuild(&global),
         Command::Demo(a) => cmd::demo::run(&global, a),
         Command::Bench(c) => cmd::bench::run(&global, c),
     };

@@ -26,6 +26,10 @@ pub struct Config {
     pub sources: Vec<SourceConfig>,
     pub admin: AdminConfig,
     pub server: ServerConfig,
+    /// Identity resolution: identifier kinds, priorities, limits per person, blocked values.
+    pub identity: iob_unify::IdentityConfig,
+    /// Which profile features are computed, their windows and parameters.
+    pub profiles: iob_unify::ProfileConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]

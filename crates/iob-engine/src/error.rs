@@ -34,6 +34,10 @@ pub enum EngineError {
         #[source]
         source: iob_collect::CollectError,
     },
+    #[error("`{field}`: {reason}")]
+    Invalid { field: String, reason: String },
+    #[error("no person is known by `{0}`")]
+    UnknownPerson(String),
     #[error("the engine is shutting down")]
     ShuttingDown,
 }

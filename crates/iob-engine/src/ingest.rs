@@ -287,7 +287,9 @@ impl Engine {
                 let _ = tx.send(r);
             }),
         );
-        Ok(rx.await.map_err(|_| EngineError::ShuttingDown)??)
+        let outcomes = rx.await.map_err(|_| EngineError::ShuttingDown)??;
+        self.unify.notify();
+        Ok(outcomes)
     }
 
     async fn quarantine(&self, items: Vec<NewQuarantined>) -> Result<Vec<u64>, EngineError> {
@@ -524,6 +526,7 @@ impl Engine {
             settle(rx.recv().map_err(|_| EngineError::ShuttingDown)?)?;
             in_flight -= 1;
         }
+        self.unify.notify();
         Ok(())
     }
 

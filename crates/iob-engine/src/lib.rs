@@ -19,6 +19,7 @@ mod ingest;
 mod keys;
 mod reads;
 pub mod simulate;
+mod unify;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -30,8 +31,10 @@ pub use config::{
 };
 pub use error::EngineError;
 pub use ingest::{Endpoint, ImportSummary, Receipt, RejectedItem, ReplaySummary, Submission};
+pub use iob_unify::{PersonId, ProfileView};
 pub use keys::NewKey;
 pub use reads::EventRecord;
+pub use unify::{IdentityReport, JourneyPage, RebuildReport};
 
 pub use iob_collect::Rejection;
 pub use iob_govern::{Actor, Permit, Scope};
@@ -52,6 +55,9 @@ pub struct Engine {
     clock: Arc<dyn Clock>,
     data_dir: PathBuf,
     sources: Vec<String>,
+    unify: Arc<unify::UnifyShared>,
+    /// Stops the unify follower when the engine goes away (declared last: dropped last).
+    _follower: unify::Follower,
 }
 
 impl Engine {
@@ -116,16 +122,26 @@ impl Engine {
                 sources.push(source.clone());
             }
         }
+        let store = Arc::new(store);
+        let governor = Governor::new(purposes);
+        let (unify, follower) = unify::UnifyShared::start(
+            Arc::clone(&store),
+            config,
+            &pseudonyms,
+            governor.system("unify"),
+        )?;
         Ok((
             Engine {
-                store: Arc::new(store),
+                store,
                 collector,
                 keys,
                 pseudonyms,
-                governor: Governor::new(purposes),
+                governor,
                 clock,
                 data_dir: dir,
                 sources,
+                unify,
+                _follower: follower,
             },
             fresh,
         ))
@@ -168,7 +184,16 @@ impl Engine {
 
     /// Writes a checkpoint and releases the data directory.
     pub fn close(self) -> Result<(), EngineError> {
-        match Arc::try_unwrap(self.store) {
+        let Engine {
+            store,
+            unify,
+            _follower,
+            ..
+        } = self;
+        // Stop the follower first: it holds the store.
+        drop(_follower);
+        drop(unify);
+        match Arc::try_unwrap(store) {
             Ok(store) => Ok(store.close()?),
             // Someone still holds the store (a blocking task in flight): checkpoint and let
             // the last owner's Drop release the lock.

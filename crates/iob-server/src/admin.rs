@@ -40,9 +40,9 @@ pub async fn ready(State(st): State<AppState>) -> Json<Value> {
 
 pub async fn stats(State(st): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, Problem> {
     admin(&st, &headers)?;
-    Ok(Json(
-        serde_json::to_value(st.engine.stats()).unwrap_or(Value::Null),
-    ))
+    let mut v = serde_json::to_value(st.engine.stats()).unwrap_or(Value::Null);
+    v["unify"] = st.engine.unify_stats();
+    Ok(Json(v))
 }
 
 #[derive(Deserialize)]

@@ -3,6 +3,8 @@
 //! * Collector routes at Segment's paths (`/v1/track`, `/v1/batch`, ...) with Segment's write-key
 //!   auth, so existing analytics SDKs work by changing only their host; plus `/v1/observe` and
 //!   `/v1/consent`.
+//! * Person routes (`/v1/persons/{id}`, `/timeline`, `/identity`): profile, journey and identity
+//!   explanation, each read under a declared purpose.
 //! * Admin routes (`/v1/stats`, `/v1/quarantine`, `/v1/quarantine/replay`) for the operator
 //!   when a running server holds the data directory.
 //! * One table ([`problem`]) maps every engine error to an HTTP status and a stable code.
@@ -13,6 +15,7 @@
 mod admin;
 mod auth;
 mod collect;
+mod persons;
 pub mod problem;
 
 use std::net::SocketAddr;
@@ -56,6 +59,9 @@ pub fn router(engine: Arc<Engine>, cfg: &ServerConfig) -> Router {
         .route("/v1/batch", post(collect::batch))
         .route("/v1/import", post(collect::batch))
         .route("/v1/{kind}", post(collect::single))
+        .route("/v1/persons/{id}", get(persons::profile))
+        .route("/v1/persons/{id}/timeline", get(persons::timeline))
+        .route("/v1/persons/{id}/identity", get(persons::identity))
         .route("/v1/stats", get(admin::stats))
         .route("/v1/quarantine", get(admin::quarantine_list))
         .route("/v1/quarantine/replay", post(admin::quarantine_replay))

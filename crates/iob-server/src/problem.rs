@@ -49,6 +49,8 @@ pub fn classify(e: &EngineError) -> (StatusCode, &'static str) {
         E::Io { .. } => (StatusCode::INTERNAL_SERVER_ERROR, "io_error"),
         E::Corrupt { .. } => (StatusCode::INTERNAL_SERVER_ERROR, "corrupt_record"),
         E::Import { .. } => (StatusCode::BAD_REQUEST, "import_failed"),
+        E::Invalid { .. } => (StatusCode::BAD_REQUEST, "invalid_value"),
+        E::UnknownPerson(_) => (StatusCode::NOT_FOUND, "unknown_person"),
         E::ShuttingDown => (StatusCode::SERVICE_UNAVAILABLE, "shutting_down"),
     }
 }
@@ -70,6 +72,14 @@ impl From<EngineError> for Problem {
                 )
                 .with("field", json!(item.rejection.field))
                 .with("quarantine_id", json!(item.quarantine_id))
+            }
+            EngineError::Invalid { field, reason } => {
+                Problem::new(status, code, format!("`{field}`: {reason}"))
+                    .with("field", json!(field))
+            }
+            // The identifier is personal data: not echoed back.
+            EngineError::UnknownPerson(_) => {
+                Problem::new(status, code, "no person is known by this identifier")
             }
             other => {
                 if status.is_server_error() {

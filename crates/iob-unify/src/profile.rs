@@ -16,6 +16,9 @@ use crate::symbols::Sym;
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct ProfileConfig {
+    /// Keep profiles current as events arrive (a follower thread). When false, profiles are
+    /// brought up to date at the next read instead (benchmarks of raw ingestion use this).
+    pub live: bool,
     /// Computed features to keep: any of `counts`, `rfm`, `sessions`, `activity`, `mix`,
     /// `affinity`, `metrics`, `sentiment`, `traits`.
     pub features: Vec<Feature>,
@@ -53,6 +56,7 @@ impl Default for ProfileConfig {
     fn default() -> Self {
         use Feature::*;
         ProfileConfig {
+            live: true,
             features: vec![
                 Counts, Rfm, Sessions, Activity, Mix, Affinity, Metrics, Sentiment, Traits,
             ],
@@ -161,11 +165,9 @@ fn slot<T>(v: &mut Vec<(Sym, T)>, key: Sym, new: impl FnOnce() -> T) -> &mut T {
 impl Profile {
     /// Adds one event.
     pub fn apply(&mut self, c: &Contribution, cfg: &ProfileConfig) {
-        let mut one = Profile::single(c, cfg);
-        std::mem::swap(self, &mut one);
-        if one.events > 0 {
-            self.merge(&one, cfg);
-        }
+        // Adding an event is merging the one-event profile: one definition of every feature,
+        // and the same result in any order.
+        self.merge(&Profile::single(c, cfg), cfg);
     }
 
     /// The profile of a single event.

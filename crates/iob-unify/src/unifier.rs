@@ -15,7 +15,7 @@ use crate::UnifyError;
 use crate::identity::{Explanation, IdKey, Identifier, IdentityGraph, PersonId, Provenance};
 use crate::profile::{Contribution, Feature, Profile, ProfileConfig};
 use crate::rules::{IdSource, IdentityConfig, IdentityRules};
-use crate::signal::{EventView, number, object_fields, scalar_text};
+use crate::signal::{ContextView, EventView, number, object_fields, scalar_text};
 use crate::symbols::Symbols;
 use crate::view::ProfileView;
 
@@ -29,11 +29,16 @@ pub struct StoredEvent<'a> {
     pub payload: &'a [u8],
 }
 
+/// A person's events as `(event time, seq)`, ascending.
+type Journey = Vec<(i64, u64)>;
+
 /// Identity graph, profiles and the symbols they share.
 pub struct Unifier {
     pseudonyms: Pseudonymizer,
     graph: IdentityGraph,
     profiles: HashMap<PersonId, Profile>,
+    /// Per person, `(event time, seq)` of their events, ascending: the journey index.
+    journeys: HashMap<PersonId, Journey>,
     symbols: Symbols,
     config: ProfileConfig,
     /// The last applied log sequence number.
@@ -57,6 +62,7 @@ impl Unifier {
             pseudonyms,
             graph: IdentityGraph::new(IdentityRules::new(identity)?),
             profiles: HashMap::new(),
+            journeys: HashMap::new(),
             symbols: Symbols::default(),
             config: profiles,
             applied: None,
@@ -72,9 +78,18 @@ impl Unifier {
         Some(self.pseudonyms.person_key(rules.kind_name(kind), &v))
     }
 
-    /// The person behind any identifier: tried as each kind in priority order.
+    /// The person behind any identifier: `person:N` (a person id), `kind:value` (e.g.
+    /// `email:ada@example.com`), or a bare value tried as each kind in priority order.
     pub fn lookup(&self, value: &str) -> Option<PersonId> {
         let rules = self.graph.rules();
+        if let Some((prefix, rest)) = value.split_once(':') {
+            if prefix == "person" {
+                return self.graph.current(PersonId(rest.parse().ok()?));
+            }
+            if let Some(k) = rules.kind_index(prefix) {
+                return self.graph.person_of(&self.id_key(k, rest)?);
+            }
+        }
         let mut kinds: Vec<u8> = (0..rules.kinds() as u8).collect();
         kinds.sort_by_key(|&k| rules.priority(k));
         kinds
@@ -96,7 +111,8 @@ impl Unifier {
                 return Err(err);
             }
         };
-        let ids = self.identifiers(e.kind, &view);
+        let ctx = view.context();
+        let ids = self.identifiers(e.kind, &view, &ctx);
         let by = Provenance {
             seq: e.seq,
             at: e.at,
@@ -105,19 +121,37 @@ impl Unifier {
             self.skipped += 1;
             return Ok(None);
         };
-        let mut profile = self.profiles.remove(&res.person).unwrap_or_default();
-        for gone in &res.absorbed {
-            if let Some(p) = self.profiles.remove(gone) {
+        let absorbed: Vec<(Option<Profile>, Option<Journey>)> = res
+            .absorbed
+            .iter()
+            .map(|gone| (self.profiles.remove(gone), self.journeys.remove(gone)))
+            .collect();
+        let c = self.contribution(e, &view, &ctx);
+        let profile = self.profiles.entry(res.person).or_default();
+        let journey = self.journeys.entry(res.person).or_default();
+        for (p, j) in absorbed {
+            if let Some(p) = p {
                 profile.merge(&p, &self.config);
             }
+            if let Some(j) = j {
+                journey.extend(j);
+                journey.sort_unstable();
+            }
         }
-        let c = self.contribution(e, &view);
+        // Late events land in the middle; most land at the end.
+        let entry = (e.at, e.seq);
+        let at = journey.partition_point(|x| *x < entry);
+        journey.insert(at, entry);
         profile.apply(&c, &self.config);
-        self.profiles.insert(res.person, profile);
         Ok(Some(res.person))
     }
 
-    fn identifiers(&self, kind: EventKind, v: &EventView<'_>) -> Vec<Identifier> {
+    fn identifiers(
+        &self,
+        kind: EventKind,
+        v: &EventView<'_>,
+        ctx: &ContextView<'_>,
+    ) -> Vec<Identifier> {
         let rules = self.graph.rules();
         let mut out = Vec::with_capacity(4);
         let mut push = |k: Option<u8>, raw: Option<std::borrow::Cow<'_, str>>| {
@@ -136,7 +170,6 @@ impl Unifier {
         if kind == EventKind::Observe {
             push(device, EventView::text(v.device_id));
         }
-        let ctx = v.context();
         push(device, ctx.device.as_ref().and_then(|d| d.id.clone()));
         if kind == EventKind::Alias
             && let Some(prev) = EventView::text(v.previous_id)
@@ -168,7 +201,12 @@ impl Unifier {
         out
     }
 
-    fn contribution(&mut self, e: StoredEvent<'_>, v: &EventView<'_>) -> Contribution {
+    fn contribution(
+        &mut self,
+        e: StoredEvent<'_>,
+        v: &EventView<'_>,
+        ctx: &ContextView<'_>,
+    ) -> Contribution {
         let cfg = &self.config;
         let sym = &mut self.symbols;
         let mut c = Contribution {
@@ -188,7 +226,6 @@ impl Unifier {
             c.weight = cfg.event_weights.get(n).copied().unwrap_or(1.0);
             c.name = Some(sym.intern(n));
         }
-        let ctx = v.context();
         let channel = ctx
             .channel
             .clone()
@@ -252,6 +289,26 @@ impl Unifier {
             &self.config,
             now_ms,
         ))
+    }
+
+    /// A page of the person's journey, newest first: `(event time, seq)` strictly before
+    /// `before` (or from the newest), at most `limit`.
+    pub fn journey(
+        &self,
+        p: PersonId,
+        before: Option<(i64, u64)>,
+        limit: usize,
+    ) -> Vec<(i64, u64)> {
+        let Some(j) = self.graph.current(p).and_then(|p| self.journeys.get(&p)) else {
+            return Vec::new();
+        };
+        let end = before.map_or(j.len(), |b| j.partition_point(|x| *x < b));
+        j[..end].iter().rev().take(limit).copied().collect()
+    }
+
+    /// Bytes held by the journey index.
+    pub fn journey_bytes(&self) -> usize {
+        self.journeys.values().map(|j| j.capacity() * 16 + 48).sum()
     }
 
     pub fn explain(&self, p: PersonId) -> Option<Explanation> {

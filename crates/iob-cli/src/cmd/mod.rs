@@ -3,5 +3,6 @@ pub mod bench;
 pub mod demo;
 pub mod events;
 pub mod import;
+pub mod persons;
 pub mod quarantine;
 pub mod serve;

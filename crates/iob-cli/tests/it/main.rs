@@ -3,3 +3,4 @@ mod cli;
 mod common;
 mod http;
 mod kill9;
+mod persons;

@@ -28,8 +28,19 @@ fn identify_links_anonymous_history_to_the_user() {
     assert_eq!(p[1], p[2]);
     assert_eq!(u.persons(), 1);
     // Any identifier finds the person, e-mail normalized.
-    for id in ["a1", "u1", "ada@example.com", " ADA@example.COM "] {
+    for id in [
+        "a1",
+        "u1",
+        "ada@example.com",
+        " ADA@example.COM ",
+        "email:ada@example.com",
+        "user:u1",
+        "person:0",
+    ] {
         assert_eq!(u.lookup(id), p[0], "{id}");
+    }
+    for id in ["email:u1", "user:a1", "person:7", "person:x", "nobody"] {
+        assert_eq!(u.lookup(id), None, "{id}");
     }
     let view = u.view(p[0].unwrap(), T0 + 3000).unwrap();
     assert_eq!(view.events, 3);
@@ -126,6 +137,11 @@ fn merges_fold_two_persons_and_are_explained() {
     assert_eq!(ex.merges[0].by.seq, 3);
     // The merged-away id redirects.
     assert_eq!(u.graph().current(p[1].unwrap()), Some(carol));
+    // The journey holds both persons' events, newest first, paged.
+    let seqs: Vec<u64> = u.journey(carol, None, 10).iter().map(|x| x.1).collect();
+    assert_eq!(seqs, vec![3, 2, 1, 0]);
+    let page2 = u.journey(carol, Some((T0 + 2, 2)), 2);
+    assert_eq!(page2, vec![(T0 + 1, 1), (T0, 0)]);
 }
 
 #[test]

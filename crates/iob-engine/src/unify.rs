@@ -1,0 +1,384 @@
+//! The engine's unify stage: a follower that applies the durable log, in order, to the identity
+//! graph and the profiles, and the purpose-bound reads of persons (profile, journey,
+//! explanation) and `rebuild`.
+//!
+//! The follower runs on its own thread, woken after every append, so ingestion never waits for
+//! profile updates; a read first applies whatever is durable but not applied yet, so an event
+//! acknowledged before a read is always in the profile it returns. State is rebuilt from the log
+//! when the engine opens. Must never read the log without a permit, and never let an event be
+//! applied twice or skipped (the unifier's `applied` sequence number guards both).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use iob_govern::{Permit, Pseudonymizer};
+use iob_store::Store;
+use iob_types::Timestamp;
+use iob_unify::{Explanation, PersonId, ProfileView, StoredEvent, Unifier};
+use parking_lot::{Condvar, Mutex};
+use serde::Serialize;
+
+use crate::{Config, Engine, EngineError};
+
+/// Log records applied per lock hold, so reads interleave with a long catch-up.
+const PAGE: usize = 4096;
+
+pub(crate) struct UnifyShared {
+    store: Arc<Store>,
+    unifier: Mutex<Unifier>,
+    permit: Permit,
+    wake: Mutex<bool>,
+    cv: Condvar,
+    stop: AtomicBool,
+    config: Config,
+    pseudonyms: Pseudonymizer,
+}
+
+/// The follower thread; stopped and joined on drop.
+pub(crate) struct Follower {
+    shared: Arc<UnifyShared>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Drop for Follower {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::SeqCst);
+        self.shared.notify();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn new_unifier(config: &Config, pseudonyms: &Pseudonymizer) -> Result<Unifier, EngineError> {
+    Unifier::new(
+        pseudonyms.clone(),
+        &config.identity,
+        config.profiles.clone(),
+    )
+    .map_err(|e| match e {
+        iob_unify::UnifyError::Config { key, reason } => EngineError::Config { key, reason },
+        other => EngineError::Config {
+            key: "profiles".into(),
+            reason: other.to_string(),
+        },
+    })
+}
+
+impl UnifyShared {
+    pub(crate) fn start(
+        store: Arc<Store>,
+        config: &Config,
+        pseudonyms: &Pseudonymizer,
+        permit: Permit,
+    ) -> Result<(Arc<UnifyShared>, Follower), EngineError> {
+        let shared = Arc::new(UnifyShared {
+            store,
+            unifier: Mutex::new(new_unifier(config, pseudonyms)?),
+            permit,
+            wake: Mutex::new(false),
+            cv: Condvar::new(),
+            stop: AtomicBool::new(false),
+            config: config.clone(),
+            pseudonyms: pseudonyms.clone(),
+        });
+        let s = Arc::clone(&shared);
+        let thread = std::thread::Builder::new()
+            .name("iob-unify".into())
+            .spawn(move || s.follow())
+            .map_err(|e| EngineError::io("starting the unify follower thread", e))?;
+        Ok((
+            Arc::clone(&shared),
+            Follower {
+                shared,
+                thread: Some(thread),
+            },
+        ))
+    }
+
+    /// Wakes the follower (after an append).
+    pub(crate) fn notify(&self) {
+        *self.wake.lock() = true;
+        self.cv.notify_one();
+    }
+
+    fn follow(&self) {
+        if !self.config.profiles.live {
+            return; // Reads catch up instead.
+        }
+        while !self.stop.load(Ordering::SeqCst) {
+            if let Err(e) = self.catch_up() {
+                tracing::error!(error = %e, "unify follower: reading the log failed; retrying");
+            }
+            let mut woken = self.wake.lock();
+            if !*woken {
+                self.cv.wait_for(&mut woken, Duration::from_millis(250));
+            }
+            *woken = false;
+        }
+    }
+
+    /// Applies every durable record not applied yet; returns how many were applied.
+    pub(crate) fn catch_up(&self) -> Result<u64, EngineError> {
+        let mut applied = 0;
+        loop {
+            let mut u = self.unifier.lock();
+            let next = u.applied().map_or(0, |a| a + 1);
+            let page = self.store.read_log(&self.permit, next, PAGE)?;
+            if page.is_empty() {
+                return Ok(applied);
+            }
+            for r in &page {
+                let e = StoredEvent {
+                    seq: r.pos.seq,
+                    kind: r.kind,
+                    at: r.event_time.0,
+                    payload: &r.payload,
+                };
+                if let Err(err) = u.apply(e) {
+                    // Durable but unreadable: counted by the unifier, reported, never fatal.
+                    tracing::warn!(seq = r.pos.seq, error = %err, "unify skipped a record");
+                }
+            }
+            applied += page.len() as u64;
+        }
+    }
+}
+
+/// One page of a person's journey.
+#[derive(Debug, Clone, Serialize)]
+pub struct JourneyPage {
+    pub person: PersonId,
+    pub events: Vec<serde_json::Value>,
+    /// Pass as `before` for the next (older) page; `None` at the start of the journey.
+    pub next: Option<String>,
+}
+
+/// What `rebuild` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct RebuildReport {
+    pub events: u64,
+    pub persons: usize,
+    pub identifiers: usize,
+    pub seconds: f64,
+    /// Whether the rebuilt state equals the state built online (profiles and persons).
+    pub equal_to_online: bool,
+}
+
+/// An identity explanation with the linking events' own description.
+#[derive(Debug, Clone, Serialize)]
+pub struct IdentityReport {
+    #[serde(flatten)]
+    pub explanation: Explanation,
+    /// For each log sequence number named above: type, event name, source, event time.
+    pub events: Vec<serde_json::Value>,
+}
+
+impl Engine {
+    fn unify(&self) -> &UnifyShared {
+        &self.unify
+    }
+
+    /// The person behind `id` (see [`Unifier::lookup`]), after applying the durable log.
+    fn person(&self, id: &str) -> Result<Option<PersonId>, EngineError> {
+        self.unify().catch_up()?;
+        Ok(self.unify().unifier.lock().lookup(id))
+    }
+
+    /// The profile of the person behind any of their identifiers, with rolling windows,
+    /// recency and decayed affinities evaluated at `at` (default: now; history imported from
+    /// years ago reads best "as of" its own time).
+    pub fn profile(
+        &self,
+        _permit: &Permit,
+        id: &str,
+        at: Option<Timestamp>,
+    ) -> Result<Option<ProfileView>, EngineError> {
+        let Some(p) = self.person(id)? else {
+            return Ok(None);
+        };
+        let now = at.unwrap_or_else(|| self.clock.now()).0;
+        Ok(self.unify().unifier.lock().view(p, now))
+    }
+
+    /// The person's journey across channels, newest first, `limit` events per page.
+    pub fn journey(
+        &self,
+        permit: &Permit,
+        id: &str,
+        before: Option<&str>,
+        limit: usize,
+    ) -> Result<Option<JourneyPage>, EngineError> {
+        let before = match before {
+            None => None,
+            Some(c) => Some(parse_cursor(c).ok_or_else(|| EngineError::Invalid {
+                field: "before".into(),
+                reason: format!(
+                    "`{c}` is not a journey cursor (pass the `next` of the previous page)"
+                ),
+            })?),
+        };
+        let Some(person) = self.person(id)? else {
+            return Ok(None);
+        };
+        let limit = limit.clamp(1, 1000);
+        let entries = self
+            .unify()
+            .unifier
+            .lock()
+            .journey(person, before, limit + 1);
+        let more = entries.len() > limit;
+        let mut events = Vec::with_capacity(limit);
+        for &(_, seq) in entries.iter().take(limit) {
+            for r in self.store.read_log(permit, seq, 1)? {
+                let v: serde_json::Value =
+                    serde_json::from_slice(&r.payload).map_err(|e| EngineError::Corrupt {
+                        seq,
+                        reason: e.to_string(),
+                    })?;
+                events.push(v);
+            }
+        }
+        let next = more
+            .then(|| entries.get(limit - 1))
+            .flatten()
+            .map(|(at, seq)| format!("{at}.{seq}"));
+        Ok(Some(JourneyPage {
+            person,
+            events,
+            next,
+        }))
+    }
+
+    /// Why the person behind `id` is who they are: identifiers with the events that linked them,
+    /// merges, refusals.
+    pub fn explain_identity(
+        &self,
+        permit: &Permit,
+        id: &str,
+    ) -> Result<Option<IdentityReport>, EngineError> {
+        let Some(p) = self.person(id)? else {
+            return Ok(None);
+        };
+        let Some(explanation) = self.unify().unifier.lock().explain(p) else {
+            return Ok(None);
+        };
+        let mut seqs: Vec<u64> = explanation
+            .identifiers
+            .iter()
+            .map(|i| i.linked_by.seq)
+            .chain(explanation.merges.iter().map(|m| m.by.seq))
+            .chain(explanation.refusals.iter().map(|r| r.by.seq))
+            .collect();
+        seqs.sort_unstable();
+        seqs.dedup();
+        let mut events = Vec::new();
+        for seq in seqs {
+            for r in self.store.read_log(permit, seq, 1)? {
+                let v: serde_json::Value =
+                    serde_json::from_slice(&r.payload).unwrap_or(serde_json::Value::Null);
+                let at = Timestamp(r.event_time.0).to_rfc3339();
+                events.push(serde_json::json!({
+                    "seq": seq, "type": v["type"], "event": v["event"], "messageId": v["messageId"],
+                    "source": v["iobSource"], "timestamp": at,
+                }));
+            }
+        }
+        Ok(Some(IdentityReport {
+            explanation,
+            events,
+        }))
+    }
+
+    /// Recomputes identity and profiles from the whole log into a fresh state, checks it against
+    /// the online state, and swaps it in.
+    pub fn rebuild(&self, permit: &Permit) -> Result<RebuildReport, EngineError> {
+        let shared = self.unify();
+        shared.catch_up()?;
+        let started = Instant::now();
+        let mut fresh = new_unifier(&shared.config, &shared.pseudonyms)?;
+        let mut events = 0u64;
+        let mut seq = 0;
+        loop {
+            let page = self.store.read_log(permit, seq, PAGE)?;
+            let Some(last) = page.last() else { break };
+            seq = last.pos.seq + 1;
+            for r in &page {
+                let _ = fresh.apply(StoredEvent {
+                    seq: r.pos.seq,
+                    kind: r.kind,
+                    at: r.event_time.0,
+                    payload: &r.payload,
+                });
+                events += 1;
+            }
+        }
+        let mut online = shared.unifier.lock();
+        // Events appended meanwhile: bring the fresh state to the same point before comparing.
+        loop {
+            let next = fresh.applied().map_or(0, |a| a + 1);
+            let page = self.store.read_log(permit, next, PAGE)?;
+            if page.is_empty() {
+                break;
+            }
+            for r in &page {
+                let _ = fresh.apply(StoredEvent {
+                    seq: r.pos.seq,
+                    kind: r.kind,
+                    at: r.event_time.0,
+                    payload: &r.payload,
+                });
+                events += 1;
+            }
+        }
+        while online.applied() < fresh.applied() {
+            let next = online.applied().map_or(0, |a| a + 1);
+            for r in self.store.read_log(permit, next, PAGE)? {
+                let _ = online.apply(StoredEvent {
+                    seq: r.pos.seq,
+                    kind: r.kind,
+                    at: r.event_time.0,
+                    payload: &r.payload,
+                });
+            }
+        }
+        let equal_to_online = same_state(&online, &fresh);
+        let report = RebuildReport {
+            events,
+            persons: fresh.persons(),
+            identifiers: fresh.graph().identifiers(),
+            seconds: started.elapsed().as_secs_f64(),
+            equal_to_online,
+        };
+        *online = fresh;
+        Ok(report)
+    }
+
+    /// Persons, identifiers and profile bytes, for stats.
+    pub fn unify_stats(&self) -> serde_json::Value {
+        let u = self.unify().unifier.lock();
+        serde_json::json!({
+            "persons": u.persons(),
+            "identifiers": u.graph().identifiers(),
+            "applied_through_seq": u.applied(),
+            "skipped_events": u.skipped(),
+            "profile_bytes": u.profile_bytes(),
+            "journey_index_bytes": u.journey_bytes(),
+        })
+    }
+}
+
+/// Profiles compared through their user-facing view at one instant, keyed by person id.
+fn same_state(a: &Unifier, b: &Unifier) -> bool {
+    if a.persons() != b.persons() || a.graph().identifiers() != b.graph().identifiers() {
+        return false;
+    }
+    a.profiles().all(|(p, x)| b.profile(p) == Some(x))
+}
+
+fn parse_cursor(c: &str) -> Option<(i64, u64)> {
+    let (at, seq) = c.split_once('.')?;
+    Some((at.parse().ok()?, seq.parse().ok()?))
+}
