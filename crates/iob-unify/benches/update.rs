@@ -5,6 +5,10 @@
 
 use std::time::Instant;
 
+// The allocator of the `iob` binary, so the figure is the one users get.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use iob_govern::{Pseudonymizer, SecretKey};
 use iob_types::EventKind;
 use iob_unify::{IdentityConfig, ProfileConfig, StoredEvent, Unifier};

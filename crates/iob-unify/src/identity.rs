@@ -12,10 +12,9 @@
 //! the anchor's person, and persons they already belong to merge into it, unless a limit would be
 //! exceeded. A refused link is recorded, never applied halfway.
 
-use std::collections::HashMap;
-
 use serde::Serialize;
 
+use crate::hash::PseudonymMap;
 use crate::rules::IdentityRules;
 
 /// A pseudonymous identifier: HMAC-SHA256 (truncated) of `kind \0 value`.
@@ -98,7 +97,7 @@ const MAX_REFUSALS: usize = 32;
 #[derive(Debug, Clone)]
 pub struct IdentityGraph {
     rules: IdentityRules,
-    ids: HashMap<IdKey, u32>,
+    ids: PseudonymMap<u32>,
     nodes: Vec<Node>,
     slots: Vec<Slot>,
 }
@@ -107,7 +106,7 @@ impl IdentityGraph {
     pub fn new(rules: IdentityRules) -> Self {
         IdentityGraph {
             rules,
-            ids: HashMap::new(),
+            ids: PseudonymMap::default(),
             nodes: Vec::new(),
             slots: Vec::new(),
         }

@@ -10,6 +10,7 @@
 //! `view` (what users see) · `symbols` (interned strings).
 
 pub mod features;
+mod hash;
 pub mod identity;
 pub mod profile;
 pub mod rules;

@@ -3,6 +3,8 @@
 //!
 //! This module decides what counts as an identifier; it must never hash, store or log one.
 
+use std::borrow::Cow;
+
 use serde::Deserialize;
 
 use crate::UnifyError;
@@ -233,13 +235,13 @@ impl IdentityRules {
     }
 
     /// The normalized value, or `None` when it is blocked or malformed for its kind.
-    pub fn normalize(&self, kind: u8, raw: &str) -> Option<String> {
+    pub fn normalize<'a>(&self, kind: u8, raw: &'a str) -> Option<Cow<'a, str>> {
         let v = raw.trim();
-        let v = match self.kinds[kind as usize].normalize {
-            Normalize::None => v.to_string(),
-            Normalize::Lowercase => v.to_lowercase(),
+        let v: Cow<'a, str> = match self.kinds[kind as usize].normalize {
+            Normalize::None => Cow::Borrowed(v),
+            Normalize::Lowercase => lower(v),
             Normalize::Email => {
-                let v = v.to_lowercase();
+                let v = lower(v);
                 let (local, domain) = v.split_once('@')?;
                 if local.is_empty() || domain.is_empty() || domain.contains('@') {
                     return None;
@@ -251,18 +253,28 @@ impl IdentityRules {
                 if digits.len() < 6 {
                     return None;
                 }
-                if v.starts_with('+') {
+                Cow::Owned(if v.starts_with('+') {
                     format!("+{digits}")
                 } else {
                     digits
-                }
+                })
             }
         };
-        let lower = v.to_lowercase();
-        if v.is_empty() || self.blocked.contains(&lower) {
+        // Blocked values are compared case-insensitively without allocating (they are short
+        // ASCII words; a non-ASCII value is never one of them).
+        if v.is_empty() || self.blocked.iter().any(|b| b.eq_ignore_ascii_case(&v)) {
             return None;
         }
         Some(v)
+    }
+}
+
+/// `s` lowercased, borrowed when it already is.
+fn lower(s: &str) -> Cow<'_, str> {
+    if s.chars().any(char::is_uppercase) {
+        Cow::Owned(s.to_lowercase())
+    } else {
+        Cow::Borrowed(s)
     }
 }
 
@@ -290,7 +302,7 @@ mod tests {
         for blocked in ["null", "undefined", "0", "", "  ", "NULL", "Undefined"] {
             assert_eq!(r.normalize(user, blocked), None, "{blocked:?}");
         }
-        assert_eq!(r.normalize(user, "u-42"), Some("u-42".into()));
+        assert_eq!(r.normalize(user, "u-42").as_deref(), Some("u-42"));
     }
 
     #[test]

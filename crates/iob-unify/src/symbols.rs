@@ -4,14 +4,14 @@
 //! Symbols are never removed: the table grows with the catalogue, not with traffic. It must
 //! never hold an identifier of a person (identifiers live only as pseudonyms in the graph).
 
-use std::collections::HashMap;
+use crate::hash::FastMap;
 
 /// An interned string.
 pub type Sym = u32;
 
 #[derive(Debug, Clone, Default)]
 pub struct Symbols {
-    ids: HashMap<Box<str>, Sym>,
+    ids: FastMap<Box<str>, Sym>,
     names: Vec<Box<str>>,
 }
 

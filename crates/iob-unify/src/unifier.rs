@@ -6,12 +6,11 @@
 //! in the same order gives the same state, which is what `iob rebuild` relies on. It must never
 //! keep a raw identifier: identifiers are hashed with the engine's pseudonymizer on the way in.
 
-use std::collections::HashMap;
-
 use iob_govern::Pseudonymizer;
 use iob_types::EventKind;
 
 use crate::UnifyError;
+use crate::hash::FastMap;
 use crate::identity::{Explanation, IdKey, Identifier, IdentityGraph, PersonId, Provenance};
 use crate::profile::{Contribution, Feature, Profile, ProfileConfig};
 use crate::rules::{IdSource, IdentityConfig, IdentityRules};
@@ -36,10 +35,12 @@ type Journey = Vec<(i64, u64)>;
 pub struct Unifier {
     pseudonyms: Pseudonymizer,
     graph: IdentityGraph,
-    profiles: HashMap<PersonId, Profile>,
+    profiles: FastMap<PersonId, Profile>,
     /// Per person, `(event time, seq)` of their events, ascending: the journey index.
-    journeys: HashMap<PersonId, Journey>,
+    journeys: FastMap<PersonId, Journey>,
     symbols: Symbols,
+    /// Affinity weight per event-name symbol (from `config.event_weights`), filled lazily.
+    weights: FastMap<u32, f64>,
     config: ProfileConfig,
     /// The last applied log sequence number.
     applied: Option<u64>,
@@ -61,9 +62,10 @@ impl Unifier {
         Ok(Unifier {
             pseudonyms,
             graph: IdentityGraph::new(IdentityRules::new(identity)?),
-            profiles: HashMap::new(),
-            journeys: HashMap::new(),
+            profiles: FastMap::default(),
+            journeys: FastMap::default(),
             symbols: Symbols::default(),
+            weights: FastMap::default(),
             config: profiles,
             applied: None,
             skipped: 0,
@@ -223,8 +225,12 @@ impl Unifier {
             other => Some(other.as_str().to_string()),
         };
         if let Some(n) = &name {
-            c.weight = cfg.event_weights.get(n).copied().unwrap_or(1.0);
-            c.name = Some(sym.intern(n));
+            let s = sym.intern(n);
+            c.weight = *self
+                .weights
+                .entry(s)
+                .or_insert_with(|| cfg.event_weights.get(n.as_str()).copied().unwrap_or(1.0));
+            c.name = Some(s);
         }
         let channel = ctx
             .channel
