@@ -301,6 +301,27 @@ fn set_path(table: &mut toml::Table, path: &[&str], value: toml::Value) {
 mod tests {
     use super::*;
 
+    /// The README's example config is a valid config (with its `…` placeholders filled).
+    #[test]
+    fn readme_config_example_parses() {
+        let readme = include_str!("../../../README.md");
+        let start = readme.find("## Configuration").expect("section");
+        let block = &readme[start..];
+        let from = block.find("```toml\n").expect("toml block") + 8;
+        let to = from + block[from..].find("```").expect("end of block");
+        let text = block[from..to].replace('…', "a-long-enough-secret-value-1234");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, text).unwrap();
+        let c = Config::load(Some(&path), Vec::new()).unwrap();
+        assert_eq!(
+            c.identity,
+            iob_unify::IdentityConfig::default(),
+            "the README shows the defaults"
+        );
+        assert_eq!(c.profiles.event_weights["Order Completed"], 5.0);
+    }
+
     fn env(v: &[(&str, &str)]) -> Vec<(String, String)> {
         v.iter()
             .map(|(a, b)| (a.to_string(), b.to_string()))
