@@ -8,6 +8,8 @@
 //! when the engine opens. Must never read the log without a permit, and never let an event be
 //! applied twice or skipped (the unifier's `applied` sequence number guards both).
 
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
@@ -25,6 +27,53 @@ use crate::{Config, Engine, EngineError};
 /// Log records applied per lock hold, so reads interleave with a long catch-up.
 const PAGE: usize = 4096;
 
+const SNAP_MAGIC: &[u8; 8] = b"IOBUNIFY";
+/// The file framing's version (the state inside carries its own: `iob_unify::snapshot::VERSION`).
+const SNAP_FILE_VERSION: u16 = 1;
+
+fn snapshot_path(dir: &Path) -> PathBuf {
+    dir.join("unify").join("state.snap")
+}
+
+/// Writes `body` framed (magic, version, length, crc32c) to `path` atomically and durably.
+fn write_snapshot(path: &Path, body: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().expect("unify/");
+    std::fs::create_dir_all(dir)?;
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(SNAP_MAGIC)?;
+    f.write_all(&SNAP_FILE_VERSION.to_le_bytes())?;
+    f.write_all(&(body.len() as u64).to_le_bytes())?;
+    f.write_all(body)?;
+    f.write_all(&crc32c::crc32c(body).to_le_bytes())?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    std::fs::File::open(dir)?.sync_all()
+}
+
+/// The body of a valid snapshot file, or why there is none to use.
+fn read_snapshot(path: &Path) -> Result<Vec<u8>, String> {
+    let b = std::fs::read(path).map_err(|e| format!("no snapshot ({e})"))?;
+    let h = SNAP_MAGIC.len() + 2 + 8;
+    if b.len() < h + 4 || &b[..8] != SNAP_MAGIC {
+        return Err("not a unify snapshot".into());
+    }
+    let version = u16::from_le_bytes([b[8], b[9]]);
+    if version != SNAP_FILE_VERSION {
+        return Err(format!("snapshot file version {version}"));
+    }
+    let len = u64::from_le_bytes(b[10..18].try_into().expect("8")) as usize;
+    if b.len() != h + len + 4 {
+        return Err("truncated snapshot".into());
+    }
+    let body = &b[h..h + len];
+    let crc = u32::from_le_bytes(b[h + len..].try_into().expect("4"));
+    if crc32c::crc32c(body) != crc {
+        return Err("snapshot checksum mismatch".into());
+    }
+    Ok(body.to_vec())
+}
+
 pub(crate) struct UnifyShared {
     store: Arc<Store>,
     unifier: Mutex<Unifier>,
@@ -34,6 +83,11 @@ pub(crate) struct UnifyShared {
     stop: AtomicBool,
     config: Config,
     pseudonyms: Pseudonymizer,
+    snapshot: PathBuf,
+    /// The applied seq of the last snapshot written or loaded.
+    saved: Mutex<Option<u64>>,
+    /// Whether the state at open came from the snapshot (else from replaying the log).
+    restored: bool,
 }
 
 /// The follower thread; stopped and joined on drop.
@@ -48,6 +102,9 @@ impl Drop for Follower {
         self.shared.notify();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
+        }
+        if let Err(e) = self.shared.save_snapshot() {
+            tracing::warn!(error = %e, "could not save the unify snapshot; the next start replays the log");
         }
     }
 }
@@ -74,15 +131,42 @@ impl UnifyShared {
         pseudonyms: &Pseudonymizer,
         permit: Permit,
     ) -> Result<(Arc<UnifyShared>, Follower), EngineError> {
+        let snapshot = snapshot_path(&config.data_dir());
+        let mut unifier = new_unifier(config, pseudonyms)?;
+        let saved = match read_snapshot(&snapshot) {
+            Ok(body) => match unifier.restore(&body) {
+                // A snapshot ahead of the log (a log restored from an older backup) is stale.
+                Ok(()) if unifier.applied().is_none_or(|a| a < store.stats().next_seq) => {
+                    tracing::info!(applied_through = ?unifier.applied(), persons = unifier.persons(), "unify state restored from its snapshot");
+                    unifier.applied()
+                }
+                Ok(()) => {
+                    tracing::warn!("the unify snapshot is ahead of the log; replaying the log");
+                    unifier = new_unifier(config, pseudonyms)?;
+                    None
+                }
+                Err(e) => {
+                    tracing::warn!(reason = %e, "replaying the log to rebuild identity and profiles");
+                    None
+                }
+            },
+            Err(why) => {
+                tracing::debug!(reason = %why, "no usable unify snapshot");
+                None
+            }
+        };
         let shared = Arc::new(UnifyShared {
             store,
-            unifier: Mutex::new(new_unifier(config, pseudonyms)?),
+            unifier: Mutex::new(unifier),
             permit,
             wake: Mutex::new(false),
             cv: Condvar::new(),
             stop: AtomicBool::new(false),
             config: config.clone(),
             pseudonyms: pseudonyms.clone(),
+            snapshot,
+            restored: saved.is_some(),
+            saved: Mutex::new(saved),
         });
         let s = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
@@ -108,9 +192,17 @@ impl UnifyShared {
         if !self.config.profiles.live {
             return; // Reads catch up instead.
         }
+        let every = Duration::from_secs(self.config.profiles.snapshot_secs);
+        let mut last_save = Instant::now();
         while !self.stop.load(Ordering::SeqCst) {
             if let Err(e) = self.catch_up() {
                 tracing::error!(error = %e, "unify follower: reading the log failed; retrying");
+            }
+            if !every.is_zero() && last_save.elapsed() >= every {
+                last_save = Instant::now();
+                if let Err(e) = self.save_snapshot() {
+                    tracing::warn!(error = %e, "could not save the unify snapshot");
+                }
             }
             let mut woken = self.wake.lock();
             if !*woken {
@@ -118,6 +210,20 @@ impl UnifyShared {
             }
             *woken = false;
         }
+    }
+
+    /// Writes the state's snapshot if it changed since the last one.
+    pub(crate) fn save_snapshot(&self) -> std::io::Result<()> {
+        let (applied, body) = {
+            let u = self.unifier.lock();
+            if u.applied() == *self.saved.lock() {
+                return Ok(());
+            }
+            (u.applied(), u.snapshot())
+        };
+        write_snapshot(&self.snapshot, &body)?;
+        *self.saved.lock() = applied;
+        Ok(())
     }
 
     /// Applies every durable record not applied yet; returns how many were applied.
@@ -353,6 +459,7 @@ impl Engine {
             equal_to_online,
         };
         *online = fresh;
+        *shared.saved.lock() = None;
         Ok(report)
     }
 
@@ -366,6 +473,7 @@ impl Engine {
             "skipped_events": u.skipped(),
             "profile_bytes": u.profile_bytes(),
             "journey_index_bytes": u.journey_bytes(),
+            "restored_from_snapshot": self.unify().restored,
         })
     }
 }

@@ -6,7 +6,7 @@
 //! This module must never read a clock: rolling windows are evaluated at a time the caller
 //! passes in.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub const DAY_MS: i64 = 86_400_000;
 
@@ -16,7 +16,7 @@ pub fn day_of(at_ms: i64) -> i32 {
 }
 
 /// Counts per day for the last `keep_days` days before the latest day seen.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DayCounts {
     /// `(day, count)`, ascending by day.
     days: Vec<(i32, u32)>,
@@ -58,7 +58,7 @@ impl DayCounts {
 }
 
 /// Sessions of one channel: maximal runs of events with gaps no longer than the gap setting.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Sessions {
     /// `(start, end, events)`, ascending and separated by more than the gap.
     spans: Vec<(i64, i64, u32)>,
@@ -111,7 +111,7 @@ impl Sessions {
 }
 
 /// An exponentially decayed score: `Σ weight · 2^(−(now − t) / half_life)`.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Decayed {
     score: f64,
     at: i64,
@@ -147,7 +147,7 @@ fn decay(dt_ms: i64, half_life_ms: f64) -> f64 {
 
 /// Streaming statistics of a metric (`observe` readings): all-time moments, extremes, the
 /// latest reading by event time, and per-day aggregates for rolling windows.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MetricStats {
     pub n: u64,
     pub mean: f64,

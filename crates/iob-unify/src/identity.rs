@@ -12,7 +12,7 @@
 //! the anchor's person, and persons they already belong to merge into it, unless a limit would be
 //! exceeded. A refused link is recorded, never applied halfway.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::hash::PseudonymMap;
 use crate::rules::IdentityRules;
@@ -22,7 +22,7 @@ pub type IdKey = iob_types::PersonKey;
 
 /// A unified person. Stable: when two persons merge, the older id survives and the other
 /// redirects to it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct PersonId(pub u64);
 
 /// One identifier seen on an event: its kind (index into the rules) and pseudonym.
@@ -33,7 +33,7 @@ pub struct Identifier {
 }
 
 /// Where a link came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Provenance {
     /// Log sequence number of the event.
     pub seq: u64,
@@ -41,8 +41,8 @@ pub struct Provenance {
     pub at: i64,
 }
 
-#[derive(Debug, Clone)]
-struct Node {
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Node {
     kind: u8,
     key: IdKey,
     slot: u32,
@@ -52,8 +52,8 @@ struct Node {
     via: Option<u32>,
 }
 
-#[derive(Debug, Clone, Default)]
-struct Slot {
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub(crate) struct Slot {
     nodes: Vec<u32>,
     counts: Vec<u32>,
     merged_into: Option<u32>,
@@ -62,7 +62,7 @@ struct Slot {
 }
 
 /// Two persons became one.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Merge {
     pub absorbed: PersonId,
     pub by: Provenance,
@@ -72,7 +72,7 @@ pub struct Merge {
 }
 
 /// A link the rules refused.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Refusal {
     pub by: Provenance,
     pub identifier_kind: String,
@@ -110,6 +110,40 @@ impl IdentityGraph {
             nodes: Vec::new(),
             slots: Vec::new(),
         }
+    }
+
+    /// The graph's nodes and persons, for a snapshot.
+    pub(crate) fn parts(&self) -> (&[Node], &[Slot]) {
+        (&self.nodes, &self.slots)
+    }
+
+    /// A graph from a snapshot's parts; `None` if they are inconsistent with each other or
+    /// with the rules.
+    pub(crate) fn from_parts(
+        rules: IdentityRules,
+        nodes: Vec<Node>,
+        slots: Vec<Slot>,
+    ) -> Option<Self> {
+        let mut ids = PseudonymMap::default();
+        for (i, n) in nodes.iter().enumerate() {
+            let ok = (n.slot as usize) < slots.len()
+                && (n.kind as usize) < rules.kinds()
+                && n.via.is_none_or(|v| (v as usize) < nodes.len());
+            if !ok || ids.insert(n.key, i as u32).is_some() {
+                return None;
+            }
+        }
+        let consistent = slots.iter().all(|s| {
+            s.nodes.iter().all(|&n| (n as usize) < nodes.len())
+                && s.merged_into.is_none_or(|m| (m as usize) < slots.len())
+                && (s.merged_into.is_some() || s.counts.len() == rules.kinds())
+        });
+        consistent.then_some(IdentityGraph {
+            rules,
+            ids,
+            nodes,
+            slots,
+        })
     }
 
     pub fn rules(&self) -> &IdentityRules {

@@ -15,6 +15,7 @@ pub mod identity;
 pub mod profile;
 pub mod rules;
 pub mod signal;
+pub mod snapshot;
 pub mod symbols;
 pub mod unifier;
 pub mod view;
@@ -32,4 +33,6 @@ pub enum UnifyError {
     Config { key: String, reason: String },
     #[error("a stored event could not be read: {0}")]
     Payload(String),
+    #[error("the unify snapshot cannot be used: {0}")]
+    Snapshot(String),
 }

@@ -36,6 +36,9 @@ pub struct ProfileConfig {
     pub event_weights: std::collections::BTreeMap<String, f64>,
     /// At most this many items (and categories) per profile: the weakest are dropped.
     pub max_affinities: usize,
+    /// Save the unify state this often (seconds; 0: only at shutdown) so a restart replays
+    /// only the log written since.
+    pub snapshot_secs: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -85,6 +88,7 @@ impl Default for ProfileConfig {
             .map(|(k, v)| (k.to_string(), v))
             .collect(),
             max_affinities: 100,
+            snapshot_secs: 60,
         }
     }
 }
@@ -126,7 +130,7 @@ pub struct Contribution {
 }
 
 /// A person's profile.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Profile {
     pub first_seen: i64,
     pub last_seen: i64,
@@ -333,6 +337,19 @@ impl Profile {
             e.0 += n;
             e.1 += sum;
         }
+    }
+
+    /// Whether every symbol the profile names is below `n` (a snapshot check).
+    pub fn symbols_below(&self, n: Sym) -> bool {
+        self.traits.iter().all(|t| t.0 < n)
+            && self.names.iter().all(|t| t.0 < n)
+            && self.sessions.iter().all(|t| t.0 < n)
+            && self.channels.iter().all(|t| t.0 < n)
+            && self.devices.iter().all(|t| t.0 < n)
+            && self.items.iter().all(|t| t.0 < n)
+            && self.categories.iter().all(|t| t.0 < n)
+            && self.metrics.iter().all(|t| t.0 < n)
+            && self.sentiment.iter().all(|t| t.0 < n)
     }
 
     /// Approximate bytes held by this profile (struct and heap).

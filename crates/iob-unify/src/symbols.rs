@@ -26,6 +26,23 @@ impl Symbols {
         id
     }
 
+    /// Every symbol's string, by symbol (for a snapshot).
+    pub fn names(&self) -> &[Box<str>] {
+        &self.names
+    }
+
+    /// The table holding `names` as symbols `0..`; `None` if a name repeats.
+    pub fn from_names(names: Vec<Box<str>>) -> Option<Self> {
+        let mut t = Symbols::default();
+        for (i, n) in names.iter().enumerate() {
+            if t.ids.insert(n.clone(), i as Sym).is_some() {
+                return None;
+            }
+        }
+        t.names = names;
+        Some(t)
+    }
+
     pub fn get(&self, s: &str) -> Option<Sym> {
         self.ids.get(s).copied()
     }

@@ -348,6 +348,32 @@ impl Unifier {
         self.profiles.iter().map(|(p, pr)| (*p, pr))
     }
 
+    pub fn config(&self) -> &ProfileConfig {
+        &self.config
+    }
+
+    pub(crate) fn journeys(&self) -> impl Iterator<Item = (PersonId, &[(i64, u64)])> {
+        self.journeys.iter().map(|(p, j)| (*p, j.as_slice()))
+    }
+
+    pub(crate) fn replace_state(
+        &mut self,
+        graph: IdentityGraph,
+        symbols: Symbols,
+        profiles: Vec<(PersonId, Profile)>,
+        journeys: Vec<(PersonId, Journey)>,
+        applied: Option<u64>,
+        skipped: u64,
+    ) {
+        self.graph = graph;
+        self.symbols = symbols;
+        self.weights.clear();
+        self.profiles = profiles.into_iter().collect();
+        self.journeys = journeys.into_iter().collect();
+        self.applied = applied;
+        self.skipped = skipped;
+    }
+
     pub fn symbols(&self) -> &Symbols {
         &self.symbols
     }

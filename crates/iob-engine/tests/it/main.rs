@@ -82,12 +82,30 @@ fn online_state_equals_a_rebuild_from_the_log() {
     assert!(p.metrics.contains_key("hr"));
     e.close().unwrap();
 
-    // Reopened: the state rebuilt on open answers the same.
+    // Reopened: restored from the snapshot written at close, it answers the same.
+    let snap = dir.path().join("unify/state.snap");
+    assert!(snap.exists());
     let e = engine(dir.path());
+    assert_eq!(e.unify_stats()["restored_from_snapshot"], true);
     let permit = e.permit(Actor::Operator, &Purpose::operations()).unwrap();
     let again = e.profile(&permit, "u3", None).unwrap().unwrap();
     assert_eq!(
         serde_json::to_value(&again).unwrap(),
+        serde_json::to_value(&p).unwrap()
+    );
+    e.close().unwrap();
+
+    // A damaged snapshot is not trusted: the log is replayed, with the same answer.
+    let mut b = std::fs::read(&snap).unwrap();
+    let mid = b.len() / 2;
+    b[mid] ^= 0x40;
+    std::fs::write(&snap, b).unwrap();
+    let e = engine(dir.path());
+    assert_eq!(e.unify_stats()["restored_from_snapshot"], false);
+    let permit = e.permit(Actor::Operator, &Purpose::operations()).unwrap();
+    let replayed = e.profile(&permit, "u3", None).unwrap().unwrap();
+    assert_eq!(
+        serde_json::to_value(&replayed).unwrap(),
         serde_json::to_value(&p).unwrap()
     );
 }

@@ -177,3 +177,54 @@ proptest! {
         assert_close(&profile_json(&evs), &in_order, "profile");
     }
 }
+
+#[test]
+fn a_snapshot_restores_the_state_and_refuses_what_it_cannot_trust() {
+    let evs = history();
+    let (first, rest) = evs.split_at(20);
+    let mut a = unifier();
+    apply_all(&mut a, first);
+    let snap = a.snapshot();
+    let mut b = unifier();
+    b.restore(&snap).unwrap();
+    assert_eq!(b.applied(), a.applied());
+    assert_eq!(b.lookup("u1"), a.lookup("u1"));
+    // Continuing from the snapshot gives what continuing online gives.
+    apply_all(&mut a, rest);
+    apply_all(&mut b, rest);
+    let p = a.lookup("u1").unwrap();
+    assert_eq!(
+        serde_json::to_value(a.view(p, T0)).unwrap(),
+        serde_json::to_value(b.view(p, T0)).unwrap()
+    );
+    // Corrupt, truncated, or taken under other settings: refused, state untouched.
+    let mut c = unifier();
+    for bad in [&snap[..snap.len() / 2], b"\x07garbage".as_slice()] {
+        assert!(c.restore(bad).is_err());
+    }
+    let mut flipped = snap.clone();
+    flipped[0] ^= 0x01; // the version
+    assert!(
+        c.restore(&flipped)
+            .unwrap_err()
+            .to_string()
+            .contains("version")
+    );
+    let other = iob_unify::Unifier::new(
+        iob_govern::Pseudonymizer::new(&iob_govern::SecretKey::from_bytes(&[7u8; 32]).unwrap()),
+        &iob_unify::IdentityConfig::default(),
+        iob_unify::ProfileConfig {
+            session_gap_minutes: 10,
+            ..iob_unify::ProfileConfig::default()
+        },
+    );
+    assert!(
+        other
+            .unwrap()
+            .restore(&snap)
+            .unwrap_err()
+            .to_string()
+            .contains("settings")
+    );
+    assert_eq!(c.persons(), 0);
+}
