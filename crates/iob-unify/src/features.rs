@@ -173,6 +173,30 @@ impl MetricStats {
         }
     }
 
+    /// Adds one reading (Welford's update).
+    pub fn add(&mut self, at: i64, v: f64, keep_days: i32) {
+        self.n += 1;
+        let d = v - self.mean;
+        self.mean += d / self.n as f64;
+        self.m2 += d * (v - self.mean);
+        self.min = self.min.min(v);
+        self.max = self.max.max(v);
+        if (at, v) > self.last {
+            self.last = (at, v);
+        }
+        let day = day_of(at);
+        match self.days.binary_search_by_key(&day, |x| x.0) {
+            Ok(i) => {
+                let a = &mut self.days[i];
+                *a = (a.0, a.1 + 1, a.2 + v, a.3 + v * v, a.4.min(v), a.5.max(v));
+            }
+            Err(i) => self.days.insert(i, (day, 1, v, v * v, v, v)),
+        }
+        let max = self.days.last().map_or(day, |d| d.0);
+        let cut = self.days.partition_point(|d| d.0 <= max - keep_days);
+        self.days.drain(..cut);
+    }
+
     pub fn merge(&mut self, o: &MetricStats, keep_days: i32) {
         // Chan et al.'s parallel combination of (n, mean, M2).
         let n = self.n + o.n;

@@ -154,6 +154,30 @@ pub struct Profile {
     pub sentiment: Vec<(Sym, (u64, f64))>,
 }
 
+/// UTC hour of day and weekday (0 = Monday) of an event time.
+fn hour_and_weekday(at: i64) -> (usize, usize) {
+    let secs = at.div_euclid(1000);
+    // 1970-01-01 was a Thursday.
+    (
+        (secs.rem_euclid(86_400) / 3600) as usize,
+        ((day_of(at) as i64 + 3).rem_euclid(7)) as usize,
+    )
+}
+
+/// Keeps the `max` strongest affinities, judged at `at`.
+fn prune(list: &mut Vec<(Sym, Decayed)>, max: usize, at: i64, half_life_ms: f64) {
+    if list.len() <= max {
+        return;
+    }
+    let mut scored: Vec<(f64, Sym)> = list
+        .iter()
+        .map(|(k, d)| (d.at(at, half_life_ms), *k))
+        .collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    let keep: std::collections::HashSet<Sym> = scored.iter().take(max).map(|s| s.1).collect();
+    list.retain(|(k, _)| keep.contains(k));
+}
+
 /// The entry for `key` in a small vector sorted by key, inserted with `new` when missing.
 fn slot<T>(v: &mut Vec<(Sym, T)>, key: Sym, new: impl FnOnce() -> T) -> &mut T {
     let i = match v.binary_search_by_key(&key, |e| e.0) {
@@ -167,15 +191,97 @@ fn slot<T>(v: &mut Vec<(Sym, T)>, key: Sym, new: impl FnOnce() -> T) -> &mut T {
 }
 
 impl Profile {
-    /// Adds one event.
+    /// Adds one event, in place. Equal to merging the event's one-event profile
+    /// ([`Profile::single`]; a property test holds them together), without building it.
     pub fn apply(&mut self, c: &Contribution, cfg: &ProfileConfig) {
-        // Adding an event is merging the one-event profile: one definition of every feature,
-        // and the same result in any order.
-        self.merge(&Profile::single(c, cfg), cfg);
+        if self.events == 0 {
+            self.first_seen = c.at;
+            self.last_seen = c.at;
+        } else {
+            self.first_seen = self.first_seen.min(c.at);
+            self.last_seen = self.last_seen.max(c.at);
+        }
+        self.events += 1;
+        if cfg.has(Feature::Traits) {
+            for (k, v) in &c.traits {
+                self.merge_trait(*k, c.at, v);
+            }
+        }
+        if cfg.has(Feature::Counts)
+            && let Some(n) = c.name
+        {
+            let i = match self.names.binary_search_by_key(&n, |e| e.0) {
+                Ok(i) => i,
+                Err(i) => {
+                    self.names.insert(i, (n, 0, DayCounts::default()));
+                    i
+                }
+            };
+            self.names[i].1 += 1;
+            self.names[i].2.add(day_of(c.at), 1, cfg.keep_days());
+        }
+        if cfg.has(Feature::Rfm)
+            && let Some(m) = c.monetary
+        {
+            self.orders += 1;
+            self.revenue += m;
+            self.last_order = self.last_order.max(Some(c.at));
+        }
+        if cfg.has(Feature::Sessions)
+            && let Some(ch) = c.channel
+        {
+            slot(&mut self.sessions, ch, Sessions::default).add(c.at, cfg.gap_ms());
+        }
+        if cfg.has(Feature::Activity) {
+            let (h, d) = hour_and_weekday(c.at);
+            self.hours[h] += 1;
+            self.weekdays[d] += 1;
+        }
+        if cfg.has(Feature::Mix) {
+            if let Some(ch) = c.channel {
+                *slot(&mut self.channels, ch, || 0) += 1;
+            }
+            if let Some(d) = c.device {
+                *slot(&mut self.devices, d, || 0) += 1;
+            }
+        }
+        if cfg.has(Feature::Affinity) {
+            let hl = cfg.half_life_ms();
+            let last = self.last_seen;
+            for (list, key) in [
+                (&mut self.items, c.item),
+                (&mut self.categories, c.category),
+            ] {
+                if let Some(k) = key {
+                    let d = Decayed::new(c.weight, c.at);
+                    match list.binary_search_by_key(&k, |e| e.0) {
+                        Ok(i) => list[i].1.add(d, hl),
+                        Err(i) => list.insert(i, (k, d)),
+                    }
+                    prune(list, cfg.max_affinities, last, hl);
+                }
+            }
+        }
+        if cfg.has(Feature::Metrics)
+            && let Some((m, v)) = c.reading
+        {
+            match self.metrics.binary_search_by_key(&m, |e| e.0) {
+                Ok(i) => self.metrics[i].1.add(c.at, v, cfg.keep_days()),
+                Err(i) => self.metrics.insert(i, (m, MetricStats::new(c.at, v))),
+            }
+        }
+        if cfg.has(Feature::Sentiment) {
+            for &(k, s) in &c.sentiment {
+                let e = slot(&mut self.sentiment, k, || (0, 0.0));
+                e.0 += 1;
+                e.1 += s;
+            }
+        }
     }
 
     /// The profile of a single event.
-    fn single(c: &Contribution, cfg: &ProfileConfig) -> Profile {
+    #[cfg(test)]
+    pub(crate) fn single(c: &Contribution, cfg: &ProfileConfig) -> Profile {
         let mut p = Profile {
             first_seen: c.at,
             last_seen: c.at,
@@ -210,10 +316,9 @@ impl Profile {
             p.sessions.push((ch, s));
         }
         if cfg.has(Feature::Activity) {
-            let secs = c.at.div_euclid(1000);
-            p.hours[(secs.rem_euclid(86_400) / 3600) as usize] = 1;
-            // 1970-01-01 was a Thursday; weekday 0 = Monday.
-            p.weekdays[((day_of(c.at) as i64 + 3).rem_euclid(7)) as usize] = 1;
+            let (h, d) = hour_and_weekday(c.at);
+            p.hours[h] = 1;
+            p.weekdays[d] = 1;
         }
         if cfg.has(Feature::Mix) {
             if let Some(ch) = channel {
@@ -312,19 +417,7 @@ impl Profile {
                     Err(i) => list.insert(i, (*k, *d)),
                 }
             }
-            if list.len() > cfg.max_affinities {
-                // Drop the weakest, judged at the latest event time of the profile.
-                let at = self.last_seen;
-                let mut scored: Vec<(f64, Sym)> =
-                    list.iter().map(|(k, d)| (d.at(at, hl), *k)).collect();
-                scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-                let keep: std::collections::HashSet<Sym> = scored
-                    .iter()
-                    .take(cfg.max_affinities)
-                    .map(|s| s.1)
-                    .collect();
-                list.retain(|(k, _)| keep.contains(k));
-            }
+            prune(list, cfg.max_affinities, self.last_seen, hl);
         }
         for (m, s) in &o.metrics {
             match self.metrics.binary_search_by_key(m, |e| e.0) {
@@ -378,5 +471,89 @@ impl Profile {
                 .map(|m| 100 + m.1.heap_bytes())
                 .sum::<usize>()
             + self.sentiment.capacity() * 24
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn contribution() -> impl Strategy<Value = Contribution> {
+        (
+            (
+                0i64..40 * DAY_MS,
+                proptest::option::of(0u32..4),
+                proptest::option::of(4u32..6),
+            ),
+            (
+                proptest::option::of(6u32..8),
+                proptest::option::of(8u32..20),
+                proptest::option::of(20u32..23),
+            ),
+            (
+                proptest::option::of(0.0f64..500.0),
+                proptest::option::of((23u32..25, -5.0f64..200.0)),
+            ),
+            (
+                proptest::collection::vec((25u32..28, -1.0f64..1.0), 0..2),
+                proptest::collection::vec((28u32..30, "[a-c]{1,3}"), 0..2),
+            ),
+            0.5f64..5.0,
+        )
+            .prop_map(
+                |(
+                    (at, name, channel),
+                    (device, item, category),
+                    (monetary, reading),
+                    (sentiment, traits),
+                    weight,
+                )| Contribution {
+                    at,
+                    name,
+                    channel,
+                    device,
+                    traits: traits
+                        .into_iter()
+                        .map(|(k, v)| (k, format!("\"{v}\"")))
+                        .collect(),
+                    monetary,
+                    item,
+                    category,
+                    weight,
+                    reading,
+                    sentiment,
+                },
+            )
+    }
+
+    fn close(a: &serde_json::Value, b: &serde_json::Value) -> bool {
+        use serde_json::Value::*;
+        match (a, b) {
+            (Number(x), Number(y)) => {
+                let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
+                (x - y).abs() <= 1e-9 * x.abs().max(y.abs()).max(1.0)
+            }
+            (Array(x), Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(a, b)| close(a, b)),
+            (Object(x), Object(y)) => {
+                x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| close(v, w)))
+            }
+            _ => a == b,
+        }
+    }
+
+    proptest! {
+        /// In-place `apply` is exactly merging one-event profiles (the definition).
+        #[test]
+        fn apply_equals_merging_single_event_profiles(cs in proptest::collection::vec(contribution(), 1..40)) {
+            let cfg = ProfileConfig { max_affinities: 6, ..ProfileConfig::default() };
+            let (mut a, mut b) = (Profile::default(), Profile::default());
+            for c in &cs {
+                a.apply(c, &cfg);
+                b.merge(&Profile::single(c, &cfg), &cfg);
+            }
+            let (ja, jb) = (serde_json::to_value(&a).unwrap(), serde_json::to_value(&b).unwrap());
+            prop_assert!(close(&ja, &jb), "{ja}\n{jb}");
+        }
     }
 }
