@@ -6,6 +6,8 @@
 //! in the same order gives the same state, which is what `iob rebuild` relies on. It must never
 //! keep a raw identifier: identifiers are hashed with the engine's pseudonymizer on the way in.
 
+use std::borrow::Cow;
+
 use iob_govern::Pseudonymizer;
 use iob_types::EventKind;
 
@@ -156,7 +158,7 @@ impl Unifier {
     ) -> Vec<Identifier> {
         let rules = self.graph.rules();
         let mut out = Vec::with_capacity(4);
-        let mut push = |k: Option<u8>, raw: Option<std::borrow::Cow<'_, str>>| {
+        let mut push = |k: Option<u8>, raw: Option<Cow<'_, str>>| {
             if let (Some(k), Some(raw)) = (k, raw)
                 && let Some(key) = self.id_key(k, &raw)
             {
@@ -216,20 +218,20 @@ impl Unifier {
             weight: 1.0,
             ..Contribution::default()
         };
-        let name = match e.kind {
-            EventKind::Track => EventView::text(v.event).map(|n| n.into_owned()),
+        let name: Option<Cow<'_, str>> = match e.kind {
+            EventKind::Track => EventView::text(v.event),
             EventKind::Page | EventKind::Screen => Some(match EventView::text(v.name) {
-                Some(n) => format!("{}: {n}", e.kind.as_str()),
-                None => e.kind.as_str().to_string(),
+                Some(n) => Cow::Owned(format!("{}: {n}", e.kind.as_str())),
+                None => Cow::Borrowed(e.kind.as_str()),
             }),
-            other => Some(other.as_str().to_string()),
+            other => Some(Cow::Borrowed(other.as_str())),
         };
         if let Some(n) = &name {
             let s = sym.intern(n);
             c.weight = *self
                 .weights
                 .entry(s)
-                .or_insert_with(|| cfg.event_weights.get(n.as_str()).copied().unwrap_or(1.0));
+                .or_insert_with(|| cfg.event_weights.get(n.as_ref()).copied().unwrap_or(1.0));
             c.name = Some(s);
         }
         let channel = ctx
