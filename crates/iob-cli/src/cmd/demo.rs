@@ -234,6 +234,79 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
             r["message"].as_str().unwrap_or("")
         );
     }
+    // Unify: the person keys above collapse into persons; show one of them.
+    let u = engine.unify_stats();
+    println!(
+        "\nunified: {} persons from {} identifiers ({} person keys before identity resolution)",
+        u["persons"],
+        u["identifiers"],
+        persons.len()
+    );
+    let personal = engine.permit(Actor::Operator, &Purpose::new("personalization")?)?;
+    let at = Some(Timestamp(last));
+    if let Some(p) = engine.profile(&personal, "user-00001", at)? {
+        let v = serde_json::to_value(&p)?;
+        let obj = |k: &str| {
+            v[k].as_object()
+                .map(|m| {
+                    m.iter()
+                        .map(|(k, v)| format!("{k} {v}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
+                .unwrap_or_default()
+        };
+        println!(
+            "  profile of user-00001 (iob profile user-00001 --at {}):",
+            Timestamp(last)
+        );
+        println!(
+            "    events {}   first {}   last {}",
+            v["events"],
+            Timestamp(p.first_seen),
+            Timestamp(p.last_seen)
+        );
+        println!(
+            "    channels: {}   devices: {}",
+            obj("channels"),
+            obj("devices")
+        );
+        println!(
+            "    rfm: recency {:.1} days, {} orders, monetary {}",
+            p.rfm.recency_days, p.rfm.frequency, p.rfm.monetary
+        );
+        for (ch, st) in &p.sessions {
+            println!(
+                "    sessions on {ch}: {} ({:.0} min on average)",
+                st.sessions, st.avg_minutes
+            );
+        }
+        let items: Vec<String> = p
+            .top_items
+            .iter()
+            .take(3)
+            .map(|(i, s)| format!("{i} ({s:.2})"))
+            .collect();
+        println!("    top items: {}", items.join(", "));
+        for (m, st) in &p.metrics {
+            println!(
+                "    {m}: mean {:.1} std {:.1} min {} max {} last {}",
+                st.mean, st.std, st.min, st.max, st.last
+            );
+        }
+    }
+    if let Some(ex) = engine.explain_identity(&permit, "user-00001")? {
+        let kinds: Vec<String> = ex
+            .explanation
+            .identifiers
+            .iter()
+            .map(|i| i.kind.clone())
+            .collect();
+        println!(
+            "    identifiers: {} (iob identity explain user-00001)",
+            kinds.join(", ")
+        );
+    }
     println!(
         "\nplanted truths for the next stages: {} churners, {} fraud victims, {} health deviations, {} bargain hunters",
         truths.churners.len(),
@@ -243,7 +316,7 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
     );
     engine.close()?;
     println!(
-        "\nexplore: iob events tail -n 5 --data-dir {0}   |   iob quarantine list --data-dir {0}",
+        "\nexplore: iob events tail -n 5 --data-dir {0}   |   iob quarantine list --data-dir {0}   |   iob timeline user-00001 --data-dir {0}",
         dir.display()
     );
     Ok(())
