@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use config::{
-    AdminConfig, CollectConfig, Config, ServerConfig, SourceConfig, StoreConfig,
+    AdminConfig, CollectConfig, Config, MqttConfig, ServerConfig, SourceConfig, StoreConfig,
     TrackingPlanConfig, Unplanned,
 };
 pub use error::EngineError;
@@ -33,7 +33,7 @@ pub use ingest::{Endpoint, ImportSummary, Receipt, RejectedItem, ReplaySummary, 
 pub use keys::NewKey;
 pub use reads::EventRecord;
 
-pub use iob_collect::Rejection;
+pub use iob_collect::{RejectCode, Rejection};
 pub use iob_govern::{Actor, Permit, Scope};
 pub use iob_store::StoreStats;
 
