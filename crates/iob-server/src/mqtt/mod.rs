@@ -30,8 +30,8 @@ pub use payload::{TopicPattern, decode};
 /// too large); a message above it breaks the connection, so brokers should set
 /// `message_size_limit` below it.
 const MAX_PACKET_BYTES: usize = 16 * 1024 * 1024;
-/// Messages being stored at once, waiting for their acknowledgement in order.
-const PENDING: usize = 256;
+/// Capacity of the client's request channel (acknowledgements on their way out).
+const REQUESTS: usize = 1024;
 
 /// A configured, not yet connected MQTT source.
 pub struct MqttSource {
@@ -157,7 +157,7 @@ impl MqttSource {
             .set_manual_acks(true)
             .set_keep_alive(Duration::from_secs(30))
             .set_max_packet_size(MAX_PACKET_BYTES, MAX_PACKET_BYTES)
-            .set_request_channel_capacity(PENDING * 4);
+            .set_request_channel_capacity(REQUESTS);
         if let Some((user, password)) = credentials {
             options.set_credentials(user, password);
         }
@@ -199,8 +199,12 @@ impl MqttSource {
 
     /// One connection: returns why it ended, or `None` on shutdown.
     async fn session(&self, shutdown: &mut watch::Receiver<bool>) -> Option<String> {
-        let (client, mut events) = AsyncClient::new(self.options.clone(), PENDING * 4);
-        let (pending_tx, pending_rx) = mpsc::channel(PENDING);
+        let (client, mut events) = AsyncClient::new(self.options.clone(), REQUESTS);
+        // Unbounded on purpose: rumqttc sends our acks only while its event loop is polled, so
+        // this loop must never wait for the acknowledger (a bounded queue deadlocks when the
+        // broker resends a large in-flight window at once). The broker's in-flight window and
+        // queue bound what can be pending.
+        let (pending_tx, pending_rx) = mpsc::unbounded_channel();
         let (failed_tx, mut failed_rx) = mpsc::channel(1);
         let mut acker = tokio::spawn(ack_in_order(client.clone(), pending_rx, failed_tx));
         loop {
@@ -219,7 +223,7 @@ impl MqttSource {
                     Ok(Event::Incoming(Packet::ConnAck(ack))) => {
                         tracing::info!(broker = %self.broker, session_present = ack.session_present, "MQTT connected");
                         let filters = self.filters.iter().map(|f| SubscribeFilter::new(f.clone(), QoS::AtLeastOnce));
-                        if let Err(e) = client.subscribe_many(filters).await {
+                        if let Err(e) = client.try_subscribe_many(filters) {
                             acker.abort();
                             return Some(format!("subscribing: {e}"));
                         }
@@ -234,7 +238,7 @@ impl MqttSource {
                     }
                     Ok(Event::Incoming(Packet::Publish(publish))) => {
                         let task = tokio::spawn(handle(self.engine.clone(), self.handler.clone(), publish.clone()));
-                        if pending_tx.send((task, publish)).await.is_err() {
+                        if pending_tx.send((task, publish)).is_err() {
                             return Some("the acknowledger stopped".into());
                         }
                     }
@@ -302,7 +306,7 @@ async fn handle(
 /// failure it stops acknowledging and reports, so the session ends and the broker redelivers.
 async fn ack_in_order(
     client: AsyncClient,
-    mut pending: mpsc::Receiver<(JoinHandle<Result<(), EngineError>>, Publish)>,
+    mut pending: mpsc::UnboundedReceiver<(JoinHandle<Result<(), EngineError>>, Publish)>,
     failed: mpsc::Sender<String>,
 ) {
     while let Some((task, publish)) = pending.recv().await {
