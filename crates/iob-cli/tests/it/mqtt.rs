@@ -237,17 +237,18 @@ fn mqtt_readings_survive_restarts_and_bad_payloads_are_quarantined() {
 
     // Published while iob is down: the broker queues them for our persistent session.
     broker.publish("devices/band-1/heart_rate", b"75");
+    broker.publish("devices/band-1/heart_rate", b"75"); // an equal reading: kept, not merged
     broker.publish("devices/band-1/heart_rate", b"76.5");
     broker.publish("devices/band-3/steps", b"40");
     broker.publish("obs/band-2", reading.to_string().as_bytes()); // a resend: deduplicated
     assert_eq!(exported(&cfg).len(), 4);
 
     let server = Server::start_with(&cfg, &args);
-    wait_for(&server, 7, 7);
+    wait_for(&server, 8, 7);
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(
         server.stats()["events"],
-        7,
+        8,
         "the resent messageId was stored twice"
     );
     server.stop();
@@ -266,7 +267,7 @@ fn mqtt_readings_survive_restarts_and_bad_payloads_are_quarantined() {
         .collect();
     let mut sorted = heart.clone();
     sorted.sort_by(f64::total_cmp);
-    assert_eq!(sorted, [72.0, 75.0, 76.5]);
+    assert_eq!(sorted, [72.0, 75.0, 75.0, 76.5]);
     let steps = events
         .iter()
         .find(|e| e["messageId"] == "m-json-1")

@@ -9,13 +9,15 @@
 //!   group commit gathers them into shared fsyncs.
 //! * A store failure or a lost connection ends the session without acknowledging what is
 //!   pending; the broker redelivers it after the reconnect (with backoff). Redeliveries are
-//!   deduplicated for JSON payloads with a `messageId` or a `timestamp`; a bare value stored
-//!   just before a crash and redelivered is stored twice (at least once).
+//!   deduplicated for JSON payloads with a `messageId` or a `timestamp`; other readings get a
+//!   fresh `messageId` each (equal readings are never merged), so one stored just before a
+//!   crash and redelivered is stored twice (at least once).
 //! * Logs name the broker and counts, never topics or payloads (they carry identifiers).
 
 mod payload;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use iob_engine::{Endpoint, Engine, EngineError, MqttConfig, Submission};
@@ -48,6 +50,16 @@ struct Handler {
     source: String,
     pattern: Option<TopicPattern>,
     max_event_bytes: usize,
+    /// Fresh messageIds: `mqtt-` + this process's start time (ns) + a counter.
+    started_ns: u128,
+    next_id: AtomicU64,
+}
+
+impl Handler {
+    fn fresh_id(&self) -> String {
+        let n = self.next_id.fetch_add(1, Ordering::Relaxed);
+        format!("mqtt-{:x}-{n:x}", self.started_ns)
+    }
 }
 
 fn config_error(key: &str, reason: impl Into<String>) -> EngineError {
@@ -170,6 +182,11 @@ impl MqttSource {
                 source: cfg.source.clone(),
                 pattern,
                 max_event_bytes,
+                started_ns: std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_nanos())
+                    .unwrap_or_default(),
+                next_id: AtomicU64::new(0),
             }),
         })
     }
@@ -271,6 +288,7 @@ async fn handle(
         &publish.payload,
         handler.pattern.as_ref(),
         handler.max_event_bytes,
+        &handler.fresh_id(),
     );
     let rejection = match decoded {
         Ok(body) => {

@@ -127,12 +127,17 @@ impl TopicPattern {
     }
 }
 
-/// A collector body (`observe`) for the message, or why there can be none.
+/// A collector body (`observe`) for the message, or why there can be none. `fresh_id` is a
+/// `messageId` never used before, for a reading that has no identity of its own (a bare value,
+/// a JSON reading with neither `messageId` nor `timestamp`): the collector's default id (from
+/// the receive time and the bytes) would merge equal readings the broker delivers within one
+/// millisecond, as it does with a backlog after a restart.
 pub fn decode(
     topic: &str,
     payload: &[u8],
     pattern: Option<&TopicPattern>,
     max_event_bytes: usize,
+    fresh_id: &str,
 ) -> Result<Vec<u8>, Rejection> {
     if payload.len() > max_event_bytes {
         return Err(Rejection::new(
@@ -147,7 +152,7 @@ pub fn decode(
     let named = pattern.and_then(|p| p.matches(topic));
     let text = payload.trim_ascii();
     if text.first() == Some(&b'{') {
-        return Ok(json_object(topic, payload, named.as_ref()));
+        return Ok(json_object(topic, payload, named.as_ref(), fresh_id));
     }
     if text.is_empty() {
         return Err(Rejection::new(
@@ -197,6 +202,7 @@ pub fn decode(
     event.insert("deviceId".into(), device.into());
     event.insert("metric".into(), metric.into());
     event.insert("value".into(), value);
+    event.insert("messageId".into(), fresh_id.into());
     if let Some(user) = named.get(Field::UserId) {
         event.insert("userId".into(), user.into());
     }
@@ -229,10 +235,11 @@ fn topic_unnamed(topic: &str, pattern: Option<&TopicPattern>) -> Rejection {
 }
 
 /// A JSON object payload: passed to the collector as it is (it names any problem precisely),
-/// except that fields the topic names fill missing ones, and a reading with a `timestamp` but
-/// no `messageId` gets one derived from topic and payload, so a broker redelivery of it is
-/// deduplicated. Bytes that don't parse as an object go through unchanged to be rejected.
-fn json_object(topic: &str, payload: &[u8], named: Option<&Named<'_>>) -> Vec<u8> {
+/// except that fields the topic names fill missing ones, and a reading without `messageId`
+/// gets one: derived from topic and payload when it has a `timestamp` (so a broker redelivery
+/// of it is deduplicated), else `fresh_id`. Bytes that don't parse as an object go through
+/// unchanged to be rejected.
+fn json_object(topic: &str, payload: &[u8], named: Option<&Named<'_>>, fresh_id: &str) -> Vec<u8> {
     let Ok(mut event) = serde_json::from_slice::<Map<String, Value>>(payload) else {
         return payload.to_vec();
     };
@@ -243,7 +250,10 @@ fn json_object(topic: &str, payload: &[u8], named: Option<&Named<'_>>) -> Vec<u8
             changed = true;
         }
     }
-    if !event.contains_key("messageId") && event.contains_key("timestamp") {
+    if !event.contains_key("messageId") && !event.contains_key("timestamp") {
+        event.insert("messageId".into(), fresh_id.into());
+        changed = true;
+    } else if !event.contains_key("messageId") {
         let mut seed = Vec::with_capacity(topic.len() + 1 + payload.len());
         seed.extend_from_slice(topic.as_bytes());
         seed.push(0);

@@ -7,12 +7,12 @@ fn pattern() -> TopicPattern {
 }
 
 fn ok(topic: &str, payload: &[u8]) -> Value {
-    let body = decode(topic, payload, Some(&pattern()), 32 * 1024).unwrap();
+    let body = decode(topic, payload, Some(&pattern()), 32 * 1024, "fresh").unwrap();
     serde_json::from_slice(&body).unwrap()
 }
 
 fn rejected(topic: &str, payload: &[u8]) -> Rejection {
-    decode(topic, payload, Some(&pattern()), 32 * 1024).unwrap_err()
+    decode(topic, payload, Some(&pattern()), 32 * 1024, "fresh").unwrap_err()
 }
 
 #[test]
@@ -45,7 +45,7 @@ fn patterns_parse_match_and_give_their_filter() {
 fn bare_numbers_and_booleans_become_observe_events() {
     assert_eq!(
         ok("devices/band-7/heart_rate", b"72"),
-        json!({"type": "observe", "deviceId": "band-7", "metric": "heart_rate", "value": 72})
+        json!({"type": "observe", "deviceId": "band-7", "metric": "heart_rate", "value": 72, "messageId": "fresh"})
     );
     assert_eq!(ok("devices/d/t", b" -1.5e3\n")["value"], json!(-1500.0));
     assert_eq!(
@@ -56,9 +56,10 @@ fn bare_numbers_and_booleans_become_observe_events() {
     let v = ok("devices/a\"b\\c/m", b"1");
     assert_eq!(v["deviceId"], "a\"b\\c");
     let p = TopicPattern::parse("u/{userId}/{deviceId}/{metric}").unwrap();
-    let v: Value =
-        serde_json::from_slice(&decode("u/u-1/scale/weight", b"70.2", Some(&p), 1024).unwrap())
-            .unwrap();
+    let v: Value = serde_json::from_slice(
+        &decode("u/u-1/scale/weight", b"70.2", Some(&p), 1024, "fresh").unwrap(),
+    )
+    .unwrap();
     assert_eq!(v["userId"], "u-1");
 }
 
@@ -114,13 +115,13 @@ fn topics_that_name_no_device_are_rejected() {
         (RejectCode::InvalidValue, "topic")
     );
     assert!(r.message.contains("devices/{deviceId}/{metric}"), "{r}");
-    let r = decode("devices/d/m", b"5", None, 1024).unwrap_err();
+    let r = decode("devices/d/m", b"5", None, 1024, "fresh").unwrap_err();
     assert_eq!(r.field, "topic");
     assert!(r.message.contains("mqtt.topic_pattern"), "{r}");
     // A pattern without {metric} cannot name a bare value's metric.
     let p = TopicPattern::parse("devices/{deviceId}/+").unwrap();
     assert_eq!(
-        decode("devices/d/m", b"5", Some(&p), 1024)
+        decode("devices/d/m", b"5", Some(&p), 1024, "fresh")
             .unwrap_err()
             .field,
         "topic"
@@ -141,9 +142,10 @@ fn oversized_payloads_are_rejected_before_parsing() {
 
 #[test]
 fn json_objects_pass_through_or_take_missing_fields_from_the_topic() {
-    let raw = br#"{"deviceId":"band-2","metric":"steps","value":12,"unit":"count"}"#;
+    let raw =
+        br#"{"deviceId":"band-2","metric":"steps","value":12,"unit":"count","messageId":"m"}"#;
     assert_eq!(
-        decode("other/topic", raw, Some(&pattern()), 1024).unwrap(),
+        decode("other/topic", raw, Some(&pattern()), 1024, "fresh").unwrap(),
         raw
     );
     // Fields named by the topic fill the missing ones; the payload's own win.
@@ -157,8 +159,14 @@ fn json_objects_pass_through_or_take_missing_fields_from_the_topic() {
     );
     // Malformed JSON and JSON of the wrong type go to the collector unchanged, which names
     // the problem (malformed_json, type mismatch).
-    for raw in [&br#"{"deviceId":"#[..], br#"{"type":"track","event":"x"}"#] {
-        assert_eq!(decode("x", raw, Some(&pattern()), 1024).unwrap(), raw);
+    for raw in [
+        &br#"{"deviceId":"#[..],
+        br#"{"type":"track","event":"x","messageId":"m"}"#,
+    ] {
+        assert_eq!(
+            decode("x", raw, Some(&pattern()), 1024, "fresh").unwrap(),
+            raw
+        );
     }
 }
 
@@ -171,13 +179,9 @@ fn timestamped_json_readings_get_a_stable_message_id() {
     assert!(id.starts_with("mqtt-"), "{id}");
     assert_eq!(a["messageId"], b["messageId"]);
     assert_ne!(ok("t/2", raw)["messageId"], a["messageId"]);
-    // A reading without a timestamp keeps the collector's id (received time): the same value
-    // sent twice is two readings.
-    assert!(
-        ok("t/1", br#"{"deviceId":"d","metric":"m","value":1}"#)
-            .get("messageId")
-            .is_none()
-    );
+    // A reading without a timestamp is a new reading each time it is sent: a fresh id.
+    let v = ok("t/1", br#"{"deviceId":"d","metric":"m","value":1}"#);
+    assert_eq!(v["messageId"], "fresh");
     // The payload's own messageId is kept.
     let own = ok("t/1", br#"{"deviceId":"d","metric":"m","value":1,"timestamp":"2026-11-20T10:00:00Z","messageId":"m-1"}"#);
     assert_eq!(own["messageId"], "m-1");
