@@ -33,6 +33,18 @@ impl Client {
         }
     }
 
+    pub async fn get(&self, path: &str) -> anyhow::Result<Response> {
+        let req = hyper::Request::get(format!("{}{path}", self.base)).body(Full::default())?;
+        let resp = self
+            .inner
+            .request(req)
+            .await
+            .with_context(|| format!("GET {path}"))?;
+        let status = resp.status().as_u16();
+        let body = resp.into_body().collect().await?.to_bytes().to_vec();
+        Ok(Response { status, body })
+    }
+
     pub async fn post(
         &self,
         path: &str,

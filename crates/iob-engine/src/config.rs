@@ -30,6 +30,8 @@ pub struct Config {
     pub identity: iob_unify::IdentityConfig,
     /// Which profile features are computed, their windows and parameters.
     pub profiles: iob_unify::ProfileConfig,
+    /// Readings from an MQTT broker (`iob serve --mqtt URL`); off unless `mqtt.url` is set.
+    pub mqtt: MqttConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -139,6 +141,52 @@ impl Default for ServerConfig {
     }
 }
 
+/// `[mqtt]`: subscribe to a broker (e.g. Mosquitto) for IoT and wearable readings. Messages are
+/// trusted by their broker connection (no write key) and attributed to `source`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MqttConfig {
+    /// Broker address: `mqtt://host[:port]` (plain TCP, port 1883 by default), optionally
+    /// `mqtt://user:password@host:port`. Unset: no MQTT subscription.
+    pub url: Option<String>,
+    /// Topic filters to subscribe to (`devices/+/+`, `wearables/#`). Default: `topic_pattern`
+    /// with each `{field}` written as `+`.
+    pub topics: Vec<String>,
+    /// How a bare-value payload (`72`, `true`) names its device and metric, from the topic:
+    /// `devices/{deviceId}/{metric}`; `{userId}` is also known, `+` matches any one level and a
+    /// final `#` any rest. JSON payloads take missing `deviceId`/`metric`/`userId` from it too.
+    pub topic_pattern: Option<String>,
+    /// The MQTT client id the broker keeps our persistent session under. Default: `iob-` and a
+    /// hash of the data directory's path, so it is the same on every restart.
+    pub client_id: Option<String>,
+    /// Source name stored on MQTT events (`iobSource`) and part of their dedup key.
+    pub source: String,
+    /// Subscription quality of service: only 1 (at least once; acknowledged after storing).
+    pub qos: u8,
+}
+
+impl Default for MqttConfig {
+    fn default() -> Self {
+        MqttConfig {
+            url: None,
+            topics: Vec::new(),
+            topic_pattern: None,
+            client_id: None,
+            source: "mqtt".into(),
+            qos: 1,
+        }
+    }
+}
+
+/// Source names: 1-64 of a-z, A-Z, 0-9, '-', '_'.
+fn valid_source_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 impl Config {
     /// Reads `path` (if given), applies `IOB_*` overrides from `env`, and validates.
     pub fn load(
@@ -231,12 +279,7 @@ impl Config {
         }
         let mut names = std::collections::HashSet::new();
         for (i, s) in self.sources.iter().enumerate() {
-            let ok = !s.name.is_empty()
-                && s.name.len() <= 64
-                && s.name
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-            if !ok {
+            if !valid_source_name(&s.name) {
                 return Err(bad(
                     &format!("sources[{i}].name"),
                     format!("`{}` must be 1-64 of a-z, A-Z, 0-9, '-', '_'", s.name),
@@ -264,6 +307,29 @@ impl Config {
         }
         if self.server.max_body_bytes < 1024 {
             return Err(bad("server.max_body_bytes", "must be at least 1024".into()));
+        }
+        if !valid_source_name(&self.mqtt.source) {
+            return Err(bad(
+                "mqtt.source",
+                format!(
+                    "`{}` must be 1-64 of a-z, A-Z, 0-9, '-', '_'",
+                    self.mqtt.source
+                ),
+            ));
+        }
+        if self.mqtt.qos != 1 {
+            return Err(bad(
+                "mqtt.qos",
+                format!(
+                    "{} is not supported: readings are subscribed with QoS 1 (at least once, acknowledged after storing)",
+                    self.mqtt.qos
+                ),
+            ));
+        }
+        if let Some(id) = &self.mqtt.client_id
+            && (id.is_empty() || id.len() > 64)
+        {
+            return Err(bad("mqtt.client_id", "must be 1-64 characters".into()));
         }
         Ok(())
     }
@@ -385,5 +451,33 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("collect.purposes"), "{e}");
+        let e = Config::load(None, env(&[("IOB_MQTT__QOS", "2")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("mqtt.qos"), "{e}");
+        let e = Config::load(None, env(&[("IOB_MQTT__SOURCE", "bad name")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("mqtt.source"), "{e}");
+    }
+
+    #[test]
+    fn mqtt_section_from_env() {
+        let c = Config::load(
+            None,
+            env(&[
+                ("IOB_MQTT__URL", "mqtt://127.0.0.1:1883"),
+                ("IOB_MQTT__TOPICS", "[\"devices/#\"]"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.mqtt.url.as_deref(), Some("mqtt://127.0.0.1:1883"));
+        assert_eq!(c.mqtt.topics, ["devices/#"]);
+        assert_eq!(c.mqtt.source, "mqtt");
+        assert_eq!(c.mqtt.qos, 1);
+        let e = Config::load(None, env(&[("IOB_MQTT__TOPIC", "x")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("topic"), "{e}");
     }
 }

@@ -215,6 +215,15 @@ fn body_write_key(body: &[u8]) -> Option<String> {
 }
 
 impl Engine {
+    /// The source a submission is attributed to: `trusted` (a connection the server vouches
+    /// for, e.g. its MQTT subscription), else the source of the presented write key.
+    fn sender(&self, trusted: Option<&str>, key: Option<&str>) -> Result<String, EngineError> {
+        match trusted {
+            Some(source) => Ok(source.to_string()),
+            None => self.source_for(key),
+        }
+    }
+
     fn source_for(&self, key: Option<&str>) -> Result<String, EngineError> {
         let key = key.ok_or(EngineError::MissingKey)?;
         match self.authenticate(key)? {
@@ -229,11 +238,15 @@ impl Engine {
     /// the body's `writeKey`), so unauthenticated junk never fills the quarantine.
     fn rejected_whole<T>(
         &self,
+        trusted: Option<&str>,
         sub: &Submission<'_>,
         r: Rejection,
         items: &mut Vec<(Result<T, Rejection>, Vec<u8>)>,
     ) -> Result<String, EngineError> {
-        let source = self.source_for(sub.key.or(body_write_key(sub.body).as_deref()))?;
+        let source = match trusted {
+            Some(_) => self.sender(trusted, None)?,
+            None => self.source_for(sub.key.or(body_write_key(sub.body).as_deref()))?,
+        };
         items.push((Err(r), sub.body.to_vec()));
         Ok(source)
     }
@@ -308,6 +321,53 @@ impl Engine {
     /// Returns `Err(Rejected)` when nothing in the request was usable (the rejection is in the
     /// quarantine); a batch with some valid events returns a receipt listing the rejected ones.
     pub async fn submit(&self, sub: Submission<'_>) -> Result<Receipt, EngineError> {
+        self.submit_as(None, sub).await
+    }
+
+    /// [`Engine::submit`] for a sender the caller has already authenticated by other means
+    /// than a write key (the server's MQTT subscription: messages are trusted by their broker
+    /// connection). `sub.key` and a body `writeKey` are ignored; events are attributed to
+    /// `source`. Validation, quarantine, deduplication and durability are those of `submit`.
+    pub async fn submit_from(
+        &self,
+        source: &str,
+        sub: Submission<'_>,
+    ) -> Result<Receipt, EngineError> {
+        self.submit_as(Some(source), sub).await
+    }
+
+    /// Quarantines bytes that a trusted sender (see [`Engine::submit_from`]) could not even
+    /// turn into a submission (an MQTT payload that is neither a number nor JSON, a topic that
+    /// names no device), with the rejection naming the field. Returns once it is durable.
+    pub async fn quarantine_from(
+        &self,
+        source: &str,
+        endpoint: &str,
+        rejection: Rejection,
+        raw: Vec<u8>,
+    ) -> Result<RejectedItem, EngineError> {
+        let ids = self
+            .quarantine(vec![NewQuarantined {
+                received_at: self.clock.now(),
+                source: Some(source.to_string()),
+                person: None,
+                reason: serde_json::json!({ "endpoint": endpoint, "rejection": &rejection }),
+                codec: Codec::Json,
+                payload: raw,
+            }])
+            .await?;
+        let quarantine_id = ids.first().copied().ok_or(EngineError::ShuttingDown)?;
+        Ok(RejectedItem {
+            rejection,
+            quarantine_id,
+        })
+    }
+
+    async fn submit_as(
+        &self,
+        trusted: Option<&str>,
+        sub: Submission<'_>,
+    ) -> Result<Receipt, EngineError> {
         let rx = Received {
             source: None,
             received_at: self.clock.now(),
@@ -324,11 +384,11 @@ impl Engine {
                     .parse_event_canonical(sub.body, Some(kind), &rx, &mut canon)
                 {
                     Ok(p) => {
-                        let source = self.source_for(sub.key.or(p.write_key.as_deref()))?;
+                        let source = self.sender(trusted, sub.key.or(p.write_key.as_deref()))?;
                         items.push((Ok(p.event), Vec::new()));
                         source
                     }
-                    Err(r) => self.rejected_whole(&sub, r, &mut items)?,
+                    Err(r) => self.rejected_whole(trusted, &sub, r, &mut items)?,
                 }
             }
             Endpoint::Batch => match self
@@ -336,7 +396,7 @@ impl Engine {
                 .parse_batch_canonical(sub.body, &rx, &mut canon)
             {
                 Ok(b) => {
-                    let source = self.source_for(sub.key.or(b.write_key.as_deref()))?;
+                    let source = self.sender(trusted, sub.key.or(b.write_key.as_deref()))?;
                     items.reserve(b.items.len());
                     for it in b.items {
                         let raw = if it.result.is_err() {
@@ -348,7 +408,7 @@ impl Engine {
                     }
                     source
                 }
-                Err(r) => self.rejected_whole(&sub, r, &mut items)?,
+                Err(r) => self.rejected_whole(trusted, &sub, r, &mut items)?,
             },
         };
 

@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use config::{
-    AdminConfig, CollectConfig, Config, ServerConfig, SourceConfig, StoreConfig,
+    AdminConfig, CollectConfig, Config, MqttConfig, ServerConfig, SourceConfig, StoreConfig,
     TrackingPlanConfig, Unplanned,
 };
 pub use error::EngineError;
@@ -36,7 +36,7 @@ pub use keys::NewKey;
 pub use reads::EventRecord;
 pub use unify::{IdentityReport, JourneyPage, RebuildReport};
 
-pub use iob_collect::Rejection;
+pub use iob_collect::{RejectCode, Rejection};
 pub use iob_govern::{Actor, Permit, Scope};
 pub use iob_store::StoreStats;
 

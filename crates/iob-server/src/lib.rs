@@ -8,6 +8,7 @@
 //! * Admin routes (`/v1/stats`, `/v1/quarantine`, `/v1/quarantine/replay`) for the operator
 //!   when a running server holds the data directory.
 //! * One table ([`problem`]) maps every engine error to an HTTP status and a stable code.
+//! * [`mqtt`]: the MQTT source (readings from a broker subscription, acknowledged once stored).
 //!
 //! This crate must stay thin: no validation, storage or privacy logic lives here; it never logs
 //! request bodies, keys or identifiers.
@@ -15,6 +16,7 @@
 mod admin;
 mod auth;
 mod collect;
+pub mod mqtt;
 mod persons;
 pub mod problem;
 

@@ -7,6 +7,7 @@
 //!   events from concurrent connections, then times single `/v1/track` requests (p50/p99), and
 //!   reports the server's peak RSS.
 //! * `import`: generates a JSON Lines file of N events and imports it (rows/s).
+//! * `mqtt`: readings through a Mosquitto broker into `iob serve --mqtt` ([`super::bench_mqtt`]).
 
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
@@ -57,6 +58,8 @@ pub enum Command {
         #[arg(long)]
         file: Option<PathBuf>,
     },
+    /// MQTT readings through a local Mosquitto into a child `iob serve --mqtt`.
+    Mqtt(super::bench_mqtt::Args),
 }
 
 /// One `/v1/batch` body of the benchmarked events (the ones the collector tests byte for byte).
@@ -94,7 +97,7 @@ fn bench_config(dir: &Path) -> anyhow::Result<Config> {
     })
 }
 
-fn scratch(global: &Global) -> anyhow::Result<tempfile::TempDir> {
+pub(crate) fn scratch(global: &Global) -> anyhow::Result<tempfile::TempDir> {
     // Benchmark on the disk of the data directory the user would use.
     let parent = global
         .data_dir
@@ -120,6 +123,7 @@ pub fn run(global: &Global, cmd: Command) -> anyhow::Result<()> {
             singles,
         } => http(global, events, batch, connections, singles),
         Command::Import { events, file } => import(global, events, file),
+        Command::Mqtt(args) => super::bench_mqtt::run(global, args),
     }
 }
 
@@ -233,7 +237,7 @@ fn http(
     result
 }
 
-fn peak_rss_kib(pid: u32) -> Option<u64> {
+pub(crate) fn peak_rss_kib(pid: u32) -> Option<u64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     s.lines()
         .find(|l| l.starts_with("VmHWM:"))?

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 pub mod bench;
+pub mod bench_mqtt;
 pub mod demo;
 pub mod events;
 pub mod import;

@@ -11,6 +11,13 @@ pub struct Args {
     /// Address to listen on (default 127.0.0.1:8088; also IOB_SERVER__LISTEN or [server] listen).
     #[arg(long)]
     pub listen: Option<String>,
+    /// Also subscribe to this MQTT broker for readings, e.g. mqtt://127.0.0.1:1883 (also
+    /// IOB_MQTT__URL or [mqtt] url).
+    #[arg(long, value_name = "URL")]
+    pub mqtt: Option<String>,
+    /// MQTT topic filter to subscribe to (repeatable; replaces [mqtt] topics), e.g. `devices/#`.
+    #[arg(long = "mqtt-topic", value_name = "FILTER")]
+    pub mqtt_topics: Vec<String>,
 }
 
 pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
@@ -18,7 +25,21 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
     if let Some(l) = args.listen {
         cfg.server.listen = l;
     }
+    if let Some(url) = args.mqtt {
+        cfg.mqtt.url = Some(url);
+    }
+    if !args.mqtt_topics.is_empty() {
+        cfg.mqtt.topics = args.mqtt_topics;
+    }
     let engine = Arc::new(global.open(&cfg)?);
+    let mqtt = match cfg.mqtt.url {
+        Some(_) => Some(iob_server::mqtt::MqttSource::new(
+            engine.clone(),
+            &cfg.mqtt,
+            cfg.collect.max_event_bytes,
+        )?),
+        None => None,
+    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -30,12 +51,24 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
         let addr = listener.local_addr()?;
         // Install the signal handlers before announcing the address: a supervisor that sends
         // SIGTERM right after start must get a clean shutdown, not the default kill.
-        let shutdown = shutdown_signal()?;
+        let signal = shutdown_signal()?;
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let shutdown = async move {
+            signal.await;
+            let _ = stop_tx.send(true);
+        };
+        let mqtt = mqtt.map(|source| tokio::spawn(source.run(stop_rx)));
         tracing::info!(%addr, data_dir = %cfg.data_dir().display(), sources = ?engine.sources(), "iob serving");
         // Machine-readable line for scripts and tests that start the server on port 0.
         println!("listening on http://{addr}");
         let router = iob_server::router(engine.clone(), &cfg.server);
-        iob_server::serve(listener, router, shutdown).await?;
+        let served = iob_server::serve(listener, router, shutdown).await;
+        // The MQTT source stops with the HTTP server (its sender is gone either way) after
+        // storing and acknowledging what it received.
+        if let Some(task) = mqtt {
+            let _ = task.await;
+        }
+        served?;
         anyhow::Ok(())
     })?;
     drop(rt);

@@ -42,10 +42,16 @@ pub struct Server {
 
 impl Server {
     pub fn start(config: &Path) -> Server {
+        Server::start_with(config, &[])
+    }
+
+    /// `iob serve` with extra flags (`--mqtt URL`, ...).
+    pub fn start_with(config: &Path, serve_args: &[&str]) -> Server {
         let mut child = iob()
             .args(["--log", "warn", "--config"])
             .arg(config)
             .arg("serve")
+            .args(serve_args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -78,6 +84,20 @@ impl Server {
             &[],
             body,
         )
+    }
+
+    /// `GET /v1/stats` with the admin key.
+    pub fn stats(&self) -> serde_json::Value {
+        let r = request(
+            &self.addr,
+            "GET",
+            "/v1/stats",
+            Some(&format!("Bearer {ADMIN_KEY}")),
+            &[],
+            b"",
+        );
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        r.json()
     }
 
     pub fn kill9(&mut self) {

@@ -1,6 +1,7 @@
-//! End-to-end tests of the `iob` binary: HTTP over real sockets, the CLI, and kill -9.
+//! End-to-end tests of the `iob` binary: HTTP over real sockets, the CLI, kill -9, and MQTT through a real Mosquitto.
 mod cli;
 mod common;
 mod http;
 mod kill9;
+mod mqtt;
 mod persons;
