@@ -323,6 +323,30 @@ fn mqtt_readings_survive_restarts_and_bad_payloads_are_quarantined() {
         out.contains("abc") && out.contains("is not a finite number"),
         "{out}"
     );
+
+    // The readings feed the profile of the device's owner once an identify registers it.
+    let server = Server::start_with(&cfg, &args);
+    let r = server.post(
+        "/v1/identify",
+        Some(WRITE_KEY),
+        br#"{"userId":"ada","context":{"device":{"id":"band-1","type":"wearable"}}}"#,
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let h = format!("Bearer {ADMIN_KEY}");
+    let get = |path: &str| request(&server.addr, "GET", path, Some(&h), &[], b"").json();
+    let ada = get("/v1/persons/ada?purpose=health");
+    let hr = &ada["metrics"]["heart_rate"];
+    assert_eq!(hr["n"], 4, "{ada}");
+    assert_eq!(
+        (hr["min"].as_f64(), hr["max"].as_f64()),
+        (Some(72.0), Some(76.5))
+    );
+    assert!((hr["mean"].as_f64().unwrap() - 74.625).abs() < 1e-9, "{hr}");
+    assert_eq!(ada["devices"]["wearable"], 1);
+    // A device nobody registered is a person of its own.
+    let band3 = get("/v1/persons/band-3?purpose=health");
+    assert_eq!(band3["metrics"]["steps"]["last"], 40.0, "{band3}");
+    server.stop();
 }
 
 #[test]
