@@ -8,6 +8,7 @@
 //! `properties` text mentions one. Neither can reject an event: a value that is not a string,
 //! a user agent nobody recognizes, or a panic inside a parser just yields less enrichment.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 use std::panic::catch_unwind;
@@ -17,8 +18,6 @@ use iob_types::{Device, UserAgent};
 use parking_lot::Mutex;
 use serde_json::value::RawValue;
 use xxhash_rust::xxh3::Xxh3Builder;
-
-use crate::fields::{split_object, str_text};
 
 /// Only this many leading bytes of a user agent are parsed (real ones are under 300; longer
 /// ones are junk or attacks, and the parser's regexes scan the whole string).
@@ -131,33 +130,138 @@ impl UaCache {
 }
 
 /// `context.userAgent` when it is a non-empty string.
-pub(crate) fn user_agent_of(context: &RawValue) -> Option<std::borrow::Cow<'_, str>> {
-    let text = context.get();
-    if !text.contains("userAgent") && !text.contains("\\u") {
-        return None;
-    }
-    let fields = split_object(text).ok()?;
-    let (_, v) = fields.into_iter().find(|(k, _)| k == "userAgent")?;
-    str_text(v).filter(|s| !s.is_empty())
+pub(crate) fn user_agent_of(context: &RawValue) -> Option<Cow<'_, str>> {
+    top_level_string(context.get(), "userAgent").filter(|s| !s.is_empty())
 }
 
 /// The sentiment of each of `names` that is a string in `properties`, in `names` order.
 pub(crate) fn sentiments(properties: &RawValue, names: &[String]) -> Vec<(String, f64)> {
-    let text = properties.get();
-    if !names.iter().any(|n| text.contains(n.as_str())) && !text.contains("\\u") {
-        return Vec::new();
-    }
-    let Ok(fields) = split_object(text) else {
-        return Vec::new();
-    };
-    names
-        .iter()
-        .filter_map(|name| {
-            let (_, v) = fields.iter().find(|(k, _)| k == name)?;
-            let s = str_text(v)?;
-            Some((name.clone(), sentiment(&s)?))
-        })
+    let mut found: Vec<(usize, Option<Cow<str>>)> = Vec::new();
+    scan_members(properties.get(), |key, value| {
+        if let Some(i) = names.iter().position(|n| *n == key)
+            && !found.iter().any(|(j, _)| *j == i)
+        {
+            // The first member of a name counts, as in the parser; a non-string is skipped.
+            found.push((i, string_at(value)));
+        }
+        found.len() < names.len()
+    });
+    found.sort_by_key(|(i, _)| *i);
+    found
+        .into_iter()
+        .filter_map(|(i, text)| Some((names[i].clone(), sentiment(&text?)?)))
         .collect()
+}
+
+/// The text of the first top-level member `key` of the JSON object `obj` when it is a string.
+pub(crate) fn top_level_string<'a>(obj: &'a str, key: &str) -> Option<Cow<'a, str>> {
+    let mut out = None;
+    scan_members(obj, |k, value| {
+        if k == key {
+            out = Some(string_at(value));
+            return false;
+        }
+        true
+    });
+    out.flatten()
+}
+
+/// Calls `visit(key, value…)` for each top-level member of the JSON object `obj`, in order,
+/// with the text from the member's value to the end of `obj`, until `visit` returns false.
+///
+/// `obj` has been validated by the parser (it is a `RawValue` of an accepted body), so one pass
+/// over its bytes that jumps over strings and counts brackets finds the members without
+/// building anything: this runs for every event, and splitting `context` with serde cost
+/// more than the rest of the enrichment. Tested against [`crate::fields::split_object`].
+fn scan_members<'a>(obj: &'a str, mut visit: impl FnMut(&str, &'a str) -> bool) {
+    let b = obj.as_bytes();
+    let Some(open) = memchr::memchr(b'{', b) else {
+        return;
+    };
+    let mut i = open + 1;
+    let mut depth = 0usize; // below the top-level object
+    let mut at_key = true;
+    while i < b.len() {
+        match b[i] {
+            b'"' => {
+                let Some((end, escaped)) = string_end(b, i) else {
+                    return;
+                };
+                if depth == 0 && at_key {
+                    // `:` follows the key, perhaps after whitespace; then the value.
+                    let mut j = end;
+                    while j < b.len() && b[j] != b':' {
+                        j += 1;
+                    }
+                    j += 1;
+                    while j < b.len() && b[j].is_ascii_whitespace() {
+                        j += 1;
+                    }
+                    if j >= b.len() {
+                        return;
+                    }
+                    if let Some(k) = string_text(&obj[i..end], escaped)
+                        && !visit(&k, &obj[j..])
+                    {
+                        return;
+                    }
+                    at_key = false;
+                    i = j;
+                } else {
+                    i = end;
+                }
+            }
+            b'{' | b'[' => {
+                depth += 1;
+                i += 1;
+            }
+            b'}' | b']' => {
+                let Some(d) = depth.checked_sub(1) else {
+                    return;
+                };
+                depth = d;
+                i += 1;
+            }
+            b',' if depth == 0 => {
+                at_key = true;
+                i += 1;
+            }
+            _ => i += 1,
+        }
+    }
+}
+
+/// The text of the JSON string `value` starts with, if it starts with one.
+fn string_at(value: &str) -> Option<Cow<'_, str>> {
+    if !value.starts_with('"') {
+        return None;
+    }
+    let (end, escaped) = string_end(value.as_bytes(), 0)?;
+    string_text(&value[..end], escaped)
+}
+
+/// The index just past the string that opens at `b[open]` (a `"`), and whether it has
+/// escapes. Jumps between quotes and backslashes (strings are most of the bytes).
+fn string_end(b: &[u8], open: usize) -> Option<(usize, bool)> {
+    let mut j = open + 1;
+    let mut escaped = false;
+    loop {
+        j += memchr::memchr2(b'"', b'\\', b.get(j..)?)?;
+        if b[j] == b'"' {
+            return Some((j + 1, escaped));
+        }
+        escaped = true;
+        j += 2;
+    }
+}
+
+/// The text of a JSON string literal (with its quotes), borrowed unless it has escapes.
+fn string_text(lit: &str, escaped: bool) -> Option<Cow<'_, str>> {
+    if escaped {
+        serde_json::from_str::<String>(lit).ok().map(Cow::Owned)
+    } else {
+        lit.get(1..lit.len() - 1).map(Cow::Borrowed)
+    }
 }
 
 #[cfg(test)]
@@ -303,6 +407,58 @@ mod tests {
         assert_eq!(user_agent_of(&c), None);
         let c = RawValue::from_string(r#"{"userAgent":""}"#.into()).unwrap();
         assert_eq!(user_agent_of(&c), None);
+    }
+
+    fn json_text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[a-zA-Z ]{0,6}",
+            Just("userAgent".to_string()),
+            Just("u\"{}[],:\\".to_string()),
+            "\\PC{0,6}"
+        ]
+    }
+
+    fn json_value() -> impl Strategy<Value = serde_json::Value> {
+        let leaf = prop_oneof![
+            json_text().prop_map(serde_json::Value::from),
+            any::<i32>().prop_map(serde_json::Value::from),
+            Just(serde_json::Value::Null),
+        ];
+        leaf.prop_recursive(3, 16, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::from),
+                proptest::collection::vec((json_text(), inner), 0..4)
+                    .prop_map(|kv| { serde_json::Value::Object(kv.into_iter().collect()) }),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1000))]
+        #[test]
+        fn top_level_scan_agrees_with_serde(
+            members in proptest::collection::vec((json_text(), json_value()), 0..6),
+            pretty in any::<bool>(),
+            escape_key in any::<bool>(),
+        ) {
+            let obj: serde_json::Map<String, serde_json::Value> = members.into_iter().collect();
+            let mut text = if pretty {
+                serde_json::to_string_pretty(&obj).unwrap()
+            } else {
+                serde_json::to_string(&obj).unwrap()
+            };
+            if escape_key {
+                text = text.replace("\"userAgent\"", "\"user\\u0041gent\"");
+            }
+            let fields = crate::fields::split_object(&text).unwrap();
+            for key in obj.keys().map(String::as_str).chain(["userAgent", "nope"]) {
+                let want = fields
+                    .iter()
+                    .find(|(k, _)| k == key)
+                    .and_then(|(_, v)| crate::fields::str_text(v));
+                prop_assert_eq!(top_level_string(&text, key), want, "{} in {}", key, text);
+            }
+        }
     }
 
     proptest! {
