@@ -11,7 +11,7 @@ use std::net::IpAddr;
 
 use iob_types::{Event, EventKind, Purpose, Timestamp};
 
-use crate::derive::UaCache;
+use crate::derive::{TextProperties, UaCache};
 use crate::plan::TrackingPlan;
 use crate::reject::Rejection;
 
@@ -116,6 +116,7 @@ impl<T> ParsedBatch<'_, T> {
 pub struct Collector {
     pub(crate) opts: CollectOptions,
     pub(crate) user_agents: UaCache,
+    pub(crate) text_properties: TextProperties,
 }
 
 impl Default for Collector {
@@ -127,6 +128,7 @@ impl Default for Collector {
 impl Collector {
     pub fn new(opts: CollectOptions) -> Self {
         Collector {
+            text_properties: TextProperties::new(&opts.sentiment_properties),
             opts,
             user_agents: UaCache::default(),
         }

@@ -134,6 +134,39 @@ pub(crate) fn user_agent_of(context: &RawValue) -> Option<Cow<'_, str>> {
     top_level_string(context.get(), "userAgent").filter(|s| !s.is_empty())
 }
 
+/// The configured free-text property names, with a prebuilt substring search for each so
+/// that the common event, which has none of them, is passed over without scanning it.
+#[derive(Debug, Default)]
+pub(crate) struct TextProperties {
+    names: Vec<String>,
+    finders: Vec<memchr::memmem::Finder<'static>>,
+}
+
+impl TextProperties {
+    pub fn new(names: &[String]) -> Self {
+        TextProperties {
+            names: names.to_vec(),
+            finders: names
+                .iter()
+                .map(|n| memchr::memmem::Finder::new(n.as_bytes()).into_owned())
+                .collect(),
+        }
+    }
+
+    /// The sentiment of each configured property that is a string in `properties`, in
+    /// configuration order.
+    pub fn sentiments(&self, properties: &RawValue) -> Vec<(String, f64)> {
+        let text = properties.get().as_bytes();
+        // A name can only match as itself, or spelled with escapes.
+        let maybe = self.finders.iter().any(|f| f.find(text).is_some())
+            || memchr::memchr(b'\\', text).is_some();
+        if !maybe {
+            return Vec::new();
+        }
+        sentiments(properties, &self.names)
+    }
+}
+
 /// The sentiment of each of `names` that is a string in `properties`, in `names` order.
 pub(crate) fn sentiments(properties: &RawValue, names: &[String]) -> Vec<(String, f64)> {
     let mut found: Vec<(usize, Option<Cow<str>>)> = Vec::new();
@@ -388,7 +421,10 @@ mod tests {
         assert_eq!(s.len(), 1);
         assert_eq!(s[0].0, "review");
         assert!(s[0].1 > 0.5);
+        let cached = TextProperties::new(&names);
+        assert_eq!(cached.sentiments(&props), s);
         let escaped = RawValue::from_string(r#"{"\u0072eview":"awful"}"#.into()).unwrap();
+        assert_eq!(cached.sentiments(&escaped), sentiments(&escaped, &names));
         assert!(sentiments(&escaped, &names)[0].1 < 0.0);
         let none = RawValue::from_string(r#"{"price":1}"#.into()).unwrap();
         assert!(sentiments(&none, &names).is_empty());

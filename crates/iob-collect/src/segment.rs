@@ -15,7 +15,7 @@ use iob_types::{ConsentChange, Event, EventKind, Purpose, Timestamp};
 use serde_json::value::RawValue;
 
 use crate::collector::{Collector, Received};
-use crate::derive::{sentiments, user_agent_of};
+use crate::derive::user_agent_of;
 pub(crate) use crate::enrich::{IdSeed, derive_message_id};
 use crate::enrich::{corrected_timestamp, merge, with_ip};
 use crate::fields::{
@@ -431,7 +431,7 @@ impl Collector {
         };
         let sentiment = match properties {
             Some(p) if !self.opts.sentiment_properties.is_empty() => {
-                sentiments(p, &self.opts.sentiment_properties)
+                self.text_properties.sentiments(p)
             }
             _ => Vec::new(),
         };
