@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use iob_collect::import::{CsvMapping, preset};
-use iob_collect::{Collector, Received};
+use iob_collect::{CollectOptions, Collector, Received};
 use iob_types::{EventKind, Timestamp};
 
 fn track_event(i: usize) -> String {
@@ -67,6 +67,22 @@ fn bench_segment(c: &mut Criterion) {
         b.iter(|| {
             out.clear();
             let parsed = collector
+                .parse_batch_canonical(black_box(&body), &rx(), &mut out)
+                .unwrap();
+            assert_eq!(parsed.items.len(), 1000);
+            out.len()
+        })
+    });
+    // The cost of `iobEnrichment` (user agent parse, cached; no sentiment property here).
+    let plain = Collector::new(CollectOptions {
+        parse_user_agent: false,
+        sentiment_properties: Vec::new(),
+        ..CollectOptions::default()
+    });
+    g.bench_function(format!("batch_1000x{avg}B_canonical_unenriched"), |b| {
+        b.iter(|| {
+            out.clear();
+            let parsed = plain
                 .parse_batch_canonical(black_box(&body), &rx(), &mut out)
                 .unwrap();
             assert_eq!(parsed.items.len(), 1000);

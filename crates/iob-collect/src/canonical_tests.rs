@@ -101,6 +101,7 @@ fn rejections_and_write_keys_match_on_both_paths() {
         json!({"batch": [{"type":"identify","userId":"u","traits":{"x":1}}], "context": {"locale":"fr"}, "integrations": {"All": false}}),
         json!({"batch": [{"type":"observe","deviceId":"d","metric":"heart_rate","value":true,"tags":{"a":"b"}}]}),
         json!({"batch": [{"type":"consent","anonymousId":7,"granted":["analytics"],"source":"banner"}]}),
+        json!({"batch": [{"type":"track","userId":"u","event":"Product Reviewed","iobEnrichment":{"x":1},"properties":{"review":"Lovely \"fit\"","comment":3}}], "context": {"userAgent":"Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) Version/17.4 Mobile/15E148 Safari/604.1"}}),
         json!({"batch": "nope"}),
         json!([1]),
     ];

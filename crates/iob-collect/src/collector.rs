@@ -4,12 +4,14 @@
 //!
 //! The collector is immutable and `Send + Sync`: one instance is shared by every request
 //! handler. It must never read the clock, touch files or the network, or keep state between
-//! calls: the server time, source and client address arrive in [`Received`].
+//! calls that could change a result: the server time, source and client address arrive in
+//! [`Received`]. (It memoizes user-agent parses in a bounded cache, which changes only speed.)
 
 use std::net::IpAddr;
 
 use iob_types::{Event, EventKind, Purpose, Timestamp};
 
+use crate::derive::{TextProperties, UaCache};
 use crate::plan::TrackingPlan;
 use crate::reject::Rejection;
 
@@ -29,7 +31,18 @@ pub struct CollectOptions {
     pub purposes: Vec<Purpose>,
     /// The tracking plan (default: allow everything).
     pub plan: TrackingPlan,
+    /// Parse `context.userAgent` into `iobEnrichment.userAgent` (default true).
+    pub parse_user_agent: bool,
+    /// Properties holding free text (reviews, posts) whose sentiment is stored in
+    /// `iobEnrichment.sentiment` when they are strings (default
+    /// [`DEFAULT_SENTIMENT_PROPERTIES`]; empty turns sentiment off).
+    pub sentiment_properties: Vec<String>,
 }
+
+/// Free-text properties scored by default: `review_body` is the Segment e-commerce spec's
+/// "Product Reviewed" text; the others are common names for reviews and posts.
+pub const DEFAULT_SENTIMENT_PROPERTIES: [&str; 4] =
+    ["review_body", "review", "comment", "feedback"];
 
 impl Default for CollectOptions {
     fn default() -> Self {
@@ -38,6 +51,8 @@ impl Default for CollectOptions {
             max_batch_bytes: DEFAULT_MAX_BATCH_BYTES,
             purposes: Purpose::defaults(),
             plan: TrackingPlan::allow_all(),
+            parse_user_agent: true,
+            sentiment_properties: DEFAULT_SENTIMENT_PROPERTIES.map(String::from).to_vec(),
         }
     }
 }
@@ -100,6 +115,8 @@ impl<T> ParsedBatch<'_, T> {
 #[derive(Debug)]
 pub struct Collector {
     pub(crate) opts: CollectOptions,
+    pub(crate) user_agents: UaCache,
+    pub(crate) text_properties: TextProperties,
 }
 
 impl Default for Collector {
@@ -110,7 +127,11 @@ impl Default for Collector {
 
 impl Collector {
     pub fn new(opts: CollectOptions) -> Self {
-        Collector { opts }
+        Collector {
+            text_properties: TextProperties::new(&opts.sentiment_properties),
+            opts,
+            user_agents: UaCache::default(),
+        }
     }
 
     pub fn options(&self) -> &CollectOptions {

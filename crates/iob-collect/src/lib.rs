@@ -4,7 +4,9 @@
 //! * [`Collector::parse_event`] and [`Collector::parse_batch`]: the Segment HTTP Tracking API
 //!   (`track`, `identify`, `page`, `screen`, `group`, `alias`, `batch`) plus iob's `observe`
 //!   (device readings) and `consent` calls, with Segment's clock-skew correction, derived
-//!   `messageId`s and server-side enrichment (`receivedAt`, source, client ip).
+//!   `messageId`s and server-side enrichment (`receivedAt`, source, client ip, and
+//!   `iobEnrichment`: the parsed user agent and the sentiment of configured free-text
+//!   properties, see [`parse_user_agent`] and [`sentiment`]).
 //! * [`Collector::parse_batch_canonical`] and [`Collector::parse_event_canonical`]: the same,
 //!   with accepted events written straight to canonical JSON ([`CanonicalEvents`]), the
 //!   engine's hot path.
@@ -19,6 +21,7 @@ mod batch;
 mod batch_body;
 mod canonical;
 mod collector;
+mod derive;
 mod enrich;
 mod error;
 mod fields;
@@ -31,8 +34,12 @@ mod segment;
 
 pub use canonical::{CanonicalEvent, CanonicalEvents, SourceField};
 pub use collector::{
-    BatchItem, CollectOptions, Collector, DEFAULT_MAX_BATCH_BYTES, DEFAULT_MAX_EVENT_BYTES, Parsed,
-    ParsedBatch, Received,
+    BatchItem, CollectOptions, Collector, DEFAULT_MAX_BATCH_BYTES, DEFAULT_MAX_EVENT_BYTES,
+    DEFAULT_SENTIMENT_PROPERTIES, Parsed, ParsedBatch, Received,
+};
+pub use derive::{
+    MAX_SENTIMENT_TEXT_BYTES, MAX_USER_AGENT_BYTES, USER_AGENT_CACHE_ENTRIES, parse_user_agent,
+    sentiment,
 };
 pub use error::CollectError;
 pub use fields::{MAX_ID_BYTES, MAX_MESSAGE_ID_CHARS};

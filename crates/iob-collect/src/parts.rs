@@ -7,9 +7,11 @@
 //! module must never validate anything itself; that is `segment.rs`'s job.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use iob_types::{
-    ConsentChange, Event, EventKind, EventRef, Reading, ReadingRef, TimeCache, Timestamp,
+    ConsentChange, Enrichment, EnrichmentRef, Event, EventKind, EventRef, Reading, ReadingRef,
+    TimeCache, Timestamp, UserAgent,
 };
 use serde_json::value::RawValue;
 
@@ -44,6 +46,10 @@ pub(crate) struct Parts<'a> {
     pub integrations: Option<Cow<'a, RawValue>>,
     pub reading: Option<ReadingParts<'a>>,
     pub consent: Option<ConsentChange>,
+    /// `iobEnrichment.userAgent`, shared with every event of the same user agent.
+    pub user_agent: Option<Arc<UserAgent>>,
+    /// `iobEnrichment.sentiment`.
+    pub sentiment: Vec<(String, f64)>,
     pub extra: Vec<(Cow<'a, str>, &'a RawValue)>,
 }
 
@@ -85,6 +91,12 @@ impl<'a> Parts<'a> {
                 tags: r.tags.map(ToOwned::to_owned),
             }),
             consent: self.consent,
+            enrichment: (self.user_agent.is_some() || !self.sentiment.is_empty()).then(|| {
+                Enrichment {
+                    user_agent: self.user_agent.map(Arc::unwrap_or_clone),
+                    sentiment: self.sentiment,
+                }
+            }),
             extra: self
                 .extra
                 .into_iter()
@@ -131,6 +143,12 @@ impl<'a> Parts<'a> {
                 tags: r.tags.map(RawValue::get),
             }),
             consent: self.consent.as_ref(),
+            enrichment: (self.user_agent.is_some() || !self.sentiment.is_empty()).then(|| {
+                EnrichmentRef {
+                    user_agent: self.user_agent.as_deref(),
+                    sentiment: &self.sentiment,
+                }
+            }),
         };
         view.write_json_cached(out, self.extra.iter().map(|(k, v)| (&**k, v.get())), cache)
     }

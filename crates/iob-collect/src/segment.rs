@@ -15,6 +15,7 @@ use iob_types::{ConsentChange, Event, EventKind, Purpose, Timestamp};
 use serde_json::value::RawValue;
 
 use crate::collector::{Collector, Received};
+use crate::derive::user_agent_of;
 pub(crate) use crate::enrich::{IdSeed, derive_message_id};
 use crate::enrich::{corrected_timestamp, merge, with_ip};
 use crate::fields::{
@@ -78,7 +79,8 @@ const N_FIELDS: usize = 26;
 
 enum Key {
     Field(F),
-    /// Server-owned fields a client cannot set (`receivedAt`, `iobSource`): dropped.
+    /// Server-owned fields a client cannot set (`receivedAt`, `iobSource`, `iobEnrichment`):
+    /// dropped.
     Ignored,
     Unknown,
 }
@@ -112,7 +114,7 @@ fn classify(k: &str) -> Key {
         "denied" => Denied,
         "policyVersion" => PolicyVersion,
         "source" => Source,
-        "receivedAt" | "iobSource" => return Key::Ignored,
+        "receivedAt" | "iobSource" | "iobEnrichment" => return Key::Ignored,
         _ => return Key::Unknown,
     })
 }
@@ -420,6 +422,20 @@ impl Collector {
             _ => {}
         }
 
+        // derived enrichment (after every check: a rejected event is not worth it)
+        let user_agent = match &context {
+            Some(c) if self.opts.parse_user_agent => {
+                user_agent_of(c).map(|ua| self.user_agents.get(&ua))
+            }
+            _ => None,
+        };
+        let sentiment = match properties {
+            Some(p) if !self.opts.sentiment_properties.is_empty() => {
+                self.text_properties.sentiments(p)
+            }
+            _ => Vec::new(),
+        };
+
         let parts = Parts {
             kind,
             message_id,
@@ -440,6 +456,8 @@ impl Collector {
             integrations,
             reading,
             consent,
+            user_agent,
+            sentiment,
             extra,
         };
         Ok((parts, write_key))

@@ -923,3 +923,106 @@ mod props {
         }
     }
 }
+
+const SAFARI_MAC: &str = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_4) AppleWebKit/605.1.15 Version/17.4 Safari/605.1.15";
+
+#[test]
+fn user_agent_and_sentiment_land_on_the_event() {
+    let e = parse(json!({
+        "type":"track","event":"Product Reviewed","userId":"u",
+        "properties":{"review_body":"Absolutely love it, great shoes!","rating":5,"comment":"It broke, terrible."},
+        "context":{"userAgent": SAFARI_MAC}
+    }))
+    .unwrap();
+    let en = e.enrichment.expect("enriched");
+    let ua = en.user_agent.as_ref().expect("user agent parsed");
+    assert_eq!(ua.browser.as_deref(), Some("Safari"));
+    assert_eq!(ua.browser_version.as_deref(), Some("17.4"));
+    assert_eq!(ua.os.as_deref(), Some("Mac OSX"));
+    assert_eq!(ua.device, iob_types::Device::Desktop);
+    // configuration order: review_body, review, comment, feedback
+    let names: Vec<&str> = en.sentiment.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(names, ["review_body", "comment"]);
+    assert!(en.sentiment_of("review_body").unwrap() > 0.5);
+    assert!(en.sentiment_of("comment").unwrap() < -0.3);
+}
+
+#[test]
+fn batch_context_user_agent_is_parsed() {
+    let body = json!({"batch":[{"type":"page","userId":"u"}],"context":{"userAgent":"Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"}});
+    let body = body.to_string();
+    let b = Collector::default()
+        .parse_batch(body.as_bytes(), &rx())
+        .unwrap();
+    let e = b.accepted().next().unwrap();
+    let ua = e.enrichment.as_ref().unwrap().user_agent.as_ref().unwrap();
+    assert_eq!(ua.device, iob_types::Device::Bot);
+}
+
+#[test]
+fn no_user_agent_and_no_text_means_no_enrichment() {
+    let e = parse(json!({"type":"track","event":"E","userId":"u","properties":{"price":3},"context":{"locale":"fr"}})).unwrap();
+    assert!(e.enrichment.is_none());
+    assert!(
+        !String::from_utf8(e.to_json())
+            .unwrap()
+            .contains("iobEnrichment")
+    );
+}
+
+#[test]
+fn non_string_text_properties_are_ignored_not_rejected() {
+    let e = parse(json!({"type":"track","event":"E","userId":"u",
+        "properties":{"review":{"stars":5},"comment":42,"feedback":null},
+        "context":{"userAgent":7}}))
+    .unwrap();
+    assert!(e.enrichment.is_none(), "{:?}", e.enrichment);
+}
+
+#[test]
+fn client_sent_enrichment_is_dropped() {
+    let forged = json!({"userAgent":{"device":"bot"},"sentiment":{"review":1.0}});
+    let e =
+        parse(json!({"type":"track","event":"E","userId":"u","iobEnrichment": forged})).unwrap();
+    assert!(e.enrichment.is_none());
+    assert!(e.extra.is_empty());
+    let e = parse(
+        json!({"type":"track","event":"E","userId":"u","iobEnrichment": forged,
+        "properties":{"review":"bad"},"context":{"userAgent": SAFARI_MAC}}),
+    )
+    .unwrap();
+    let en = e.enrichment.unwrap();
+    assert_eq!(
+        en.user_agent.as_ref().unwrap().device,
+        iob_types::Device::Desktop
+    );
+    assert!(en.sentiment_of("review").unwrap() < 0.0);
+}
+
+#[test]
+fn enrichment_can_be_switched_off() {
+    let c = Collector::new(CollectOptions {
+        parse_user_agent: false,
+        sentiment_properties: Vec::new(),
+        ..CollectOptions::default()
+    });
+    let body = json!({"type":"track","event":"E","userId":"u","properties":{"review":"great"},"context":{"userAgent": SAFARI_MAC}});
+    let e = c
+        .parse_event(body.to_string().as_bytes(), None, &rx())
+        .unwrap()
+        .event;
+    assert!(e.enrichment.is_none());
+    let c = Collector::new(CollectOptions {
+        sentiment_properties: vec!["post".into()],
+        ..CollectOptions::default()
+    });
+    let body = json!({"type":"track","event":"E","userId":"u","properties":{"review":"great","post":"sad day"}});
+    let e = c
+        .parse_event(body.to_string().as_bytes(), None, &rx())
+        .unwrap()
+        .event;
+    let en = e.enrichment.unwrap();
+    assert!(en.user_agent.is_none());
+    assert_eq!(en.sentiment.len(), 1);
+    assert!(en.sentiment_of("post").unwrap() < 0.0);
+}

@@ -73,6 +73,12 @@ pub struct CollectConfig {
     pub max_event_bytes: usize,
     /// The purposes consent can be given for.
     pub purposes: Vec<String>,
+    /// Parse `context.userAgent` (browser, OS, device class) into the stored event's
+    /// `iobEnrichment.userAgent`.
+    pub parse_user_agent: bool,
+    /// Properties holding free text (reviews, posts) whose VADER sentiment (−1..1) is stored in
+    /// `iobEnrichment.sentiment` when they are strings; `[]` turns sentiment off.
+    pub sentiment_properties: Vec<String>,
 }
 
 impl Default for CollectConfig {
@@ -83,6 +89,10 @@ impl Default for CollectConfig {
                 .iter()
                 .map(|p| p.to_string())
                 .collect(),
+            parse_user_agent: true,
+            sentiment_properties: iob_collect::DEFAULT_SENTIMENT_PROPERTIES
+                .map(String::from)
+                .to_vec(),
         }
     }
 }
@@ -274,6 +284,17 @@ impl Config {
                 "must be at least 256".into(),
             ));
         }
+        if let Some(p) = self
+            .collect
+            .sentiment_properties
+            .iter()
+            .find(|p| p.is_empty())
+        {
+            return Err(bad(
+                "collect.sentiment_properties",
+                format!("`{p}`: property names must not be empty"),
+            ));
+        }
         for p in &self.collect.purposes {
             iob_types::Purpose::new(p).map_err(|e| bad("collect.purposes", e.to_string()))?;
         }
@@ -435,6 +456,32 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("bogus"), "{e}");
+    }
+
+    #[test]
+    fn enrichment_settings_default_and_parse() {
+        let c = Config::load(None, env(&[])).unwrap();
+        assert!(c.collect.parse_user_agent);
+        assert_eq!(
+            c.collect.sentiment_properties,
+            ["review_body", "review", "comment", "feedback"]
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("iob.toml");
+        std::fs::write(
+            &f,
+            "[collect]\nparse_user_agent = false\nsentiment_properties = [\"post\"]\n",
+        )
+        .unwrap();
+        let c = Config::load(Some(&f), env(&[])).unwrap();
+        assert!(!c.collect.parse_user_agent);
+        assert_eq!(c.collect.sentiment_properties, ["post"]);
+        std::fs::write(&f, "[collect]\nparse_useragent = false\n").unwrap();
+        let e = Config::load(Some(&f), env(&[])).unwrap_err().to_string();
+        assert!(e.contains("parse_useragent"), "{e}");
+        std::fs::write(&f, "[collect]\nsentiment_properties = [\"\"]\n").unwrap();
+        let e = Config::load(Some(&f), env(&[])).unwrap_err().to_string();
+        assert!(e.contains("collect.sentiment_properties"), "{e}");
     }
 
     #[test]

@@ -146,6 +146,8 @@ pub(crate) fn build_collector(
         max_batch_bytes: config.server.max_body_bytes,
         purposes: purposes.to_vec(),
         plan,
+        parse_user_agent: config.collect.parse_user_agent,
+        sentiment_properties: config.collect.sentiment_properties.clone(),
     }))
 }
 

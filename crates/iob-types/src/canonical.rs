@@ -8,7 +8,7 @@
 //! consent purposes) are delegated to `serde_json` itself, so they cannot drift from it. The
 //! equality with the serde output is property-tested in `canonical_tests.rs`.
 
-use crate::{ConsentChange, Event, EventKind, Timestamp};
+use crate::{ConsentChange, Enrichment, Event, EventKind, Timestamp, UserAgent};
 
 /// A borrowed event, field for field the canonical JSON of [`Event`]. Nested values
 /// (`properties`, `traits`, `context`, `integrations`, `tags`) and `extra` values are raw JSON
@@ -35,6 +35,63 @@ pub struct EventRef<'a> {
     pub integrations: Option<&'a str>,
     pub reading: Option<ReadingRef<'a>>,
     pub consent: Option<&'a ConsentChange>,
+    pub enrichment: Option<EnrichmentRef<'a>>,
+}
+
+/// A borrowed [`Enrichment`]: the collector shares one parsed [`UserAgent`] between all the
+/// events that carry the same user-agent string.
+#[derive(Debug, Clone, Copy)]
+pub struct EnrichmentRef<'a> {
+    pub user_agent: Option<&'a UserAgent>,
+    pub sentiment: &'a [(String, f64)],
+}
+
+impl<'a> EnrichmentRef<'a> {
+    pub fn of(e: &'a Enrichment) -> Self {
+        EnrichmentRef {
+            user_agent: e.user_agent.as_ref(),
+            sentiment: &e.sentiment,
+        }
+    }
+
+    /// Appends the JSON object, as `serde_json` writes [`Enrichment`].
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        out.push(b'{');
+        if let Some(ua) = self.user_agent {
+            out.extend_from_slice(b"\"userAgent\":{");
+            let mut sep = "";
+            let mut field = |out: &mut Vec<u8>, key: &str, v: Option<&str>| {
+                if let Some(v) = v {
+                    out.extend_from_slice(sep.as_bytes());
+                    out.extend_from_slice(key.as_bytes());
+                    write_str(out, v);
+                    sep = ",";
+                }
+            };
+            field(out, "\"browser\":", ua.browser.as_deref());
+            field(out, "\"browserVersion\":", ua.browser_version.as_deref());
+            field(out, "\"os\":", ua.os.as_deref());
+            field(out, "\"osVersion\":", ua.os_version.as_deref());
+            field(out, "\"device\":", Some(ua.device.as_str()));
+            out.push(b'}');
+        }
+        if !self.sentiment.is_empty() {
+            if self.user_agent.is_some() {
+                out.push(b',');
+            }
+            out.extend_from_slice(b"\"sentiment\":{");
+            for (i, (k, v)) in self.sentiment.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_str(out, k);
+                out.push(b':');
+                serde_json::to_writer(&mut *out, v).expect("an f64 always serializes");
+            }
+            out.push(b'}');
+        }
+        out.push(b'}');
+    }
 }
 
 /// A borrowed [`crate::Reading`].
@@ -77,6 +134,7 @@ impl<'a> EventRef<'a> {
                 tags: r.tags.as_deref().map(|t| t.get()),
             }),
             consent: e.consent.as_ref(),
+            enrichment: e.enrichment.as_ref().map(EnrichmentRef::of),
         }
     }
 
@@ -157,6 +215,10 @@ impl<'a> EventRef<'a> {
             serde_json::to_writer(&mut *out, &c.denied).expect("purposes serialize");
             s(out, b",\"policyVersion\":", c.policy_version.as_deref());
             s(out, b",\"source\":", c.source.as_deref());
+        }
+        if let Some(en) = &self.enrichment {
+            out.extend_from_slice(b",\"iobEnrichment\":");
+            en.write_json(out);
         }
         for (k, v) in extra {
             out.push(b',');

@@ -3,7 +3,9 @@
 use proptest::prelude::*;
 use serde_json::value::RawValue;
 
-use crate::{ConsentChange, Event, EventKind, Purpose, Reading, Timestamp};
+use crate::{
+    ConsentChange, Device, Enrichment, Event, EventKind, Purpose, Reading, Timestamp, UserAgent,
+};
 
 fn text() -> impl Strategy<Value = String> {
     // Plain ASCII most of the time, plus quotes, backslashes, control characters and non-ASCII.
@@ -32,6 +34,51 @@ fn purposes() -> impl Strategy<Value = Vec<Purpose>> {
         .prop_map(|v| v.iter().map(|p| Purpose::new(p).unwrap()).collect())
 }
 
+fn device() -> impl Strategy<Value = Device> {
+    proptest::sample::select(vec![
+        Device::Desktop,
+        Device::Mobile,
+        Device::Tablet,
+        Device::Featurephone,
+        Device::Appliance,
+        Device::Bot,
+        Device::Other,
+        Device::Unknown,
+    ])
+}
+
+fn enrichment() -> impl Strategy<Value = Enrichment> {
+    let ua = (
+        proptest::collection::vec(proptest::option::of(text()), 4),
+        device(),
+    )
+        .prop_map(|(v, device)| {
+            let mut v = v.into_iter();
+            UserAgent {
+                browser: v.next().unwrap(),
+                browser_version: v.next().unwrap(),
+                os: v.next().unwrap(),
+                os_version: v.next().unwrap(),
+                device,
+            }
+        });
+    let score = prop_oneof![
+        -1.0f64..=1.0,
+        Just(0.0),
+        Just(-0.0),
+        Just(0.6369),
+        Just(1.0)
+    ];
+    (
+        proptest::option::of(ua),
+        proptest::collection::vec((text(), score), 0..3),
+    )
+        .prop_map(|(user_agent, sentiment)| Enrichment {
+            user_agent,
+            sentiment,
+        })
+}
+
 prop_compose! {
     fn event()(
         kind in proptest::sample::select(EventKind::ALL.to_vec()),
@@ -43,6 +90,7 @@ prop_compose! {
         reading_text in (text(), text(), proptest::option::of(text())),
         consent in (purposes(), purposes(), proptest::option::of(text()), proptest::option::of(text())),
         extra in proptest::collection::vec((text(), raw_object()), 0..3),
+        enrichment in proptest::option::of(enrichment()),
     ) -> Event {
         let mut e = Event::new(kind, message_id, times.0);
         let mut ids = ids.into_iter();
@@ -80,6 +128,7 @@ prop_compose! {
             });
         }
         e.extra = extra;
+        e.enrichment = enrichment;
         e
     }
 }
@@ -92,6 +141,37 @@ proptest! {
         let serde = serde_json::to_vec(&e).unwrap();
         let ours = e.to_json();
         prop_assert_eq!(String::from_utf8_lossy(&ours), String::from_utf8_lossy(&serde));
+    }
+
+    #[test]
+    fn canonical_json_roundtrips(e in event()) {
+        // What the collector stores survives JSON: distinct sentiment keys, no key
+        // `iobEnrichment` among the unknown fields, a non-empty enrichment, valid times.
+        let mut e = e;
+        if let Some(en) = &mut e.enrichment {
+            let mut seen = std::collections::HashSet::new();
+            en.sentiment.retain(|(k, _)| seen.insert(k.clone()));
+            // The collector stores scores rounded to 4 decimals, which JSON keeps exactly.
+            for (_, v) in &mut en.sentiment {
+                *v = (*v * 1e4).round() / 1e4;
+            }
+            if en.is_empty() {
+                e.enrichment = None;
+            }
+        }
+        e.extra.retain(|(k, _)| k != "iobEnrichment");
+        let valid = |t: Timestamp| Timestamp(t.0.rem_euclid(7_258_118_400_000));
+        e.timestamp = valid(e.timestamp);
+        e.received_at = valid(e.received_at);
+        e.original_timestamp = e.original_timestamp.map(valid);
+        e.sent_at = e.sent_at.map(valid);
+        if let Some(r) = &mut e.reading {
+            r.value = 71.5; // arbitrary f64s do not survive serde_json's default float parser
+        }
+        let bytes = e.to_json();
+        let back = Event::from_json(&bytes).unwrap();
+        prop_assert_eq!(&back.enrichment, &e.enrichment);
+        prop_assert_eq!(back.to_json(), bytes);
     }
 
     #[test]

@@ -20,7 +20,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use crate::{Purpose, Timestamp, TypesError};
+use crate::{Enrichment, Purpose, Timestamp, TypesError};
 
 /// The kind of call an event records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -149,6 +149,10 @@ pub struct Event {
     pub reading: Option<Reading>,
     /// `consent` only.
     pub consent: Option<ConsentChange>,
+    /// What the collector derived (`iobEnrichment` in JSON: parsed user agent, sentiment of
+    /// free-text properties); server-owned, never taken from a client. `None` in events stored
+    /// before enrichment existed, and when nothing was derived.
+    pub enrichment: Option<Enrichment>,
     /// Top-level fields iob does not interpret, preserved in arrival order.
     pub extra: Vec<(String, Box<RawValue>)>,
 }
@@ -177,6 +181,7 @@ impl Event {
             integrations: None,
             reading: None,
             consent: None,
+            enrichment: None,
             extra: Vec::new(),
         }
     }
@@ -334,6 +339,14 @@ fn from_fields(fields: Vec<(Cow<'_, str>, &RawValue)>) -> Result<Event, String> 
             }
             "policyVersion" if consenting => consent.policy_version = os("policyVersion", v)?,
             "source" if consenting => consent.source = os("source", v)?,
+            // Before the collector owned this name, a client could send it and it was kept as
+            // an unknown field: such a value stays one (and round-trips byte for byte).
+            "iobEnrichment" if e.enrichment.is_none() => {
+                match serde_json::from_str::<Option<Enrichment>>(v.get()) {
+                    Ok(en) if en.as_ref().is_some_and(|en| !en.is_empty()) => e.enrichment = en,
+                    _ => e.extra.push((k.into_owned(), v.to_owned())),
+                }
+            }
             _ => e.extra.push((k.into_owned(), v.to_owned())),
         }
     }
@@ -395,6 +408,7 @@ impl Serialize for Event {
             opt!("policyVersion", c.policy_version);
             opt!("source", c.source);
         }
+        opt!("iobEnrichment", self.enrichment);
         for (k, v) in &self.extra {
             m.serialize_entry(k, v)?;
         }
@@ -486,6 +500,45 @@ mod tests {
             Event::from_json(&e.to_json()).unwrap().to_json(),
             e.to_json()
         );
+    }
+
+    #[test]
+    fn events_stored_before_enrichment_still_read() {
+        // A payload as written before `iobEnrichment` existed.
+        let old = br#"{"type":"track","messageId":"m","iobSource":"web","userId":"u","event":"Viewed","timestamp":"2026-11-20T10:00:00.000Z","receivedAt":"2026-11-20T10:00:01.000Z","context":{"userAgent":"Mozilla/5.0"}}"#;
+        let e = Event::from_json(old).unwrap();
+        assert!(e.enrichment.is_none());
+        assert_eq!(e.to_json(), old);
+        // Back then a client could send the name; a value that is no enrichment stays an
+        // unknown field, byte for byte.
+        let old = br#"{"type":"track","messageId":"m","event":"e","timestamp":"2026-11-20T10:00:00.000Z","receivedAt":"2026-11-20T10:00:00.000Z","iobEnrichment":{"mine":true},"z":1}"#;
+        let e = Event::from_json(old).unwrap();
+        assert!(e.enrichment.is_none());
+        assert_eq!(e.extra[0].0, "iobEnrichment");
+        assert_eq!(e.to_json(), old);
+    }
+
+    #[test]
+    fn enrichment_roundtrips_with_documented_names() {
+        use crate::{Device, Enrichment, UserAgent};
+        let mut e = sample();
+        e.enrichment = Some(Enrichment {
+            user_agent: Some(UserAgent {
+                browser: Some("Safari".into()),
+                browser_version: Some("17.4".into()),
+                os: Some("Mac OSX".into()),
+                os_version: None,
+                device: Device::Desktop,
+            }),
+            sentiment: vec![("review".into(), 0.6369), ("comment".into(), -0.5)],
+        });
+        let json = String::from_utf8(e.to_json()).unwrap();
+        assert!(json.ends_with(
+            r#","iobEnrichment":{"userAgent":{"browser":"Safari","browserVersion":"17.4","os":"Mac OSX","device":"desktop"},"sentiment":{"review":0.6369,"comment":-0.5}},"custom":{"a":1}}"#
+        ), "{json}");
+        let back = Event::from_json(json.as_bytes()).unwrap();
+        assert_eq!(back.enrichment, e.enrichment);
+        assert_eq!(back.enrichment.unwrap().sentiment_of("comment"), Some(-0.5));
     }
 
     #[test]

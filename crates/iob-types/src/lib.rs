@@ -6,20 +6,22 @@
 //!   and the partition derived from it (the seam between embedded and distributed mode).
 //! * [`Purpose`]: why personal data is read (consent is granted per purpose).
 //! * [`Event`]: the canonical, validated behavioral event (Segment Spec types plus `observe`
-//!   and `consent`).
+//!   and `consent`), with the collector's [`Enrichment`] (parsed [`UserAgent`], sentiment).
 //!
 //! This crate must never do I/O, hold global state, or know about HTTP, files or wire formats
 //! other than the canonical JSON of an [`Event`].
 
 mod canonical;
 mod clock;
+mod enrichment;
 mod error;
 mod event;
 mod person;
 mod purpose;
 
-pub use canonical::{EventRef, ReadingRef, TimeCache, write_str as write_json_str};
+pub use canonical::{EnrichmentRef, EventRef, ReadingRef, TimeCache, write_str as write_json_str};
 pub use clock::{Clock, FixedClock, SystemClock, Timestamp};
+pub use enrichment::{Device, Enrichment, UserAgent};
 pub use error::TypesError;
 pub use event::{ConsentChange, Event, EventKind, Reading, routing_id, split_top_level};
 pub use person::{Partition, PersonKey};

@@ -481,3 +481,32 @@ fn piping_into_a_closed_reader_ends_quietly() {
     let (ok, count, _) = run(&cfg, &["events", "count"]);
     assert!(ok && count.contains("events      3000"), "{count}");
 }
+
+#[test]
+fn stored_events_carry_the_enrichment() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), "");
+    let s = Server::start(&cfg);
+    let event = json!({"type": "track", "messageId": "enr-1", "userId": "u1", "event": "Product Reviewed",
+        "properties": {"review_body": "Great shoes, I love them!", "rating": 5},
+        "context": {"userAgent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1"},
+        "iobEnrichment": {"userAgent": {"device": "bot"}}});
+    assert_eq!(
+        s.post("/v1/track", Some(WRITE_KEY), event.to_string().as_bytes())
+            .status,
+        200
+    );
+    s.stop();
+    let (ok, out, err) = run(&cfg, &["events", "tail", "-n", "1"]);
+    assert!(ok, "{err}");
+    let stored: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let en = &stored["iobEnrichment"];
+    assert_eq!(en["userAgent"]["browser"], "Safari", "{stored}");
+    assert_eq!(en["userAgent"]["os"], "iPhone");
+    assert_eq!(
+        en["userAgent"]["device"], "mobile",
+        "the client's value is dropped"
+    );
+    assert!(en["sentiment"]["review_body"].as_f64().unwrap() > 0.5);
+    assert!(en["sentiment"].get("rating").is_none());
+}
