@@ -21,7 +21,9 @@ pub struct Args {
     /// CSV column mapping (TOML; see crates/iob-collect/mappings/ for examples).
     #[arg(long, conflicts_with = "preset")]
     pub mapping: Option<PathBuf>,
-    /// A ready-made mapping: uci-online-retail, uci-online-retail-ii, yoochoose, movielens-100k.
+    /// A ready-made mapping: uci-online-retail, uci-online-retail-ii, yoochoose, movielens-100k,
+    /// fitbit-hourly-steps, fitbit-hourly-calories, fitbit-hourly-intensity, fitbit-daily-sleep,
+    /// fitbit-weight, fitbit-daily-activity.
     #[arg(long)]
     pub preset: Option<String>,
     /// Treat the file as JSON Lines even without a .jsonl name.
