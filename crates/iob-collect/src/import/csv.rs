@@ -76,6 +76,8 @@ struct Plan {
     unit: TimeUnit,
     format: Option<OwnedFormatItem>,
     message_id: Option<usize>,
+    /// Key columns of derived message ids (empty: derived from the line).
+    key: Vec<usize>,
     props: Vec<Prop>,
     kind: CsvKind,
     encoding: CsvEncoding,
@@ -234,6 +236,10 @@ fn resolve(m: &CsvMapping, names: Vec<String>) -> Result<Plan, CollectError> {
     let anon = find("anonymous_id", &m.anonymous_id)?;
     let ts = find("timestamp", &m.timestamp)?;
     let message_id = find("message_id", &m.message_id)?;
+    let mut key = Vec::with_capacity(m.message_id_key.len());
+    for k in &m.message_id_key {
+        key.push(find("message_id_key", &Some(k.clone()))?.expect("some"));
+    }
     let reading = if m.kind == CsvKind::Observe {
         Some(ReadingPlan {
             device: find("device_id", &m.device_id)?.expect("checked by CsvMapping::check"),
@@ -268,6 +274,7 @@ fn resolve(m: &CsvMapping, names: Vec<String>) -> Result<Plan, CollectError> {
         unit: m.time_unit.clone(),
         format,
         message_id,
+        key,
         props,
         kind: m.kind,
         encoding: m.encoding,
@@ -489,16 +496,34 @@ impl CsvRowParser<'_, '_> {
             }
             None => None,
         }
-        .unwrap_or_else(|| {
-            derive_message_id(
-                IdSeed::Import {
-                    name: &self.name,
-                    line,
-                },
-                &self.rx,
-                raw,
-            )
-        });
+        .map_or_else(
+            || {
+                if p.key.is_empty() {
+                    return Ok(derive_message_id(
+                        IdSeed::Import {
+                            name: &self.name,
+                            line,
+                        },
+                        &self.rx,
+                        raw,
+                    ));
+                }
+                // length-prefixed trimmed cells, so ("a,b", "c") and ("a", "b,c") differ
+                let mut bytes = Vec::with_capacity(64);
+                for &i in &p.key {
+                    let c = cell(i)?;
+                    let t = c.trim().as_bytes();
+                    bytes.extend_from_slice(&(t.len() as u64).to_le_bytes());
+                    bytes.extend_from_slice(t);
+                }
+                Ok(derive_message_id(
+                    IdSeed::Key { name: &self.name },
+                    &self.rx,
+                    &bytes,
+                ))
+            },
+            Ok,
+        )?;
 
         let rx = &self.rx;
         let kind = match p.kind {

@@ -629,3 +629,56 @@ fn observe_with_metric_column_and_device_only_identity() {
         e.reading
     );
 }
+
+#[test]
+fn message_id_key_dedups_overlapping_files_of_the_same_name() {
+    let m =
+        CsvMapping::from_toml_str(crate::import::preset("fitbit-hourly-steps").unwrap()).unwrap();
+    let c = Collector::default();
+    let ids = |csv: &str, name: &str| -> Vec<String> {
+        c.import_csv(csv.as_bytes(), &m, name, rx())
+            .unwrap()
+            .map(|i| i.unwrap().result.unwrap().message_id)
+            .collect()
+    };
+    // the March export ends with the hours the April export starts with, at other lines
+    let march = "Id,ActivityHour,StepTotal\n1,4/11/2016 11:00:00 PM,5\n1,4/12/2016 12:00:00 AM,7\n";
+    let april =
+        "Id,ActivityHour,StepTotal\r\n1,4/12/2016 12:00:00 AM,7\r\n1,4/12/2016 1:00:00 AM,0\r\n";
+    let (a, b) = (
+        ids(march, "hourlySteps_merged.csv"),
+        ids(april, "hourlySteps_merged.csv"),
+    );
+    assert_eq!(a[1], b[0], "same key, same name: one event");
+    assert_ne!(a[0], a[1]);
+    assert_ne!(b[0], b[1]);
+    // another file name (another metric's file with the same key columns) stays distinct
+    assert_ne!(ids(april, "hourlyCalories_merged.csv")[0], b[0]);
+    // key cells are length-prefixed: ("1", "23") and ("12", "3") differ
+    let mut k = CsvMapping {
+        user_id: Some("a".into()),
+        event_name: Some("E".into()),
+        message_id_key: vec!["a".into(), "b".into()],
+        ..Default::default()
+    };
+    let it = items(&c, "a,b\n1,23\n12,3\n", &k);
+    let (x, y) = (
+        it[0].result.as_ref().unwrap(),
+        it[1].result.as_ref().unwrap(),
+    );
+    assert_ne!(x.message_id, y.message_id);
+    // a key column must exist, and cannot be combined with a message id column
+    k.message_id_key = vec!["nope".into()];
+    let e = c
+        .import_csv(&b"a,b\n"[..], &k, "f", rx())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("`message_id_key`") && e.contains("nope"), "{e}");
+    k.message_id = Some("a".into());
+    let e = k.check().unwrap_err().to_string();
+    assert!(
+        e.contains("`message_id_key`") && e.contains("not both"),
+        "{e}"
+    );
+}

@@ -195,6 +195,11 @@ pub struct CsvMapping {
     /// Column of a unique message id (default: derived from the import name and the row).
     #[serde(default)]
     pub message_id: Option<String>,
+    /// Columns that identify a row (e.g. `["Id", "ActivityHour"]`): derived message ids then
+    /// come from the import name and these cells instead of the line, so rows with the same key
+    /// (the overlap of two exports imported under the same name) are stored once.
+    #[serde(default)]
+    pub message_id_key: Vec<String>,
     #[serde(default, deserialize_with = "properties")]
     pub properties: Vec<PropertyMapping>,
     /// `observe`: column of the device id.
@@ -231,6 +236,7 @@ impl Default for CsvMapping {
             timestamp: None,
             time_unit: TimeUnit::Iso,
             message_id: None,
+            message_id_key: Vec::new(),
             properties: Vec::new(),
             device_id: None,
             device_id_prefix: None,
@@ -319,6 +325,12 @@ impl CsvMapping {
             (None, Some(n)) if n.is_empty() => return bad("event_name", "is empty"),
             _ => {}
         }
+        if self.message_id.is_some() && !self.message_id_key.is_empty() {
+            return bad(
+                "message_id_key",
+                "is set together with `message_id`: ids come from a column or are derived from key columns, not both",
+            );
+        }
         if let TimeUnit::Format(f) = &self.time_unit {
             time::format_description::parse_strftime_owned(f).map_err(|e| {
                 CollectError::InvalidMapping {
@@ -362,6 +374,9 @@ impl CsvMapping {
         }
         for p in &self.properties {
             out.push(("properties", p.column.as_str()));
+        }
+        for k in &self.message_id_key {
+            out.push(("message_id_key", k.as_str()));
         }
         out
     }
