@@ -44,7 +44,7 @@ pub struct Args {
 /// What kind of file.
 pub enum Format {
     Jsonl,
-    Csv(CsvMapping),
+    Csv(Box<CsvMapping>),
 }
 
 fn detect(args: &Args) -> anyhow::Result<Format> {
@@ -59,16 +59,16 @@ fn detect(args: &Args) -> anyhow::Result<Format> {
                     .join(", ")
             )
         })?;
-        return Ok(Format::Csv(
+        return Ok(Format::Csv(Box::new(
             CsvMapping::from_toml_str(text).with_context(|| format!("preset {p}"))?,
-        ));
+        )));
     }
     if let Some(m) = &args.mapping {
         let text = std::fs::read_to_string(m)
             .with_context(|| format!("reading mapping {}", m.display()))?;
-        return Ok(Format::Csv(
+        return Ok(Format::Csv(Box::new(
             CsvMapping::from_toml_str(&text).with_context(|| format!("mapping {}", m.display()))?,
-        ));
+        )));
     }
     let name = args
         .file
