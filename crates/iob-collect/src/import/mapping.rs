@@ -58,7 +58,8 @@ pub enum TimeUnit {
     Millis,
     /// Unix microseconds.
     Micros,
-    /// A strftime-like pattern (`%Y-%m-%d %H:%M:%S`), taken as UTC.
+    /// A strftime-like pattern (`%Y-%m-%d %H:%M:%S`), taken as UTC. `-` drops the padding and
+    /// `%I`/`%p` read a 12-hour clock: `%-m/%-d/%Y %-I:%M:%S %p` reads `4/12/2016 1:00:00 PM`.
     Format(String),
 }
 
