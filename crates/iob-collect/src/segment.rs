@@ -534,6 +534,24 @@ impl Collector {
     }
 }
 
+/// Whether `metric` is a valid metric name: 1-[`MAX_METRIC_CHARS`] characters of a-z, 0-9,
+/// `_`, `.` or `-`.
+pub(crate) fn metric_ok(metric: &str) -> bool {
+    !metric.is_empty()
+        && metric.len() <= MAX_METRIC_CHARS
+        && metric.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'.' | b'-')
+        })
+}
+
+/// Why `metric` is not a valid metric name.
+pub(crate) fn metric_rule(metric: &str) -> String {
+    let shown: String = metric.chars().take(60).collect();
+    format!(
+        "`metric` is `{shown}`; use 1-{MAX_METRIC_CHARS} characters of a-z, 0-9, '_', '.' or '-' (e.g. heart_rate)"
+    )
+}
+
 fn parse_reading<'a>(
     slots: &[Option<&'a RawValue>; N_FIELDS],
 ) -> Result<ReadingParts<'a>, Rejection> {
@@ -547,19 +565,8 @@ fn parse_reading<'a>(
             "`metric` (e.g. \"heart_rate\") is required for observe calls",
         )
     })?;
-    let metric_ok = !metric.is_empty()
-        && metric.len() <= MAX_METRIC_CHARS
-        && metric.bytes().all(|b| {
-            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'.' | b'-')
-        });
-    if !metric_ok {
-        let shown: String = metric.chars().take(60).collect();
-        return Err(Rejection::invalid(
-            "metric",
-            format!(
-                "`metric` is `{shown}`; use 1-{MAX_METRIC_CHARS} characters of a-z, 0-9, '_', '.' or '-' (e.g. heart_rate)"
-            ),
-        ));
+    if !metric_ok(&metric) {
+        return Err(Rejection::invalid("metric", metric_rule(&metric)));
     }
     let raw = slot(F::Value).and_then(non_null).ok_or_else(|| {
         Rejection::missing(

@@ -21,7 +21,9 @@ pub struct Args {
     /// CSV column mapping (TOML; see crates/iob-collect/mappings/ for examples).
     #[arg(long, conflicts_with = "preset")]
     pub mapping: Option<PathBuf>,
-    /// A ready-made mapping: uci-online-retail, uci-online-retail-ii, yoochoose, movielens-100k.
+    /// A ready-made mapping: uci-online-retail, uci-online-retail-ii, yoochoose, movielens-100k,
+    /// fitbit-hourly-steps, fitbit-hourly-calories, fitbit-hourly-intensity, fitbit-daily-sleep,
+    /// fitbit-weight, fitbit-daily-activity.
     #[arg(long)]
     pub preset: Option<String>,
     /// Treat the file as JSON Lines even without a .jsonl name.
@@ -42,7 +44,7 @@ pub struct Args {
 /// What kind of file.
 pub enum Format {
     Jsonl,
-    Csv(CsvMapping),
+    Csv(Box<CsvMapping>),
 }
 
 fn detect(args: &Args) -> anyhow::Result<Format> {
@@ -57,16 +59,16 @@ fn detect(args: &Args) -> anyhow::Result<Format> {
                     .join(", ")
             )
         })?;
-        return Ok(Format::Csv(
+        return Ok(Format::Csv(Box::new(
             CsvMapping::from_toml_str(text).with_context(|| format!("preset {p}"))?,
-        ));
+        )));
     }
     if let Some(m) = &args.mapping {
         let text = std::fs::read_to_string(m)
             .with_context(|| format!("reading mapping {}", m.display()))?;
-        return Ok(Format::Csv(
+        return Ok(Format::Csv(Box::new(
             CsvMapping::from_toml_str(&text).with_context(|| format!("mapping {}", m.display()))?,
-        ));
+        )));
     }
     let name = args
         .file

@@ -9,7 +9,7 @@ use std::borrow::Cow;
 use std::io::{self, BufRead, Read};
 use std::sync::Arc;
 
-use iob_types::{Event, EventKind, Timestamp};
+use iob_types::{Event, EventKind, Reading, Timestamp};
 use serde_json::value::RawValue;
 use time::format_description::OwnedFormatItem;
 
@@ -76,9 +76,22 @@ struct Plan {
     unit: TimeUnit,
     format: Option<OwnedFormatItem>,
     message_id: Option<usize>,
+    /// Key columns of derived message ids (empty: derived from the line).
+    key: Vec<usize>,
     props: Vec<Prop>,
     kind: CsvKind,
     encoding: CsvEncoding,
+    /// `observe` only: how the reading is read.
+    reading: Option<ReadingPlan>,
+}
+
+/// The reading columns of an `observe` mapping.
+struct ReadingPlan {
+    device: usize,
+    device_prefix: String,
+    metric: EventName,
+    value: usize,
+    unit: Option<String>,
 }
 
 /// Iterator over the events of a CSV stream.
@@ -223,6 +236,25 @@ fn resolve(m: &CsvMapping, names: Vec<String>) -> Result<Plan, CollectError> {
     let anon = find("anonymous_id", &m.anonymous_id)?;
     let ts = find("timestamp", &m.timestamp)?;
     let message_id = find("message_id", &m.message_id)?;
+    let mut key = Vec::with_capacity(m.message_id_key.len());
+    for k in &m.message_id_key {
+        key.push(find("message_id_key", &Some(k.clone()))?.expect("some"));
+    }
+    let reading = if m.kind == CsvKind::Observe {
+        Some(ReadingPlan {
+            device: find("device_id", &m.device_id)?.expect("checked by CsvMapping::check"),
+            device_prefix: m.device_id_prefix.clone().unwrap_or_default(),
+            metric: match (&m.metric, &m.metric_name) {
+                (Some(_), _) => EventName::Column(find("metric", &m.metric)?.expect("some")),
+                (None, Some(n)) => EventName::Const(n.clone()),
+                (None, None) => unreachable!("checked by CsvMapping::check"),
+            },
+            value: find("value", &m.value)?.expect("checked by CsvMapping::check"),
+            unit: m.unit.clone(),
+        })
+    } else {
+        None
+    };
     let names = if m.has_header {
         names
     } else {
@@ -242,9 +274,11 @@ fn resolve(m: &CsvMapping, names: Vec<String>) -> Result<Plan, CollectError> {
         unit: m.time_unit.clone(),
         format,
         message_id,
+        key,
         props,
         kind: m.kind,
         encoding: m.encoding,
+        reading,
         names,
     })
 }
@@ -318,33 +352,46 @@ impl<'c, 'a, R: Read> CsvImport<'c, 'a, R> {
 }
 
 impl CsvRowParser<'_, '_> {
+    /// A rejection of the cell in column `i` of line `line`.
+    fn bad(&self, code: RejectCode, i: usize, line: u64, what: String) -> Rejection {
+        let col = self.plan.names.get(i).map_or("?", String::as_str);
+        Rejection::new(code, col, format!("line {line}, column `{col}`: {what}"))
+    }
+
+    /// Cell `i` of the row, decoded.
+    fn cell<'r>(
+        &self,
+        rec: &'r csv::ByteRecord,
+        i: usize,
+        line: u64,
+    ) -> Result<Cow<'r, str>, Rejection> {
+        let b = rec.get(i).ok_or_else(|| {
+            self.bad(
+                RejectCode::MissingField,
+                i,
+                line,
+                format!(
+                    "the row has only {} fields, the mapping reads field {}",
+                    rec.len(),
+                    i + 1
+                ),
+            )
+        })?;
+        decode(self.plan.encoding, b).ok_or_else(|| {
+            self.bad(
+                RejectCode::InvalidValue,
+                i,
+                line,
+                "not valid UTF-8; set encoding = \"latin-1\" in the mapping".into(),
+            )
+        })
+    }
+
     fn row(&self, rec: &csv::ByteRecord, line: u64, raw: &[u8]) -> Result<Event, Rejection> {
         let p = &self.plan;
         let col_name = |i: usize| p.names.get(i).map_or("?", String::as_str);
-        let bad = |code: RejectCode, i: usize, what: String| {
-            let col = col_name(i);
-            Rejection::new(code, col, format!("line {line}, column `{col}`: {what}"))
-        };
-        let cell = |i: usize| -> Result<Cow<'_, str>, Rejection> {
-            let b = rec.get(i).ok_or_else(|| {
-                bad(
-                    RejectCode::MissingField,
-                    i,
-                    format!(
-                        "the row has only {} fields, the mapping reads field {}",
-                        rec.len(),
-                        i + 1
-                    ),
-                )
-            })?;
-            decode(p.encoding, b).ok_or_else(|| {
-                bad(
-                    RejectCode::InvalidValue,
-                    i,
-                    "not valid UTF-8; set encoding = \"latin-1\" in the mapping".into(),
-                )
-            })
-        };
+        let bad = |code: RejectCode, i: usize, what: String| self.bad(code, i, line, what);
+        let cell = |i: usize| self.cell(rec, i, line);
         let id = |i: Option<usize>| -> Result<Option<String>, Rejection> {
             let Some(i) = i else { return Ok(None) };
             let c = cell(i)?;
@@ -364,7 +411,12 @@ impl CsvRowParser<'_, '_> {
 
         let user_id = id(p.user)?;
         let anonymous_id = if user_id.is_none() { id(p.anon)? } else { None };
-        if user_id.is_none() && anonymous_id.is_none() {
+        let reading = match &p.reading {
+            Some(r) => Some(self.reading(r, rec, line)?),
+            None => None,
+        };
+        // a reading is routed by its device when the row names no person
+        if user_id.is_none() && anonymous_id.is_none() && reading.is_none() {
             let i = p.user.or(p.anon).expect("checked");
             let cols: Vec<&str> = [p.user, p.anon]
                 .into_iter()
@@ -411,6 +463,7 @@ impl CsvRowParser<'_, '_> {
         };
 
         let mut props = String::new();
+        // `observe`: the properties are the reading's tags
         for prop in &p.props {
             let c = cell(prop.col)?;
             if c.is_empty() {
@@ -443,16 +496,34 @@ impl CsvRowParser<'_, '_> {
             }
             None => None,
         }
-        .unwrap_or_else(|| {
-            derive_message_id(
-                IdSeed::Import {
-                    name: &self.name,
-                    line,
-                },
-                &self.rx,
-                raw,
-            )
-        });
+        .map_or_else(
+            || {
+                if p.key.is_empty() {
+                    return Ok(derive_message_id(
+                        IdSeed::Import {
+                            name: &self.name,
+                            line,
+                        },
+                        &self.rx,
+                        raw,
+                    ));
+                }
+                // length-prefixed trimmed cells, so ("a,b", "c") and ("a", "b,c") differ
+                let mut bytes = Vec::with_capacity(64);
+                for &i in &p.key {
+                    let c = cell(i)?;
+                    let t = c.trim().as_bytes();
+                    bytes.extend_from_slice(&(t.len() as u64).to_le_bytes());
+                    bytes.extend_from_slice(t);
+                }
+                Ok(derive_message_id(
+                    IdSeed::Key { name: &self.name },
+                    &self.rx,
+                    &bytes,
+                ))
+            },
+            Ok,
+        )?;
 
         let rx = &self.rx;
         let kind = match p.kind {
@@ -460,6 +531,7 @@ impl CsvRowParser<'_, '_> {
             CsvKind::Identify => EventKind::Identify,
             CsvKind::Page => EventKind::Page,
             CsvKind::Screen => EventKind::Screen,
+            CsvKind::Observe => EventKind::Observe,
         };
         let mut e = Event::new(kind, message_id, timestamp.unwrap_or(rx.received_at));
         e.original_timestamp = timestamp;
@@ -473,6 +545,11 @@ impl CsvRowParser<'_, '_> {
                 e.properties = props;
             }
             EventKind::Identify => e.traits = props,
+            EventKind::Observe => {
+                let mut r = reading.expect("observe mappings have a reading plan");
+                r.tags = props;
+                e.reading = Some(r);
+            }
             _ => {
                 e.name = name;
                 e.properties = props;
@@ -480,6 +557,91 @@ impl CsvRowParser<'_, '_> {
         }
         self.collector.check_plan(&e)?;
         Ok(e)
+    }
+}
+
+impl CsvRowParser<'_, '_> {
+    /// The reading of an `observe` row (tags are added by the caller): a device, a valid metric
+    /// and a finite number, or a rejection naming the column and line.
+    fn reading(
+        &self,
+        r: &ReadingPlan,
+        rec: &csv::ByteRecord,
+        line: u64,
+    ) -> Result<Reading, Rejection> {
+        let bad = |code: RejectCode, i: usize, what: String| self.bad(code, i, line, what);
+        let cell = |i: usize| self.cell(rec, i, line);
+
+        let c = cell(r.device)?;
+        let dev = c.trim();
+        if dev.is_empty() {
+            return Err(bad(
+                RejectCode::MissingField,
+                r.device,
+                "the device id is empty (observe rows need a device)".into(),
+            ));
+        }
+        let device_id = format!("{}{dev}", r.device_prefix);
+        if device_id.len() > MAX_ID_BYTES {
+            return Err(bad(
+                RejectCode::InvalidValue,
+                r.device,
+                format!(
+                    "the device id is {} bytes; the limit is {MAX_ID_BYTES}",
+                    device_id.len()
+                ),
+            ));
+        }
+
+        let metric = match &r.metric {
+            EventName::Const(n) => n.clone(),
+            EventName::Column(i) => {
+                let c = cell(*i)?;
+                let m = c.trim();
+                if m.is_empty() {
+                    return Err(bad(
+                        RejectCode::MissingField,
+                        *i,
+                        "the metric is empty".into(),
+                    ));
+                }
+                if !crate::segment::metric_ok(m) {
+                    return Err(bad(
+                        RejectCode::InvalidValue,
+                        *i,
+                        crate::segment::metric_rule(m),
+                    ));
+                }
+                m.to_string()
+            }
+        };
+
+        let c = cell(r.value)?;
+        let v = c.trim();
+        if v.is_empty() {
+            return Err(bad(
+                RejectCode::MissingField,
+                r.value,
+                "the value is empty (observe rows need a number)".into(),
+            ));
+        }
+        let value = match v.parse::<f64>() {
+            Ok(x) if x.is_finite() => x,
+            _ => {
+                return Err(bad(
+                    RejectCode::InvalidValue,
+                    r.value,
+                    format!("`{}` is not a finite number", shown(v)),
+                ));
+            }
+        };
+        Ok(Reading {
+            device_id,
+            metric,
+            value,
+            unit: r.unit.clone(),
+            tags: None,
+        })
     }
 }
 

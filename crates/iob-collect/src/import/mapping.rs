@@ -40,6 +40,10 @@ pub enum CsvKind {
     Page,
     /// `event`/`event_name` is the screen name.
     Screen,
+    /// A device or wearable reading: `device_id` (with an optional `device_id_prefix`),
+    /// `metric`/`metric_name`, a numeric `value` and an optional `unit`; properties go to the
+    /// reading's `tags`. `user_id` links the reading to its person.
+    Observe,
 }
 
 /// How the `timestamp` column is written.
@@ -54,7 +58,8 @@ pub enum TimeUnit {
     Millis,
     /// Unix microseconds.
     Micros,
-    /// A strftime-like pattern (`%Y-%m-%d %H:%M:%S`), taken as UTC.
+    /// A strftime-like pattern (`%Y-%m-%d %H:%M:%S`), taken as UTC. `-` drops the padding and
+    /// `%I`/`%p` read a 12-hour clock: `%-m/%-d/%Y %-I:%M:%S %p` reads `4/12/2016 1:00:00 PM`.
     Format(String),
 }
 
@@ -191,8 +196,31 @@ pub struct CsvMapping {
     /// Column of a unique message id (default: derived from the import name and the row).
     #[serde(default)]
     pub message_id: Option<String>,
+    /// Columns that identify a row (e.g. `["Id", "ActivityHour"]`): derived message ids then
+    /// come from the import name and these cells instead of the line, so rows with the same key
+    /// (the overlap of two exports imported under the same name) are stored once.
+    #[serde(default)]
+    pub message_id_key: Vec<String>,
     #[serde(default, deserialize_with = "properties")]
     pub properties: Vec<PropertyMapping>,
+    /// `observe`: column of the device id.
+    #[serde(default)]
+    pub device_id: Option<String>,
+    /// `observe`: a constant put before the `device_id` cell (`"fitbit-"` makes `fitbit-<Id>`).
+    #[serde(default)]
+    pub device_id_prefix: Option<String>,
+    /// `observe`: column holding the metric name.
+    #[serde(default)]
+    pub metric: Option<String>,
+    /// `observe`: a constant metric name, when no column holds it (e.g. `"steps"`).
+    #[serde(default)]
+    pub metric_name: Option<String>,
+    /// `observe`: column of the reading's value (a number; anything else is rejected).
+    #[serde(default)]
+    pub value: Option<String>,
+    /// `observe`: the constant unit of the values (e.g. `"kg"`).
+    #[serde(default)]
+    pub unit: Option<String>,
 }
 
 impl Default for CsvMapping {
@@ -209,7 +237,14 @@ impl Default for CsvMapping {
             timestamp: None,
             time_unit: TimeUnit::Iso,
             message_id: None,
+            message_id_key: Vec::new(),
             properties: Vec::new(),
+            device_id: None,
+            device_id_prefix: None,
+            metric: None,
+            metric_name: None,
+            value: None,
+            unit: None,
         }
     }
 }
@@ -251,11 +286,29 @@ impl CsvMapping {
                 "must be one ASCII character other than '\"' and newline (e.g. \",\" or \"\\t\")",
             );
         }
-        if self.user_id.is_none() && self.anonymous_id.is_none() {
-            return bad(
-                "user_id",
-                "is not set: map `user_id` and/or `anonymous_id` to a column, every event needs an identity",
-            );
+        if self.kind == CsvKind::Observe {
+            self.check_observe()?;
+        } else {
+            let observe_only = [
+                ("device_id", self.device_id.is_some()),
+                ("device_id_prefix", self.device_id_prefix.is_some()),
+                ("metric", self.metric.is_some()),
+                ("metric_name", self.metric_name.is_some()),
+                ("value", self.value.is_some()),
+                ("unit", self.unit.is_some()),
+            ];
+            if let Some((field, _)) = observe_only.iter().find(|(_, set)| *set) {
+                return bad(
+                    field,
+                    "is only used by device readings: set kind = \"observe\" or remove it",
+                );
+            }
+            if self.user_id.is_none() && self.anonymous_id.is_none() {
+                return bad(
+                    "user_id",
+                    "is not set: map `user_id` and/or `anonymous_id` to a column, every event needs an identity",
+                );
+            }
         }
         match (&self.event, &self.event_name) {
             (Some(_), Some(_)) => {
@@ -272,6 +325,12 @@ impl CsvMapping {
             }
             (None, Some(n)) if n.is_empty() => return bad("event_name", "is empty"),
             _ => {}
+        }
+        if self.message_id.is_some() && !self.message_id_key.is_empty() {
+            return bad(
+                "message_id_key",
+                "is set together with `message_id`: ids come from a column or are derived from key columns, not both",
+            );
         }
         if let TimeUnit::Format(f) = &self.time_unit {
             time::format_description::parse_strftime_owned(f).map_err(|e| {
@@ -299,12 +358,15 @@ impl CsvMapping {
     /// Every `(mapping field, column)` the mapping reads.
     pub(crate) fn columns(&self) -> Vec<(&'static str, &str)> {
         let mut out = Vec::new();
-        let singles: [(&'static str, &Option<String>); 5] = [
+        let singles: [(&'static str, &Option<String>); 8] = [
             ("user_id", &self.user_id),
             ("anonymous_id", &self.anonymous_id),
             ("event", &self.event),
             ("timestamp", &self.timestamp),
             ("message_id", &self.message_id),
+            ("device_id", &self.device_id),
+            ("metric", &self.metric),
+            ("value", &self.value),
         ];
         for (field, col) in singles {
             if let Some(c) = col {
@@ -314,7 +376,68 @@ impl CsvMapping {
         for p in &self.properties {
             out.push(("properties", p.column.as_str()));
         }
+        for k in &self.message_id_key {
+            out.push(("message_id_key", k.as_str()));
+        }
         out
+    }
+
+    /// The `kind = "observe"` rules: a device, a metric and a value; no event name.
+    fn check_observe(&self) -> Result<(), CollectError> {
+        let bad = |field: &str, reason: String| {
+            Err(CollectError::InvalidMapping {
+                field: field.to_string(),
+                reason,
+            })
+        };
+        if self.device_id.is_none() {
+            return bad(
+                "device_id",
+                "is not set: observe rows need a device, map `device_id` to a column (with `device_id_prefix` for a constant prefix such as \"fitbit-\")".into(),
+            );
+        }
+        if self.device_id_prefix.as_deref() == Some("") {
+            return bad("device_id_prefix", "is empty".into());
+        }
+        match (&self.metric, &self.metric_name) {
+            (Some(_), Some(_)) => {
+                return bad(
+                    "metric_name",
+                    "is set together with `metric`: use a column or a constant, not both".into(),
+                );
+            }
+            (None, None) => {
+                return bad(
+                    "metric",
+                    "is not set: observe rows need a metric, map `metric` to a column or set `metric_name` (e.g. \"steps\")".into(),
+                );
+            }
+            (None, Some(n)) if !crate::segment::metric_ok(n) => {
+                return bad("metric_name", crate::segment::metric_rule(n));
+            }
+            _ => {}
+        }
+        if self.value.is_none() {
+            return bad(
+                "value",
+                "is not set: observe rows need a value, map `value` to the column holding the number".into(),
+            );
+        }
+        if self.unit.as_deref() == Some("") {
+            return bad(
+                "unit",
+                "is empty: remove it or name the unit (e.g. \"kg\")".into(),
+            );
+        }
+        for (field, set) in [("event", &self.event), ("event_name", &self.event_name)] {
+            if set.is_some() {
+                return bad(
+                    field,
+                    "is set, but readings have no event name: use `metric`/`metric_name` with kind = \"observe\"".into(),
+                );
+            }
+        }
+        Ok(())
     }
 }
 
@@ -402,5 +525,56 @@ mod tests {
             ..Default::default()
         };
         assert!(m.check().unwrap_err().to_string().contains("time_unit"));
+    }
+
+    #[test]
+    fn observe_mappings_are_checked_field_by_field() {
+        let ok = "kind = \"observe\"\nuser_id = \"Id\"\ndevice_id = \"Id\"\ndevice_id_prefix = \"fitbit-\"\nmetric_name = \"steps\"\nvalue = \"StepTotal\"\nunit = \"steps\"";
+        let m = CsvMapping::from_toml_str(ok).unwrap();
+        assert_eq!(m.kind, CsvKind::Observe);
+        m.check().unwrap();
+        // no person column is fine: the device is the identity
+        let m = CsvMapping { user_id: None, ..m };
+        m.check().unwrap();
+        let err = |toml: &str| -> String {
+            match CsvMapping::from_toml_str(toml) {
+                Err(e) => e.to_string(),
+                Ok(m) => m.check().unwrap_err().to_string(),
+            }
+        };
+        let without = |key: &str| -> String {
+            ok.lines()
+                .filter(|l| !l.starts_with(&format!("{key} =")))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        let e = err(&without("device_id"));
+        assert!(e.contains("`device_id`") && e.contains("not set"), "{e}");
+        let e = err(&without("metric_name"));
+        assert!(e.contains("`metric`") && e.contains("metric_name"), "{e}");
+        let e = err(&without("value"));
+        assert!(e.contains("`value`") && e.contains("not set"), "{e}");
+        let e = err(&format!("{ok}\nmetric = \"m\""));
+        assert!(e.contains("`metric_name`") && e.contains("not both"), "{e}");
+        let e = err(&ok.replace("\"steps\"\nvalue", "\"Steps Total\"\nvalue"));
+        assert!(e.contains("`metric_name`") && e.contains("a-z"), "{e}");
+        let e = err(&format!("{ok}\nevent_name = \"Steps\""));
+        assert!(
+            e.contains("`event_name`") && e.contains("no event name"),
+            "{e}"
+        );
+        let e = err(&ok.replace("unit = \"steps\"", "unit = \"\""));
+        assert!(e.contains("`unit`") && e.contains("empty"), "{e}");
+        let e = err(&format!("{ok}\ndevice = \"x\""));
+        assert!(e.contains("device"), "{e}");
+        // reading fields on another kind
+        let e = err("user_id = \"u\"\nevent_name = \"E\"\nvalue = \"v\"");
+        assert!(
+            e.contains("`value`") && e.contains("kind = \"observe\""),
+            "{e}"
+        );
+        // without a header, reading columns are indices too
+        let e = err(&format!("{ok}\nhas_header = false").replace("\"Id\"", "\"0\""));
+        assert!(e.contains("`value`") && e.contains("0-based"), "{e}");
     }
 }

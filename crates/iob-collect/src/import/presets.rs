@@ -16,6 +16,30 @@ pub const PRESETS: &[(&str, &str)] = &[
         "movielens-100k",
         include_str!("../../mappings/movielens-100k.toml"),
     ),
+    (
+        "fitbit-hourly-steps",
+        include_str!("../../mappings/fitbit-hourly-steps.toml"),
+    ),
+    (
+        "fitbit-hourly-calories",
+        include_str!("../../mappings/fitbit-hourly-calories.toml"),
+    ),
+    (
+        "fitbit-hourly-intensity",
+        include_str!("../../mappings/fitbit-hourly-intensity.toml"),
+    ),
+    (
+        "fitbit-daily-sleep",
+        include_str!("../../mappings/fitbit-daily-sleep.toml"),
+    ),
+    (
+        "fitbit-weight",
+        include_str!("../../mappings/fitbit-weight.toml"),
+    ),
+    (
+        "fitbit-daily-activity",
+        include_str!("../../mappings/fitbit-daily-activity.toml"),
+    ),
 ];
 
 /// The TOML mapping of preset `name`.
@@ -31,7 +55,9 @@ mod tests {
     #[test]
     fn every_preset_parses() {
         for (name, text) in PRESETS {
-            CsvMapping::from_toml_str(text).unwrap_or_else(|e| panic!("preset {name}: {e}"));
+            let m =
+                CsvMapping::from_toml_str(text).unwrap_or_else(|e| panic!("preset {name}: {e}"));
+            m.check().unwrap_or_else(|e| panic!("preset {name}: {e}"));
         }
         assert!(preset("nope").is_none());
     }

@@ -193,3 +193,122 @@ fn movielens_100k_maps() {
     assert_eq!(Timestamp(min).to_rfc3339(), "1997-09-20T03:05:10.000Z");
     assert_eq!(Timestamp(max).to_rfc3339(), "1998-04-22T23:10:38.000Z");
 }
+
+#[test]
+fn fitbit_files_map_every_row() {
+    const APR: &str = "fitbit-fitness-tracker/period-2016-04-12_2016-05-12";
+    const MAR: &str = "fitbit-fitness-tracker/period-2016-03-12_2016-04-11";
+    // (preset, file, rows and people per the dataset README, metric, first reading)
+    let cases: [(&str, String, usize, usize, &str, f64, &str); 10] = [
+        (
+            "fitbit-hourly-steps",
+            format!("{APR}/hourlySteps_merged.csv"),
+            22_099,
+            33,
+            "steps",
+            373.0,
+            "2016-04-12T00:00:00.000Z",
+        ),
+        (
+            "fitbit-hourly-calories",
+            format!("{APR}/hourlyCalories_merged.csv"),
+            22_099,
+            33,
+            "calories",
+            81.0,
+            "2016-04-12T00:00:00.000Z",
+        ),
+        (
+            "fitbit-hourly-intensity",
+            format!("{APR}/hourlyIntensities_merged.csv"),
+            22_099,
+            33,
+            "intensity",
+            20.0,
+            "2016-04-12T00:00:00.000Z",
+        ),
+        (
+            "fitbit-daily-sleep",
+            format!("{APR}/sleepDay_merged.csv"),
+            413,
+            24,
+            "sleep_minutes",
+            327.0,
+            "2016-04-12T00:00:00.000Z",
+        ),
+        (
+            "fitbit-weight",
+            format!("{APR}/weightLogInfo_merged.csv"),
+            67,
+            8,
+            "weight_kg",
+            52.5999984741211,
+            "2016-05-02T23:59:59.000Z",
+        ),
+        (
+            "fitbit-daily-activity",
+            format!("{APR}/dailyActivity_merged.csv"),
+            940,
+            33,
+            "daily_steps",
+            13162.0,
+            "2016-04-12T00:00:00.000Z",
+        ),
+        (
+            "fitbit-hourly-steps",
+            format!("{MAR}/hourlySteps_merged.csv"),
+            24_084,
+            34,
+            "steps",
+            0.0,
+            "2016-03-12T00:00:00.000Z",
+        ),
+        (
+            "fitbit-hourly-calories",
+            format!("{MAR}/hourlyCalories_merged.csv"),
+            24_084,
+            34,
+            "calories",
+            48.0,
+            "2016-03-12T00:00:00.000Z",
+        ),
+        (
+            "fitbit-hourly-intensity",
+            format!("{MAR}/hourlyIntensities_merged.csv"),
+            24_084,
+            34,
+            "intensity",
+            0.0,
+            "2016-03-12T00:00:00.000Z",
+        ),
+        (
+            "fitbit-weight",
+            format!("{MAR}/weightLogInfo_merged.csv"),
+            33,
+            11,
+            "weight_kg",
+            53.2999992370605,
+            "2016-04-05T23:59:59.000Z",
+        ),
+    ];
+    for (preset, file, rows, people, metric, first, at) in cases {
+        let m = CsvMapping::from_toml_str(iob_collect::import::preset(preset).unwrap()).unwrap();
+        let Some(path) = dataset(&file, "fitbit_files_map_every_row") else {
+            continue;
+        };
+        let items = import(&path, &m, &file, usize::MAX);
+        assert_eq!(items.len(), rows, "{file}: rows per README");
+        let events = ok(&items);
+        let ids: std::collections::HashSet<&str> =
+            events.iter().filter_map(|e| e.user_id.as_deref()).collect();
+        assert_eq!(ids.len(), people, "{file}: people per README");
+        let e = events[0];
+        let r = e.reading.as_ref().unwrap();
+        assert_eq!((r.metric.as_str(), r.value), (metric, first), "{file}");
+        assert_eq!(
+            r.device_id,
+            format!("fitbit-{}", e.user_id.as_deref().unwrap())
+        );
+        assert_eq!(e.timestamp.to_rfc3339(), at, "{file}");
+    }
+}
