@@ -306,7 +306,21 @@ impl Engine {
             return Ok(None);
         };
         let now = at.unwrap_or_else(|| self.clock.now()).0;
-        Ok(self.unify().unifier.lock().view(p, now))
+        let view = self.unify().unifier.lock().view(p, now);
+        if let (Some(at), Some(v)) = (at, &view)
+            && at.0 < v.last_seen
+        {
+            // Profiles are kept current, not versioned: an earlier "as of" would silently mix
+            // later events into it.
+            return Err(EngineError::Invalid {
+                field: "at".into(),
+                reason: format!(
+                    "is before this person's latest event ({}); a profile holds everything up to now, so evaluate it at or after that time",
+                    Timestamp(v.last_seen).to_rfc3339()
+                ),
+            });
+        }
+        Ok(view)
     }
 
     /// The person's journey across channels, newest first, `limit` events per page.

@@ -61,6 +61,30 @@ pub(crate) struct Slot {
     refusals: Vec<Refusal>,
 }
 
+/// Pseudonyms as hex in user-facing output (an array of 16 numbers helps nobody).
+mod hex {
+    use serde::Serializer;
+
+    fn text(k: &super::IdKey) -> String {
+        k.0.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    pub fn key<S: Serializer>(k: &super::IdKey, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&text(k))
+    }
+
+    pub fn opt<S: Serializer>(k: &Option<super::IdKey>, s: S) -> Result<S::Ok, S::Error> {
+        match k {
+            Some(k) => s.serialize_str(&text(k)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn pair<S: Serializer>(k: &(super::IdKey, super::IdKey), s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq([text(&k.0), text(&k.1)])
+    }
+}
+
 /// Two persons became one.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Merge {
@@ -68,6 +92,15 @@ pub struct Merge {
     pub by: Provenance,
     /// The identifier of the surviving person and the one of the absorbed person that the
     /// event carried together.
+    pub through: (IdKey, IdKey),
+}
+
+/// A [`Merge`] as shown to users (pseudonyms in hex).
+#[derive(Debug, Clone, Serialize)]
+pub struct ExplainedMerge {
+    pub absorbed: PersonId,
+    pub by: Provenance,
+    #[serde(serialize_with = "hex::pair")]
     pub through: (IdKey, IdKey),
 }
 
@@ -360,7 +393,15 @@ impl IdentityGraph {
         Some(Explanation {
             person: PersonId(slot as u64),
             identifiers,
-            merges: s.merges.clone(),
+            merges: s
+                .merges
+                .iter()
+                .map(|m| ExplainedMerge {
+                    absorbed: m.absorbed,
+                    by: m.by,
+                    through: m.through,
+                })
+                .collect(),
             refusals: s.refusals.clone(),
         })
     }
@@ -386,16 +427,18 @@ impl IdentityGraph {
 pub struct Explanation {
     pub person: PersonId,
     pub identifiers: Vec<ExplainedId>,
-    pub merges: Vec<Merge>,
+    pub merges: Vec<ExplainedMerge>,
     pub refusals: Vec<Refusal>,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ExplainedId {
     pub kind: String,
-    /// The identifier's pseudonym (hex when serialized by the caller).
+    /// The identifier's pseudonym (hex).
+    #[serde(serialize_with = "hex::key")]
     pub key: IdKey,
     pub linked_by: Provenance,
     /// The identifier it was linked through.
+    #[serde(serialize_with = "hex::opt")]
     pub via: Option<IdKey>,
 }

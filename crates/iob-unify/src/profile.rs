@@ -28,6 +28,8 @@ pub struct ProfileConfig {
     pub session_gap_minutes: u32,
     /// Half-life of item and category affinities.
     pub affinity_half_life_days: f64,
+    /// Properties naming the order an event belongs to (lines of one order are one order).
+    pub order_properties: Vec<String>,
     /// Properties naming the item of an event (the first present wins).
     pub item_properties: Vec<String>,
     /// Properties naming its category.
@@ -77,6 +79,15 @@ impl Default for ProfileConfig {
             .map(String::from)
             .to_vec(),
             category_properties: ["category", "genre"].map(String::from).to_vec(),
+            order_properties: [
+                "order_id",
+                "orderId",
+                "invoice",
+                "invoice_id",
+                "checkout_id",
+            ]
+            .map(String::from)
+            .to_vec(),
             event_weights: [
                 ("Product Viewed", 1.0),
                 ("Product Added", 3.0),
@@ -122,11 +133,16 @@ pub struct Contribution {
     /// `(trait, JSON value)`.
     pub traits: Vec<(Sym, String)>,
     pub monetary: Option<f64>,
+    /// Fingerprint of the order this event belongs to, if it names one.
+    pub order: Option<u64>,
     pub item: Option<Sym>,
     pub category: Option<Sym>,
     pub weight: f64,
     pub reading: Option<(Sym, f64)>,
     pub sentiment: Vec<(Sym, f64)>,
+    /// Whether the event is something the person did (it feeds sessions and active hours);
+    /// a device reading is not.
+    pub activity: bool,
 }
 
 /// A person's profile.
@@ -139,7 +155,11 @@ pub struct Profile {
     pub traits: Vec<(Sym, i64, String)>,
     /// `(name, all-time count, per-day counts)`, sorted by name.
     pub names: Vec<(Sym, u64, DayCounts)>,
+    /// Purchases without an order id, each one order.
     pub orders: u64,
+    /// Fingerprints of distinct orders (with a positive amount), sorted.
+    pub order_ids: Vec<u64>,
+    /// Sum of amounts, returns and cancellations included (they are negative).
     pub revenue: f64,
     pub last_order: Option<i64>,
     pub sessions: Vec<(Sym, Sessions)>,
@@ -223,16 +243,26 @@ impl Profile {
         if cfg.has(Feature::Rfm)
             && let Some(m) = c.monetary
         {
-            self.orders += 1;
             self.revenue += m;
-            self.last_order = self.last_order.max(Some(c.at));
+            if m > 0.0 {
+                match c.order {
+                    Some(o) => {
+                        if let Err(i) = self.order_ids.binary_search(&o) {
+                            self.order_ids.insert(i, o);
+                        }
+                    }
+                    None => self.orders += 1,
+                }
+                self.last_order = self.last_order.max(Some(c.at));
+            }
         }
         if cfg.has(Feature::Sessions)
+            && c.activity
             && let Some(ch) = c.channel
         {
             slot(&mut self.sessions, ch, Sessions::default).add(c.at, cfg.gap_ms());
         }
-        if cfg.has(Feature::Activity) {
+        if cfg.has(Feature::Activity) && c.activity {
             let (h, d) = hour_and_weekday(c.at);
             self.hours[h] += 1;
             self.weekdays[d] += 1;
@@ -245,7 +275,7 @@ impl Profile {
                 *slot(&mut self.devices, d, || 0) += 1;
             }
         }
-        if cfg.has(Feature::Affinity) {
+        if cfg.has(Feature::Affinity) && c.weight > 0.0 {
             let hl = cfg.half_life_ms();
             let last = self.last_seen;
             for (list, key) in [
@@ -303,19 +333,25 @@ impl Profile {
         if cfg.has(Feature::Rfm)
             && let Some(m) = c.monetary
         {
-            p.orders = 1;
             p.revenue = m;
-            p.last_order = Some(c.at);
+            if m > 0.0 {
+                match c.order {
+                    Some(o) => p.order_ids.push(o),
+                    None => p.orders = 1,
+                }
+                p.last_order = Some(c.at);
+            }
         }
         let channel = c.channel;
         if cfg.has(Feature::Sessions)
+            && c.activity
             && let Some(ch) = channel
         {
             let mut s = Sessions::default();
             s.add(c.at, cfg.gap_ms());
             p.sessions.push((ch, s));
         }
-        if cfg.has(Feature::Activity) {
+        if cfg.has(Feature::Activity) && c.activity {
             let (h, d) = hour_and_weekday(c.at);
             p.hours[h] = 1;
             p.weekdays[d] = 1;
@@ -328,7 +364,7 @@ impl Profile {
                 p.devices.push((d, 1));
             }
         }
-        if cfg.has(Feature::Affinity) {
+        if cfg.has(Feature::Affinity) && c.weight > 0.0 {
             if let Some(i) = c.item {
                 p.items.push((i, Decayed::new(c.weight, c.at)));
             }
@@ -389,6 +425,11 @@ impl Profile {
             }
         }
         self.orders += o.orders;
+        for id in &o.order_ids {
+            if let Err(i) = self.order_ids.binary_search(id) {
+                self.order_ids.insert(i, *id);
+            }
+        }
         self.revenue += o.revenue;
         self.last_order = self.last_order.max(o.last_order);
         for (ch, s) in &o.sessions {
@@ -523,6 +564,8 @@ mod tests {
                     weight,
                     reading,
                     sentiment,
+                    order: monetary.map(|m| (m as u64) % 5),
+                    activity: at % 3 != 0,
                 },
             )
     }

@@ -30,6 +30,14 @@ pub struct StoredEvent<'a> {
     pub payload: &'a [u8],
 }
 
+/// A 64-bit fingerprint of an order id (orders are counted, never listed).
+fn order_hash(id: &str) -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = foldhash::fast::FixedState::with_seed(0x10b0).build_hasher();
+    h.write(id.as_bytes());
+    h.finish()
+}
+
 /// A person's events as `(event time, seq)`, ascending.
 type Journey = Vec<(i64, u64)>;
 
@@ -216,6 +224,7 @@ impl Unifier {
         let mut c = Contribution {
             at: e.at,
             weight: 1.0,
+            activity: e.kind != EventKind::Observe,
             ..Contribution::default()
         };
         let name: Option<Cow<'_, str>> = match e.kind {
@@ -262,15 +271,27 @@ impl Unifier {
         c.item = prop(&cfg.item_properties).map(|i| sym.intern(&i));
         c.category = prop(&cfg.category_properties).map(|i| sym.intern(&i));
         let num = |k: &str| props.iter().find(|p| p.0 == k).and_then(|p| number(p.1));
-        c.monetary = num("revenue").or_else(|| num("total")).or_else(|| {
-            let price = num("price")?;
-            // A price alone is a view, not a purchase, unless the event says it was bought.
-            let bought = name.as_deref().is_some_and(|n| {
-                let n = n.to_ascii_lowercase();
-                n.contains("order") || n.contains("purchase") || n.contains("checkout")
-            });
-            bought.then(|| price * num("quantity").unwrap_or(1.0))
+        let bought = name.as_deref().is_some_and(|n| {
+            let n = n.to_ascii_lowercase();
+            n.contains("order") || n.contains("purchase") || n.contains("checkout")
         });
+        let quantity = num("quantity");
+        c.monetary = num("revenue").or_else(|| num("total")).or_else(|| {
+            // A price alone is a view, not a purchase, unless the event says it was bought.
+            let price = num("price")?;
+            bought.then(|| price * quantity.unwrap_or(1.0))
+        });
+        // Lines of one order (an invoice) count as one order.
+        c.order = prop(&cfg.order_properties).map(|o| order_hash(&o));
+        if bought || c.monetary.is_some() {
+            match quantity {
+                // A return or cancellation: no affinity for what was given back.
+                Some(q) if q <= 0.0 => c.weight = 0.0,
+                // More units bought, more affinity (bounded: a bulk order is not 1000 views).
+                Some(q) => c.weight *= q.min(100.0),
+                None => {}
+            }
+        }
         if e.kind == EventKind::Observe
             && let (Some(m), Some(val)) = (EventView::text(v.metric), v.value.and_then(number))
         {

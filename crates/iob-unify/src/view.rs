@@ -16,8 +16,12 @@ pub struct ProfileView {
     pub first_seen: i64,
     pub last_seen: i64,
     pub events: u64,
+    /// The time the windows, recency and affinities below are evaluated at.
+    pub as_of: i64,
+    pub days_since_last_seen: f64,
     pub traits: BTreeMap<String, Box<RawValue>>,
-    /// Per event name: all-time and per configured window (`"7d"`).
+    /// Per event name: all-time and per configured window (`"7d"`: the 7 UTC calendar days
+    /// ending with the day of `as_of`, that day included).
     pub counts: BTreeMap<String, BTreeMap<String, u64>>,
     pub rfm: Rfm,
     pub sessions: BTreeMap<String, SessionStats>,
@@ -34,10 +38,14 @@ pub struct ProfileView {
     pub sentiment: BTreeMap<String, f64>,
 }
 
+/// Recency, frequency, monetary value of purchases.
 #[derive(Debug, Clone, Serialize)]
 pub struct Rfm {
-    pub recency_days: f64,
+    /// Days since the last purchase; `None` without one.
+    pub recency_days: Option<f64>,
+    /// Distinct orders (lines of one order count once; returns do not count).
     pub frequency: u64,
+    /// Sum of amounts, returns and cancellations subtracted.
     pub monetary: f64,
     pub last_order: Option<i64>,
 }
@@ -90,6 +98,7 @@ impl ProfileView {
             first_seen: p.first_seen,
             last_seen: p.last_seen,
             events: p.events,
+            as_of: now,
             traits: p
                 .traits
                 .iter()
@@ -106,9 +115,13 @@ impl ProfileView {
                     (name(*n), m)
                 })
                 .collect(),
+            days_since_last_seen: (now - p.last_seen).max(0) as f64
+                / crate::features::DAY_MS as f64,
             rfm: Rfm {
-                recency_days: (now - p.last_seen).max(0) as f64 / crate::features::DAY_MS as f64,
-                frequency: p.orders,
+                recency_days: p
+                    .last_order
+                    .map(|t| (now - t).max(0) as f64 / crate::features::DAY_MS as f64),
+                frequency: p.orders + p.order_ids.len() as u64,
                 monetary: (p.revenue * 100.0).round() / 100.0,
                 last_order: p.last_order,
             },

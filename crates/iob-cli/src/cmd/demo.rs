@@ -272,8 +272,10 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
             obj("devices")
         );
         println!(
-            "    rfm: recency {:.1} days, {} orders, monetary {}",
-            p.rfm.recency_days, p.rfm.frequency, p.rfm.monetary
+            "    rfm: {} orders, monetary {}, last purchase {} days ago",
+            p.rfm.frequency,
+            p.rfm.monetary,
+            p.rfm.recency_days.map_or("-".into(), |d| format!("{d:.1}"))
         );
         for (ch, st) in &p.sessions {
             println!(

@@ -134,6 +134,13 @@ fn profiles_timelines_and_explanations_over_http_and_cli() {
             400,
             "invalid_value",
         ),
+        // Before ada's latest event: a profile is current, not versioned.
+        (
+            "/v1/persons/ada?purpose=personalization&at=2026-10-15T00:00:00Z",
+            true,
+            400,
+            "invalid_value",
+        ),
         (
             "/v1/persons/ada?purpose=personalization&bogus=1",
             true,

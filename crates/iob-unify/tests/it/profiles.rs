@@ -106,7 +106,7 @@ fn features_of_a_known_history() {
         .iter()
         .map(|x| x.as_u64().unwrap())
         .sum();
-    assert_eq!(weekdays, 48);
+    assert_eq!(weekdays, 42, "device readings are not activity");
     assert_eq!(v["top_items"].as_array().unwrap().len(), 5);
     // Rolling windows at T0 + 8 days: nothing today, some in 7 days, all in 30.
     assert_eq!(v["counts"]["Product Viewed"]["1d"], 0);
@@ -227,4 +227,56 @@ fn a_snapshot_restores_the_state_and_refuses_what_it_cannot_trust() {
             .contains("settings")
     );
     assert_eq!(c.persons(), 0);
+}
+
+#[test]
+fn orders_returns_and_readings_count_as_what_they_are() {
+    let line = |invoice: &str, sku: &str, qty: i64, at: i64| {
+        track(
+            Some("c1"),
+            None,
+            "Order Line",
+            at,
+            json!({"invoice": invoice, "sku": sku, "quantity": qty, "price": 2.5}),
+        )
+    };
+    let evs = vec![
+        line("A1", "mug", 4, T0),
+        line("A1", "plate", 1, T0 + MIN),
+        line("A2", "mug", 2, T0 + DAY),
+        // A cancellation of two mugs: money back, not an order, no affinity.
+        line("CA2", "mug", -2, T0 + DAY + MIN),
+        Ev(
+            EventKind::Observe,
+            T0 + 2 * DAY,
+            json!({"type":"observe","userId":"c1","deviceId":"scale","metric":"weight_kg","value":70}),
+        ),
+    ];
+    let mut u = unifier();
+    apply_all(&mut u, &evs);
+    let p = u.lookup("c1").unwrap();
+    let v = serde_json::to_value(u.view(p, T0 + 3 * DAY).unwrap()).unwrap();
+    assert_eq!(
+        v["rfm"]["frequency"], 2,
+        "lines of one invoice are one order; returns are none"
+    );
+    assert_eq!(
+        v["rfm"]["monetary"], 12.5,
+        "4+1+2 units bought, 2 returned, at 2.5"
+    );
+    assert!(
+        (v["rfm"]["recency_days"].as_f64().unwrap() - 2.0).abs() < 1e-9,
+        "since the last purchase, not the last reading"
+    );
+    assert!((v["days_since_last_seen"].as_f64().unwrap() - 1.0).abs() < 1e-9);
+    // Affinity grows with units bought: 4 + 2 mugs beat 1 plate; the return adds nothing.
+    assert_eq!(v["top_items"][0][0], "mug");
+    let hours: u64 = v["active_hours_utc"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap())
+        .sum();
+    assert_eq!(hours, 4, "the scale reading is not activity");
+    assert_eq!(v["sessions"]["web"]["events"], 4);
 }
