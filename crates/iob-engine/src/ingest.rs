@@ -479,6 +479,7 @@ impl Engine {
         mut progress: impl FnMut(&ImportSummary),
     ) -> Result<ImportSummary, EngineError> {
         const CHUNK: usize = 8192;
+        let _profiles_wait = self.unify.pause();
         let counts = ImportCounts::default();
         let (chunk_tx, chunk_rx) = mpsc::sync_channel::<Vec<ImportItem>>(2);
         let mut summary = ImportSummary::default();

@@ -11,7 +11,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -81,6 +81,9 @@ pub(crate) struct UnifyShared {
     wake: Mutex<bool>,
     cv: Condvar,
     stop: AtomicBool,
+    /// Imports in progress: the follower waits for them (bulk history is applied after, in one
+    /// pass, instead of competing with the import for the cores).
+    paused: AtomicUsize,
     config: Config,
     pseudonyms: Pseudonymizer,
     snapshot: PathBuf,
@@ -88,6 +91,16 @@ pub(crate) struct UnifyShared {
     saved: Mutex<Option<u64>>,
     /// Whether the state at open came from the snapshot (else from replaying the log).
     restored: bool,
+}
+
+/// See [`UnifyShared::pause`].
+pub(crate) struct PauseGuard(Arc<UnifyShared>);
+
+impl Drop for PauseGuard {
+    fn drop(&mut self) {
+        self.0.paused.fetch_sub(1, Ordering::SeqCst);
+        self.0.notify();
+    }
 }
 
 /// The follower thread; stopped and joined on drop.
@@ -162,6 +175,7 @@ impl UnifyShared {
             wake: Mutex::new(false),
             cv: Condvar::new(),
             stop: AtomicBool::new(false),
+            paused: AtomicUsize::new(0),
             config: config.clone(),
             pseudonyms: pseudonyms.clone(),
             snapshot,
@@ -182,6 +196,12 @@ impl UnifyShared {
         ))
     }
 
+    /// Holds the follower back until the returned guard is dropped (an import).
+    pub(crate) fn pause(self: &Arc<Self>) -> PauseGuard {
+        self.paused.fetch_add(1, Ordering::SeqCst);
+        PauseGuard(Arc::clone(self))
+    }
+
     /// Wakes the follower (after an append).
     pub(crate) fn notify(&self) {
         *self.wake.lock() = true;
@@ -195,7 +215,9 @@ impl UnifyShared {
         let every = Duration::from_secs(self.config.profiles.snapshot_secs);
         let mut last_save = Instant::now();
         while !self.stop.load(Ordering::SeqCst) {
-            if let Err(e) = self.catch_up() {
+            if self.paused.load(Ordering::SeqCst) == 0
+                && let Err(e) = self.apply_pending(true)
+            {
                 tracing::error!(error = %e, "unify follower: reading the log failed; retrying");
             }
             if !every.is_zero() && last_save.elapsed() >= every {
@@ -228,8 +250,16 @@ impl UnifyShared {
 
     /// Applies every durable record not applied yet; returns how many were applied.
     pub(crate) fn catch_up(&self) -> Result<u64, EngineError> {
+        self.apply_pending(false)
+    }
+
+    /// [`Self::catch_up`]; the follower (`background`) stops early when an import starts.
+    fn apply_pending(&self, background: bool) -> Result<u64, EngineError> {
         let mut applied = 0;
         loop {
+            if background && self.paused.load(Ordering::SeqCst) > 0 {
+                return Ok(applied);
+            }
             let mut u = self.unifier.lock();
             let next = u.applied().map_or(0, |a| a + 1);
             let page = self.store.read_log(&self.permit, next, PAGE)?;
@@ -475,6 +505,16 @@ impl Engine {
         *online = fresh;
         *shared.saved.lock() = None;
         Ok(report)
+    }
+
+    /// Applies every durable event to identity and profiles now; returns how many it applied.
+    /// (Reads do this anyway; an import calls it to leave profiles current when it ends.)
+    pub fn update_profiles(&self) -> Result<u64, EngineError> {
+        // Counted by sequence numbers: the follower, woken too, may apply some of the pages.
+        let next = |u: &Unifier| u.applied().map_or(0, |a| a + 1);
+        let before = next(&self.unify().unifier.lock());
+        self.unify().catch_up()?;
+        Ok(next(&self.unify().unifier.lock()) - before)
     }
 
     /// Persons, identifiers and profile bytes, for stats.

@@ -78,13 +78,19 @@ fn batch_body(from: usize, n: usize) -> Vec<u8> {
 
 /// A scratch config; store settings come from `IOB_STORE__*` (e.g. `IOB_STORE__DIRECT_IO=false`
 /// to measure buffered writes).
+/// Profiles are not kept live here unless `IOB_PROFILES__LIVE=true`: these benchmarks measure
+/// durable ingestion; `cargo bench -p iob-unify` measures profile updates.
 fn bench_config(dir: &Path) -> anyhow::Result<Config> {
-    let from_env = Config::load(
-        None,
-        std::env::vars().filter(|(k, _)| k.starts_with("IOB_STORE__")),
-    )?;
+    let mut vars: Vec<(String, String)> = std::env::vars()
+        .filter(|(k, _)| k.starts_with("IOB_STORE__") || k.starts_with("IOB_PROFILES__"))
+        .collect();
+    if !vars.iter().any(|(k, _)| k == "IOB_PROFILES__LIVE") {
+        vars.push(("IOB_PROFILES__LIVE".into(), "false".into()));
+    }
+    let from_env = Config::load(None, vars)?;
     Ok(Config {
         store: from_env.store,
+        profiles: from_env.profiles,
         data_dir: Some(dir.to_path_buf()),
         sources: vec![SourceConfig {
             name: "bench".into(),
@@ -134,7 +140,9 @@ fn ingest(global: &Global, events: usize, batch: usize, concurrency: usize) -> a
         .map(|b| batch_body(b * batch, batch))
         .collect();
     let bytes: usize = bodies.iter().map(|b| b.len()).sum();
-    let (engine, _) = Engine::open(&bench_config(&tmp.path().join("data"))?)?;
+    let cfg = bench_config(&tmp.path().join("data"))?;
+    let cfg_live = cfg.profiles.live;
+    let (engine, _) = Engine::open(&cfg)?;
     let engine = Arc::new(engine);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -175,7 +183,12 @@ fn ingest(global: &Global, events: usize, batch: usize, concurrency: usize) -> a
     );
     let mbs = log_bytes as f64 / secs / 1e6;
     println!(
-        "bench ingest: {accepted} events in {batch}-event batches, {concurrency} in flight, durable (fsync per group commit)"
+        "bench ingest: {accepted} events in {batch}-event batches, {concurrency} in flight, durable (fsync per group commit), profiles {}",
+        if cfg_live {
+            "live"
+        } else {
+            "deferred to reads (IOB_PROFILES__LIVE=true to include them)"
+        }
     );
     println!(
         "  throughput      {:>12.0} events/s",
@@ -337,15 +350,14 @@ fn import(global: &Global, events: usize, file: Option<PathBuf>) -> anyhow::Resu
         );
     }
     let cfg = bench_config(&tmp.path().join("data"))?;
-    let started = Instant::now();
-    let summary = crate::cmd::import::import_file(
+    let done = crate::cmd::import::import_file(
         &cfg,
         &path,
         &crate::cmd::import::Format::Jsonl,
         "bench",
         false,
     )?;
-    let secs = started.elapsed().as_secs_f64();
+    let (summary, secs) = (&done.summary, done.secs);
     println!(
         "bench import: {} rows ({:.1} MB) in {:.2}s: {:.0} rows/s, {:.1} MB/s; imported {} duplicates {} quarantined {}",
         summary.read,

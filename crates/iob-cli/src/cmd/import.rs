@@ -104,9 +104,8 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
             .map(|n| n.to_string_lossy().to_string())
             .unwrap_or_else(|| "import".into())
     });
-    let started = Instant::now();
-    let s = import_with(&cfg, &args.file, &format, &args.source, &name, !args.quiet)?;
-    let secs = started.elapsed().as_secs_f64();
+    let done = import_with(&cfg, &args.file, &format, &args.source, &name, !args.quiet)?;
+    let (s, secs) = (&done.summary, done.secs);
     println!(
         "imported {}  duplicates {}  quarantined {}  (read {} rows, {:.1} MB in {:.2}s: {:.0} rows/s)",
         s.imported,
@@ -117,10 +116,26 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
         secs,
         s.read as f64 / secs.max(1e-9)
     );
+    if done.profile_events > 0 {
+        println!(
+            "profiles: applied {} events to identity and profiles in {:.2}s ({:.0} events/s)",
+            done.profile_events,
+            done.profile_secs,
+            done.profile_events as f64 / done.profile_secs.max(1e-9)
+        );
+    }
     if s.quarantined > 0 {
         println!("see why: iob quarantine list");
     }
     Ok(())
+}
+
+/// What an import did, timed: the durable import, then bringing profiles up to date.
+pub struct Imported {
+    pub summary: ImportSummary,
+    pub secs: f64,
+    pub profile_events: u64,
+    pub profile_secs: f64,
 }
 
 /// Imports `path` into the data directory of `cfg` (used by `iob bench import` too).
@@ -130,7 +145,7 @@ pub fn import_file(
     format: &Format,
     source: &str,
     progress: bool,
-) -> anyhow::Result<ImportSummary> {
+) -> anyhow::Result<Imported> {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().to_string())
@@ -145,7 +160,8 @@ fn import_with(
     source: &str,
     name: &str,
     progress: bool,
-) -> anyhow::Result<ImportSummary> {
+) -> anyhow::Result<Imported> {
+    let started = Instant::now();
     let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let len = file.metadata().map(|m| m.len()).unwrap_or(0);
     let (engine, fresh) = Engine::open(cfg)
@@ -203,8 +219,22 @@ fn import_with(
     }
     .with_context(|| format!("importing {}", path.display()))?;
     pb.finish_and_clear();
+    let secs = started.elapsed().as_secs_f64();
+    let t = Instant::now();
+    // With live profiles, leave them current; otherwise the next read brings them up to date.
+    let profile_events = if cfg.profiles.live {
+        engine.update_profiles()?
+    } else {
+        0
+    };
+    let profile_secs = t.elapsed().as_secs_f64();
     close(engine)?;
-    Ok(summary)
+    Ok(Imported {
+        summary,
+        secs,
+        profile_events,
+        profile_secs,
+    })
 }
 
 fn close(engine: Engine) -> anyhow::Result<()> {
