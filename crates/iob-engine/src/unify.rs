@@ -449,50 +449,12 @@ impl Engine {
         shared.catch_up()?;
         let started = Instant::now();
         let mut fresh = new_unifier(&shared.config, &shared.pseudonyms)?;
-        let mut events = 0u64;
-        let mut seq = 0;
-        loop {
-            let page = self.store.read_log(permit, seq, PAGE)?;
-            let Some(last) = page.last() else { break };
-            seq = last.pos.seq + 1;
-            for r in &page {
-                let _ = fresh.apply(StoredEvent {
-                    seq: r.pos.seq,
-                    kind: r.kind,
-                    at: r.event_time.0,
-                    payload: &r.payload,
-                });
-                events += 1;
-            }
-        }
+        let mut events = apply_log(&self.store, permit, &mut fresh)?;
         let mut online = shared.unifier.lock();
-        // Events appended meanwhile: bring the fresh state to the same point before comparing.
-        loop {
-            let next = fresh.applied().map_or(0, |a| a + 1);
-            let page = self.store.read_log(permit, next, PAGE)?;
-            if page.is_empty() {
-                break;
-            }
-            for r in &page {
-                let _ = fresh.apply(StoredEvent {
-                    seq: r.pos.seq,
-                    kind: r.kind,
-                    at: r.event_time.0,
-                    payload: &r.payload,
-                });
-                events += 1;
-            }
-        }
+        // Events appended meanwhile: bring both states to the same point before comparing.
+        events += apply_log(&self.store, permit, &mut fresh)?;
         while online.applied() < fresh.applied() {
-            let next = online.applied().map_or(0, |a| a + 1);
-            for r in self.store.read_log(permit, next, PAGE)? {
-                let _ = online.apply(StoredEvent {
-                    seq: r.pos.seq,
-                    kind: r.kind,
-                    at: r.event_time.0,
-                    payload: &r.payload,
-                });
-            }
+            apply_log(&self.store, permit, &mut online)?;
         }
         let equal_to_online = same_state(&online, &fresh);
         let report = RebuildReport {
@@ -529,6 +491,28 @@ impl Engine {
             "journey_index_bytes": u.journey_bytes(),
             "restored_from_snapshot": self.unify().restored,
         })
+    }
+}
+
+/// Applies to `u` every durable record after the last one it applied; returns how many.
+fn apply_log(store: &Store, permit: &Permit, u: &mut Unifier) -> Result<u64, EngineError> {
+    let mut applied = 0;
+    loop {
+        let next = u.applied().map_or(0, |a| a + 1);
+        let page = store.read_log(permit, next, PAGE)?;
+        if page.is_empty() {
+            return Ok(applied);
+        }
+        for r in &page {
+            // An unreadable record is counted by the unifier (`skipped`), never fatal.
+            let _ = u.apply(StoredEvent {
+                seq: r.pos.seq,
+                kind: r.kind,
+                at: r.event_time.0,
+                payload: &r.payload,
+            });
+        }
+        applied += page.len() as u64;
     }
 }
 
