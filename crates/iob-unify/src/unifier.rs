@@ -38,6 +38,73 @@ fn order_hash(id: &str) -> u64 {
     h.finish()
 }
 
+/// What a property key means to profiles (lists: position = priority).
+#[derive(Debug, Clone, Copy)]
+enum Role {
+    Item(u8),
+    Category(u8),
+    Order(u8),
+    Revenue,
+    Total,
+    Price,
+    Quantity,
+}
+
+fn roles(cfg: &ProfileConfig) -> FastMap<Box<str>, Role> {
+    let mut m = FastMap::default();
+    for (k, r) in [
+        ("revenue", Role::Revenue),
+        ("total", Role::Total),
+        ("price", Role::Price),
+        ("quantity", Role::Quantity),
+    ] {
+        m.insert(k.into(), r);
+    }
+    let position = |i: usize| i.min(255) as u8;
+    for (i, k) in cfg.item_properties.iter().enumerate() {
+        m.entry(k.as_str().into())
+            .or_insert(Role::Item(position(i)));
+    }
+    for (i, k) in cfg.category_properties.iter().enumerate() {
+        m.entry(k.as_str().into())
+            .or_insert(Role::Category(position(i)));
+    }
+    for (i, k) in cfg.order_properties.iter().enumerate() {
+        m.entry(k.as_str().into())
+            .or_insert(Role::Order(position(i)));
+    }
+    m
+}
+
+/// The properties of one event that profiles read, by role.
+#[derive(Default)]
+struct PropsFound<'a> {
+    item: Option<(u8, &'a serde_json::value::RawValue)>,
+    category: Option<(u8, &'a serde_json::value::RawValue)>,
+    order: Option<(u8, &'a serde_json::value::RawValue)>,
+    revenue: Option<&'a serde_json::value::RawValue>,
+    total: Option<&'a serde_json::value::RawValue>,
+    price: Option<&'a serde_json::value::RawValue>,
+    quantity: Option<&'a serde_json::value::RawValue>,
+}
+
+impl<'a> PropsFound<'a> {
+    fn take(&mut self, role: Role, raw: &'a serde_json::value::RawValue) {
+        // The configured key listed first wins; for the fixed names, the first occurrence.
+        let better = |slot: &Option<(u8, _)>, i: u8| slot.is_none_or(|(j, _)| i < j);
+        match role {
+            Role::Item(i) if better(&self.item, i) => self.item = Some((i, raw)),
+            Role::Category(i) if better(&self.category, i) => self.category = Some((i, raw)),
+            Role::Order(i) if better(&self.order, i) => self.order = Some((i, raw)),
+            Role::Revenue => _ = self.revenue.get_or_insert(raw),
+            Role::Total => _ = self.total.get_or_insert(raw),
+            Role::Price => _ = self.price.get_or_insert(raw),
+            Role::Quantity => _ = self.quantity.get_or_insert(raw),
+            _ => {}
+        }
+    }
+}
+
 /// A person's events as `(event time, seq)`, ascending.
 type Journey = Vec<(i64, u64)>;
 
@@ -51,6 +118,10 @@ pub struct Unifier {
     symbols: Symbols,
     /// Affinity weight per event-name symbol (from `config.event_weights`), filled lazily.
     weights: FastMap<u32, f64>,
+    /// Whether an event name means a purchase, per symbol, filled lazily.
+    bought: FastMap<u32, bool>,
+    /// Property keys profiles read, and for what.
+    roles: FastMap<Box<str>, Role>,
     config: ProfileConfig,
     /// The last applied log sequence number.
     applied: Option<u64>,
@@ -76,6 +147,8 @@ impl Unifier {
             journeys: FastMap::default(),
             symbols: Symbols::default(),
             weights: FastMap::default(),
+            bought: FastMap::default(),
+            roles: roles(&profiles),
             config: profiles,
             applied: None,
             skipped: 0,
@@ -262,27 +335,33 @@ impl Unifier {
                 c.traits.push((sym.intern(&k), raw.get().to_string()));
             }
         }
-        let props = object_fields(v.properties);
-        let prop = |keys: &[String]| {
-            keys.iter()
-                .find_map(|k| props.iter().find(|p| p.0 == k.as_str()))
-                .and_then(|p| scalar_text(p.1))
-        };
-        c.item = prop(&cfg.item_properties).map(|i| sym.intern(&i));
-        c.category = prop(&cfg.category_properties).map(|i| sym.intern(&i));
-        let num = |k: &str| props.iter().find(|p| p.0 == k).and_then(|p| number(p.1));
-        let bought = name.as_deref().is_some_and(|n| {
-            let n = n.to_ascii_lowercase();
-            n.contains("order") || n.contains("purchase") || n.contains("checkout")
+        // One pass over the properties, each key looked up in the configured roles.
+        let mut found = PropsFound::default();
+        for (k, raw) in object_fields(v.properties) {
+            if let Some(&role) = self.roles.get(k.as_ref()) {
+                found.take(role, raw);
+            }
+        }
+        fn text<'r>(r: Option<(u8, &'r serde_json::value::RawValue)>) -> Option<Cow<'r, str>> {
+            r.and_then(|(_, raw)| scalar_text(raw))
+        }
+        c.item = text(found.item).map(|i| sym.intern(&i));
+        c.category = text(found.category).map(|i| sym.intern(&i));
+        let num = |r: Option<&serde_json::value::RawValue>| r.and_then(number);
+        let bought = c.name.is_some_and(|n| {
+            *self.bought.entry(n).or_insert_with(|| {
+                let n = sym.name(n).to_ascii_lowercase();
+                n.contains("order") || n.contains("purchase") || n.contains("checkout")
+            })
         });
-        let quantity = num("quantity");
-        c.monetary = num("revenue").or_else(|| num("total")).or_else(|| {
+        let quantity = num(found.quantity);
+        c.monetary = num(found.revenue).or_else(|| num(found.total)).or_else(|| {
             // A price alone is a view, not a purchase, unless the event says it was bought.
-            let price = num("price")?;
+            let price = num(found.price)?;
             bought.then(|| price * quantity.unwrap_or(1.0))
         });
         // Lines of one order (an invoice) count as one order.
-        c.order = prop(&cfg.order_properties).map(|o| order_hash(&o));
+        c.order = text(found.order).map(|o| order_hash(&o));
         if bought || c.monetary.is_some() {
             match quantity {
                 // A return or cancellation: no affinity for what was given back.
@@ -391,6 +470,7 @@ impl Unifier {
         self.graph = graph;
         self.symbols = symbols;
         self.weights.clear();
+        self.bought.clear();
         self.profiles = profiles.into_iter().collect();
         self.journeys = journeys.into_iter().collect();
         self.applied = applied;
