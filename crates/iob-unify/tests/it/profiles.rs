@@ -280,3 +280,29 @@ fn orders_returns_and_readings_count_as_what_they_are() {
     assert_eq!(hours, 4, "the scale reading is not activity");
     assert_eq!(v["sessions"]["web"]["events"], 4);
 }
+
+/// The v1 snapshot format, frozen in a fixture: a layout change must either still read it or
+/// bump `snapshot::VERSION` (and then this test must expect a refusal). Regenerate only for a
+/// new version: `IOB_WRITE_FIXTURES=1 cargo test -p iob-unify --test it snapshot_fixture`.
+#[test]
+fn snapshot_fixture_v1_still_restores() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/unify-snapshot-v1.bin");
+    let evs = history();
+    let mut live = unifier();
+    apply_all(&mut live, &evs[..20]);
+    if std::env::var_os("IOB_WRITE_FIXTURES").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, live.snapshot()).unwrap();
+    }
+    assert_eq!(iob_unify::snapshot::VERSION, 1);
+    let bytes = std::fs::read(&path).expect("fixture");
+    let mut restored = unifier();
+    restored.restore(&bytes).expect("a v1 snapshot restores");
+    assert_eq!(restored.applied(), Some(19));
+    let p = restored.lookup("u1").unwrap();
+    assert_eq!(
+        serde_json::to_value(restored.view(p, T0)).unwrap(),
+        serde_json::to_value(live.view(live.lookup("u1").unwrap(), T0)).unwrap()
+    );
+}
