@@ -218,9 +218,9 @@ impl IdentityGraph {
         slot
     }
 
-    /// Applies one event's identifiers (any order; duplicates allowed). `None` if it has none.
-    pub fn resolve(&mut self, ids: &[Identifier], by: Provenance) -> Option<Resolution> {
-        let mut ids: Vec<Identifier> = ids.to_vec();
+    /// Applies one event's identifiers (any order; duplicates allowed; `ids` is sorted and
+    /// deduplicated in place). `None` if it has none.
+    pub fn resolve(&mut self, ids: &mut Vec<Identifier>, by: Provenance) -> Option<Resolution> {
         ids.sort_by_key(|i| (self.rules.priority(i.kind), i.kind, i.key));
         ids.dedup();
         let anchor = *ids.first()?;

@@ -116,6 +116,8 @@ pub struct Unifier {
     /// Per person, `(event time, seq)` of their events, ascending: the journey index.
     journeys: FastMap<PersonId, Journey>,
     symbols: Symbols,
+    /// Reused for each event's identifiers.
+    id_buf: Vec<Identifier>,
     /// Affinity weight per event-name symbol (from `config.event_weights`), filled lazily.
     weights: FastMap<u32, f64>,
     /// Whether an event name means a purchase, per symbol, filled lazily.
@@ -146,6 +148,7 @@ impl Unifier {
             profiles: FastMap::default(),
             journeys: FastMap::default(),
             symbols: Symbols::default(),
+            id_buf: Vec::new(),
             weights: FastMap::default(),
             bought: FastMap::default(),
             roles: roles(&profiles),
@@ -197,12 +200,17 @@ impl Unifier {
             }
         };
         let ctx = view.context();
-        let ids = self.identifiers(e.kind, &view, &ctx);
+        // One identifier buffer for every event (no allocation per event).
+        let mut ids = std::mem::take(&mut self.id_buf);
+        ids.clear();
+        self.identifiers(e.kind, &view, &ctx, &mut ids);
         let by = Provenance {
             seq: e.seq,
             at: e.at,
         };
-        let Some(res) = self.graph.resolve(&ids, by) else {
+        let res = self.graph.resolve(&mut ids, by);
+        self.id_buf = ids;
+        let Some(res) = res else {
             self.skipped += 1;
             return Ok(None);
         };
@@ -236,9 +244,9 @@ impl Unifier {
         kind: EventKind,
         v: &EventView<'_>,
         ctx: &ContextView<'_>,
-    ) -> Vec<Identifier> {
+        out: &mut Vec<Identifier>,
+    ) {
         let rules = self.graph.rules();
-        let mut out = Vec::with_capacity(4);
         let mut push = |k: Option<u8>, raw: Option<Cow<'_, str>>| {
             if let (Some(k), Some(raw)) = (k, raw)
                 && let Some(key) = self.id_key(k, &raw)
@@ -283,7 +291,6 @@ impl Unifier {
                 }
             }
         }
-        out
     }
 
     fn contribution(
