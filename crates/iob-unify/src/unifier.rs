@@ -112,7 +112,8 @@ type Journey = Vec<(i64, u64)>;
 pub struct Unifier {
     pseudonyms: Pseudonymizer,
     graph: IdentityGraph,
-    profiles: FastMap<PersonId, Profile>,
+    /// Boxed: the map's entries stay small, so growing it never moves the profiles.
+    profiles: FastMap<PersonId, Box<Profile>>,
     /// Per person, `(event time, seq)` of their events, ascending: the journey index.
     journeys: FastMap<PersonId, Journey>,
     symbols: Symbols,
@@ -214,7 +215,7 @@ impl Unifier {
             self.skipped += 1;
             return Ok(None);
         };
-        let absorbed: Vec<(Option<Profile>, Option<Journey>)> = res
+        let absorbed: Vec<(Option<Box<Profile>>, Option<Journey>)> = res
             .absorbed
             .iter()
             .map(|gone| (self.profiles.remove(gone), self.journeys.remove(gone)))
@@ -390,7 +391,7 @@ impl Unifier {
     }
 
     pub fn profile(&self, p: PersonId) -> Option<&Profile> {
-        self.profiles.get(&self.graph.current(p)?)
+        self.profiles.get(&self.graph.current(p)?).map(|b| &**b)
     }
 
     /// The profile as shown to users, with rolling windows evaluated at `now_ms`.
@@ -449,12 +450,12 @@ impl Unifier {
 
     /// Approximate bytes held by profiles (not the graph or symbols).
     pub fn profile_bytes(&self) -> usize {
-        self.profiles.values().map(Profile::memory_bytes).sum()
+        self.profiles.values().map(|p| p.memory_bytes() + 8).sum()
     }
 
     /// Every profile, for comparisons (rebuild equivalence) and exports.
     pub fn profiles(&self) -> impl Iterator<Item = (PersonId, &Profile)> {
-        self.profiles.iter().map(|(p, pr)| (*p, pr))
+        self.profiles.iter().map(|(p, pr)| (*p, &**pr))
     }
 
     pub fn config(&self) -> &ProfileConfig {
@@ -478,7 +479,10 @@ impl Unifier {
         self.symbols = symbols;
         self.weights.clear();
         self.bought.clear();
-        self.profiles = profiles.into_iter().collect();
+        self.profiles = profiles
+            .into_iter()
+            .map(|(p, x)| (p, Box::new(x)))
+            .collect();
         self.journeys = journeys.into_iter().collect();
         self.applied = applied;
         self.skipped = skipped;
