@@ -59,8 +59,9 @@ pub struct DedupTable {
 
 impl DedupTable {
     pub fn new(window_ms: i64, max_entries: usize) -> Self {
-        // Start at a useful size rather than doubling through the small ones under load.
-        let start = (max_entries / 2).min(1 << 18);
+        // Start at a useful size rather than doubling (and rehashing) through the small ones
+        // under load: only the control bytes (1 per slot, ~4 MiB here) are touched up front.
+        let start = (max_entries / 2).min(1 << 21);
         DedupTable {
             current: Generation::with_capacity_and_hasher(start, Default::default()),
             previous: Generation::default(),
