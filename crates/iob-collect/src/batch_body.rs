@@ -12,6 +12,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
+use iob_types::AppendFields;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
@@ -162,7 +163,7 @@ impl<'de> Visitor<'de> for Elements<'_, 'de> {
         let (fields, counts) = self.split;
         loop {
             let first = fields.len();
-            if seq.next_element_seed(Element(fields))?.is_none() {
+            if seq.next_element_seed(AppendFields(fields))?.is_none() {
                 return Ok(());
             }
             let own = &fields[first..];
@@ -176,30 +177,6 @@ impl<'de> Visitor<'de> for Elements<'_, 'de> {
             self.elements.push(span);
             counts.push(own.len());
         }
-    }
-}
-
-/// One element: an object whose fields are appended to the shared list.
-struct Element<'v, 'a>(&'v mut Fields<'a>);
-
-impl<'de> DeserializeSeed<'de> for Element<'_, 'de> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_map(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Element<'_, 'de> {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("an event object")
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<(), A::Error> {
-        while let Some(Key(k)) = m.next_key::<Key<'de>>()? {
-            let v: &'de RawValue = m.next_value()?;
-            self.0.push((k, v));
-        }
-        Ok(())
     }
 }
 

@@ -3,10 +3,8 @@
 //! validate (a string's text, a number); they must never build a `serde_json::Value`.
 
 use std::borrow::Cow;
-use std::fmt;
 
 use iob_types::Timestamp;
-use serde::de::{Deserialize, DeserializeSeed, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
 use crate::reject::{JsonType, Rejection};
@@ -16,95 +14,11 @@ pub const MAX_ID_BYTES: usize = 512;
 /// Longest accepted `messageId`, in characters.
 pub const MAX_MESSAGE_ID_CHARS: usize = 200;
 
-/// Top-level `(key, raw value)` pairs of a JSON object, borrowed from the text.
-pub(crate) type Fields<'a> = Vec<(Cow<'a, str>, &'a RawValue)>;
-
-/// An object key borrowed from the text when it has no escapes. (serde's own `Cow<str>`
-/// always allocates: it deserializes through `String`.)
-pub(crate) struct Key<'a>(pub Cow<'a, str>);
-
-impl<'de> Deserialize<'de> for Key<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Key<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a string key")
-            }
-            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'de>, E> {
-                Ok(Key(Cow::Borrowed(v)))
-            }
-            fn visit_str<E>(self, v: &str) -> Result<Key<'de>, E> {
-                Ok(Key(Cow::Owned(v.to_owned())))
-            }
-            fn visit_string<E>(self, v: String) -> Result<Key<'de>, E> {
-                Ok(Key(Cow::Owned(v)))
-            }
-        }
-        d.deserialize_str(V)
-    }
-}
-
-/// Splits a JSON object into its top-level fields without parsing the values. Same contract as
-/// [`iob_types::split_top_level`], but reads from `&str`, so nested raw values are not
-/// re-validated as UTF-8 at every level (the hot path of batch parsing).
-pub(crate) fn split_object(s: &str) -> Result<Fields<'_>, serde_json::Error> {
-    struct Split<'a>(Fields<'a>);
-    impl<'de> Deserialize<'de> for Split<'de> {
-        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-            struct V;
-            impl<'de> Visitor<'de> for V {
-                type Value = Split<'de>;
-                fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                    f.write_str("a JSON object")
-                }
-                fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Split<'de>, A::Error> {
-                    let mut v = Vec::with_capacity(12);
-                    while let Some(Key(k)) = m.next_key::<Key<'de>>()? {
-                        let val: &'de RawValue = m.next_value()?;
-                        v.push((k, val));
-                    }
-                    Ok(Split(v))
-                }
-            }
-            d.deserialize_map(V)
-        }
-    }
-    serde_json::from_str::<Split>(s).map(|s| s.0)
-}
-
-/// [`split_object`] into a caller's buffer (cleared first), so a batch reuses one allocation
-/// for all its elements.
-pub(crate) fn split_object_into<'a>(
-    s: &'a str,
-    out: &mut Fields<'a>,
-) -> Result<(), serde_json::Error> {
-    struct Seed<'v, 'a>(&'v mut Fields<'a>);
-    impl<'de> DeserializeSeed<'de> for Seed<'_, 'de> {
-        type Value = ();
-        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-            d.deserialize_map(self)
-        }
-    }
-    impl<'de> Visitor<'de> for Seed<'_, 'de> {
-        type Value = ();
-        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-            f.write_str("a JSON object")
-        }
-        fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<(), A::Error> {
-            while let Some(Key(k)) = m.next_key::<Key<'de>>()? {
-                let val: &'de RawValue = m.next_value()?;
-                self.0.push((k, val));
-            }
-            Ok(())
-        }
-    }
-    out.clear();
-    // What `serde_json::from_str` does: the value, then nothing but whitespace.
-    let mut de = serde_json::Deserializer::from_str(s);
-    Seed(out).deserialize(&mut de)?;
-    de.end()
-}
+/// Top-level `(key, raw value)` pairs of a JSON object, borrowed from the text (the shared
+/// splitter of `iob-types`: keys borrowed unless escaped).
+pub(crate) use iob_types::{
+    ObjectFields as Fields, ObjectKey as Key, split_object, split_object_into,
+};
 
 /// `None` when the value is JSON `null`.
 pub(crate) fn non_null(raw: &RawValue) -> Option<&RawValue> {

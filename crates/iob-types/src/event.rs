@@ -14,13 +14,13 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use serde::de::{self, MapAccess, Visitor};
+use serde::de;
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use crate::{Enrichment, Purpose, Timestamp, TypesError};
+use crate::{Enrichment, Purpose, Timestamp, TypesError, split_top_level};
 
 /// The kind of call an event records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -238,34 +238,6 @@ pub fn routing_id<'a>(
 fn parse_object(raw: Option<&RawValue>) -> Map<String, Value> {
     raw.and_then(|r| serde_json::from_str::<Map<String, Value>>(r.get()).ok())
         .unwrap_or_default()
-}
-
-/// Splits a JSON object into its top-level fields without parsing their values. Used by the
-/// canonical decoder here and by the collector's validating parser.
-pub fn split_top_level(bytes: &[u8]) -> Result<Vec<(Cow<'_, str>, &RawValue)>, serde_json::Error> {
-    struct Fields<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
-    impl<'de> Deserialize<'de> for Fields<'de> {
-        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-            struct V;
-            impl<'de> Visitor<'de> for V {
-                type Value = Fields<'de>;
-                fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                    f.write_str("a JSON object")
-                }
-                fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Fields<'de>, A::Error> {
-                    let mut v = Vec::with_capacity(16);
-                    while let Some(k) = m.next_key::<Cow<'de, str>>()? {
-                        let val: &'de RawValue = m.next_value()?;
-                        v.push((k, val));
-                    }
-                    Ok(Fields(v))
-                }
-            }
-            d.deserialize_map(V)
-        }
-    }
-    let f: Fields = serde_json::from_slice(bytes)?;
-    Ok(f.0)
 }
 
 fn from_fields(fields: Vec<(Cow<'_, str>, &RawValue)>) -> Result<Event, String> {

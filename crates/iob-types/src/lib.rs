@@ -16,6 +16,7 @@ mod clock;
 mod enrichment;
 mod error;
 mod event;
+mod object;
 mod person;
 mod purpose;
 
@@ -23,6 +24,9 @@ pub use canonical::{EnrichmentRef, EventRef, ReadingRef, TimeCache, write_str as
 pub use clock::{Clock, FixedClock, SystemClock, Timestamp};
 pub use enrichment::{Device, Enrichment, UserAgent};
 pub use error::TypesError;
-pub use event::{ConsentChange, Event, EventKind, Reading, routing_id, split_top_level};
+pub use event::{ConsentChange, Event, EventKind, Reading, routing_id};
+pub use object::{
+    AppendFields, ObjectFields, ObjectKey, split_object, split_object_into, split_top_level,
+};
 pub use person::{Partition, PersonKey};
 pub use purpose::Purpose;

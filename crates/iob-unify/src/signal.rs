@@ -112,53 +112,10 @@ impl<'a> EventView<'a> {
 }
 
 /// The top-level `(key, raw value)` pairs of an object, leniently (not an object: none).
-/// Keys are borrowed unless they contain escapes.
 pub fn object_fields(raw: Option<&RawValue>) -> Vec<(Cow<'_, str>, &RawValue)> {
-    struct Fields<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
-    struct Key<'a>(Cow<'a, str>);
-    impl<'de> Deserialize<'de> for Key<'de> {
-        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-            struct V;
-            impl<'de> serde::de::Visitor<'de> for V {
-                type Value = Key<'de>;
-                fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                    f.write_str("a key")
-                }
-                fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'de>, E> {
-                    Ok(Key(Cow::Borrowed(v)))
-                }
-                fn visit_str<E>(self, v: &str) -> Result<Key<'de>, E> {
-                    Ok(Key(Cow::Owned(v.to_owned())))
-                }
-            }
-            d.deserialize_str(V)
-        }
-    }
-    impl<'de> Deserialize<'de> for Fields<'de> {
-        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-            struct V;
-            impl<'de> serde::de::Visitor<'de> for V {
-                type Value = Fields<'de>;
-                fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                    f.write_str("an object")
-                }
-                fn visit_map<A: serde::de::MapAccess<'de>>(
-                    self,
-                    mut m: A,
-                ) -> Result<Fields<'de>, A::Error> {
-                    let mut out = Vec::new();
-                    while let Some(Key(k)) = m.next_key::<Key<'de>>()? {
-                        out.push((k, m.next_value::<&'de RawValue>()?));
-                    }
-                    Ok(Fields(out))
-                }
-            }
-            d.deserialize_map(V)
-        }
-    }
     raw.filter(|r| r.get().starts_with('{'))
-        .and_then(|r| serde_json::from_str::<Fields>(r.get()).ok())
-        .map_or_else(Vec::new, |f| f.0)
+        .and_then(|r| iob_types::split_object(r.get()).ok())
+        .unwrap_or_default()
 }
 
 /// The text of a JSON string value, or the text of a number (ids are sometimes numbers).
