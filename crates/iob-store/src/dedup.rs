@@ -14,7 +14,6 @@
 //! replaying the same log gives the same answers.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::path::Path;
 
 use crate::error::StoreError;
@@ -26,26 +25,8 @@ const SNAP_VERSION: u16 = 2;
 const SNAP_HEADER: usize = 6 + 2 + 8 + 8;
 const SNAP_ENTRY: usize = 16;
 
-/// Keys are already uniform hashes: use them as the hash.
-#[derive(Default)]
-pub struct KeyHasher(u64);
-
-impl Hasher for KeyHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        // Only reached for non-u64 keys; fold bytes in (not used on the hot path).
-        for b in bytes {
-            self.0 = self.0.rotate_left(8) ^ *b as u64;
-        }
-    }
-    fn write_u64(&mut self, v: u64) {
-        self.0 = v;
-    }
-}
-
-type Generation = HashMap<u64, i64, BuildHasherDefault<KeyHasher>>;
+/// Keys are already uniform hashes: they are their own hash.
+type Generation = HashMap<u64, i64, iob_types::UniformState>;
 
 /// Recently stored dedup keys with their receive time (ms).
 #[derive(Debug)]

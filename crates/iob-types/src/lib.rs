@@ -28,5 +28,5 @@ pub use event::{ConsentChange, Event, EventKind, Reading, routing_id};
 pub use object::{
     AppendFields, ObjectFields, ObjectKey, split_object, split_object_into, split_top_level,
 };
-pub use person::{Partition, PersonKey};
+pub use person::{Partition, PersonKey, UniformHasher, UniformState};
 pub use purpose::Purpose;

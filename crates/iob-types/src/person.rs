@@ -64,6 +64,32 @@ impl fmt::Display for PersonKey {
     }
 }
 
+/// A hasher for keys that are already uniform hashes (HMAC pseudonyms, fingerprints): it uses
+/// their own first 64 bits instead of hashing them again. Only for keys an attacker cannot
+/// choose (they would otherwise pick colliding keys).
+#[derive(Default)]
+pub struct UniformHasher(u64);
+
+impl std::hash::Hasher for UniformHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut b = [0u8; 8];
+        let n = bytes.len().min(8);
+        b[..n].copy_from_slice(&bytes[..n]);
+        self.0 ^= u64::from_le_bytes(b);
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 ^= v;
+    }
+    // A slice's length prefix carries no information here.
+    fn write_usize(&mut self, _: usize) {}
+}
+
+/// `HashMap` state for keys hashed by [`UniformHasher`].
+pub type UniformState = std::hash::BuildHasherDefault<UniformHasher>;
+
 /// A partition number in `0..count`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Partition(pub u32);
