@@ -61,27 +61,25 @@ pub(crate) struct Slot {
     refusals: Vec<Refusal>,
 }
 
-/// Pseudonyms as hex in user-facing output (an array of 16 numbers helps nobody).
+/// Pseudonyms as hex in user-facing output (`PersonKey`'s own `Display`), not as 16 numbers.
 mod hex {
     use serde::Serializer;
 
-    fn text(k: &super::IdKey) -> String {
-        k.0.iter().map(|b| format!("{b:02x}")).collect()
+    use super::IdKey;
+
+    pub fn key<S: Serializer>(k: &IdKey, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(k)
     }
 
-    pub fn key<S: Serializer>(k: &super::IdKey, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&text(k))
-    }
-
-    pub fn opt<S: Serializer>(k: &Option<super::IdKey>, s: S) -> Result<S::Ok, S::Error> {
+    pub fn opt<S: Serializer>(k: &Option<IdKey>, s: S) -> Result<S::Ok, S::Error> {
         match k {
-            Some(k) => s.serialize_str(&text(k)),
+            Some(k) => s.collect_str(k),
             None => s.serialize_none(),
         }
     }
 
-    pub fn pair<S: Serializer>(k: &(super::IdKey, super::IdKey), s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq([text(&k.0), text(&k.1)])
+    pub fn pair<S: Serializer>(k: &(IdKey, IdKey), s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq([k.0.to_hex(), k.1.to_hex()])
     }
 }
 
