@@ -8,7 +8,6 @@
 //! when the engine opens. Must never read the log without a permit, and never let an event be
 //! applied twice or skipped (the unifier's `applied` sequence number guards both).
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -35,26 +34,28 @@ fn snapshot_path(dir: &Path) -> PathBuf {
     dir.join("unify").join("state.snap")
 }
 
-/// Writes `body` framed (magic, version, length, crc32c) to `path` atomically and durably.
-fn write_snapshot(path: &Path, body: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().expect("unify/");
-    std::fs::create_dir_all(dir)?;
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(SNAP_MAGIC)?;
-    f.write_all(&SNAP_FILE_VERSION.to_le_bytes())?;
-    f.write_all(&(body.len() as u64).to_le_bytes())?;
-    f.write_all(body)?;
-    f.write_all(&crc32c::crc32c(body).to_le_bytes())?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)?;
-    std::fs::File::open(dir)?.sync_all()
+const SNAP_HEADER: usize = SNAP_MAGIC.len() + 2 + 8;
+
+/// The unifier's state framed (magic, version, length, crc32c), encoded in one buffer.
+fn frame_snapshot(u: &Unifier) -> Vec<u8> {
+    let mut b = u.snapshot_into(vec![0u8; SNAP_HEADER]);
+    let len = (b.len() - SNAP_HEADER) as u64;
+    b[..8].copy_from_slice(SNAP_MAGIC);
+    b[8..10].copy_from_slice(&SNAP_FILE_VERSION.to_le_bytes());
+    b[10..SNAP_HEADER].copy_from_slice(&len.to_le_bytes());
+    let crc = crc32c::crc32c(&b[SNAP_HEADER..]);
+    b.extend_from_slice(&crc.to_le_bytes());
+    b
 }
 
-/// The body of a valid snapshot file, or why there is none to use.
-fn read_snapshot(path: &Path) -> Result<Vec<u8>, String> {
-    let b = std::fs::read(path).map_err(|e| format!("no snapshot ({e})"))?;
-    let h = SNAP_MAGIC.len() + 2 + 8;
+/// A valid snapshot file and where its state lies in it, or why there is none to use.
+fn read_snapshot(path: &Path) -> Result<(Vec<u8>, std::ops::Range<usize>), String> {
+    let b = match iob_store::read_optional(path) {
+        Ok(Some(b)) => b,
+        Ok(None) => return Err("no snapshot".into()),
+        Err(e) => return Err(e.to_string()),
+    };
+    let h = SNAP_HEADER;
     if b.len() < h + 4 || &b[..8] != SNAP_MAGIC {
         return Err("not a unify snapshot".into());
     }
@@ -62,16 +63,15 @@ fn read_snapshot(path: &Path) -> Result<Vec<u8>, String> {
     if version != SNAP_FILE_VERSION {
         return Err(format!("snapshot file version {version}"));
     }
-    let len = u64::from_le_bytes(b[10..18].try_into().expect("8")) as usize;
+    let len = u64::from_le_bytes(b[10..h].try_into().expect("8")) as usize;
     if b.len() != h + len + 4 {
         return Err("truncated snapshot".into());
     }
-    let body = &b[h..h + len];
     let crc = u32::from_le_bytes(b[h + len..].try_into().expect("4"));
-    if crc32c::crc32c(body) != crc {
+    if crc32c::crc32c(&b[h..h + len]) != crc {
         return Err("snapshot checksum mismatch".into());
     }
-    Ok(body.to_vec())
+    Ok((b, h..h + len))
 }
 
 pub(crate) struct UnifyShared {
@@ -147,7 +147,7 @@ impl UnifyShared {
         let snapshot = snapshot_path(&config.data_dir());
         let mut unifier = new_unifier(config, pseudonyms)?;
         let saved = match read_snapshot(&snapshot) {
-            Ok(body) => match unifier.restore(&body) {
+            Ok((file, state)) => match unifier.restore(&file[state]) {
                 // A snapshot ahead of the log (a log restored from an older backup) is stale.
                 Ok(()) if unifier.applied().is_none_or(|a| a < store.stats().next_seq) => {
                     tracing::info!(applied_through = ?unifier.applied(), persons = unifier.persons(), "unify state restored from its snapshot");
@@ -235,15 +235,18 @@ impl UnifyShared {
     }
 
     /// Writes the state's snapshot if it changed since the last one.
-    pub(crate) fn save_snapshot(&self) -> std::io::Result<()> {
-        let (applied, body) = {
+    pub(crate) fn save_snapshot(&self) -> Result<(), EngineError> {
+        let (applied, framed) = {
             let u = self.unifier.lock();
             if u.applied() == *self.saved.lock() {
                 return Ok(());
             }
-            (u.applied(), u.snapshot())
+            (u.applied(), frame_snapshot(&u))
         };
-        write_snapshot(&self.snapshot, &body)?;
+        let dir = self.snapshot.parent().expect("unify/");
+        std::fs::create_dir_all(dir)
+            .map_err(|e| EngineError::io(format!("creating {}", dir.display()), e))?;
+        iob_store::write_atomic(&self.snapshot, &framed)?;
         *self.saved.lock() = applied;
         Ok(())
     }
@@ -260,25 +263,11 @@ impl UnifyShared {
             if background && self.paused.load(Ordering::SeqCst) > 0 {
                 return Ok(applied);
             }
-            let mut u = self.unifier.lock();
-            let next = u.applied().map_or(0, |a| a + 1);
-            let page = self.store.read_log(&self.permit, next, PAGE)?;
-            if page.is_empty() {
-                return Ok(applied);
+            // The lock is held per page, so reads interleave with a long catch-up.
+            match apply_page(&self.store, &self.permit, &mut self.unifier.lock())? {
+                0 => return Ok(applied),
+                n => applied += n,
             }
-            for r in &page {
-                let e = StoredEvent {
-                    seq: r.pos.seq,
-                    kind: r.kind,
-                    at: r.event_time.0,
-                    payload: &r.payload,
-                };
-                if let Err(err) = u.apply(e) {
-                    // Durable but unreadable: counted by the unifier, reported, never fatal.
-                    tracing::warn!(seq = r.pos.seq, error = %err, "unify skipped a record");
-                }
-            }
-            applied += page.len() as u64;
         }
     }
 }
@@ -498,22 +487,31 @@ impl Engine {
 fn apply_log(store: &Store, permit: &Permit, u: &mut Unifier) -> Result<u64, EngineError> {
     let mut applied = 0;
     loop {
-        let next = u.applied().map_or(0, |a| a + 1);
-        let page = store.read_log(permit, next, PAGE)?;
-        if page.is_empty() {
-            return Ok(applied);
+        match apply_page(store, permit, u)? {
+            0 => return Ok(applied),
+            n => applied += n,
         }
-        for r in &page {
-            // An unreadable record is counted by the unifier (`skipped`), never fatal.
-            let _ = u.apply(StoredEvent {
-                seq: r.pos.seq,
-                kind: r.kind,
-                at: r.event_time.0,
-                payload: &r.payload,
-            });
-        }
-        applied += page.len() as u64;
     }
+}
+
+/// Applies to `u` the next page of durable records after the last one it applied; returns how
+/// many (0: `u` is up to date).
+fn apply_page(store: &Store, permit: &Permit, u: &mut Unifier) -> Result<u64, EngineError> {
+    let next = u.applied().map_or(0, |a| a + 1);
+    let page = store.read_log(permit, next, PAGE)?;
+    for r in &page {
+        let e = StoredEvent {
+            seq: r.pos.seq,
+            kind: r.kind,
+            at: r.event_time.0,
+            payload: &r.payload,
+        };
+        if let Err(err) = u.apply(e) {
+            // Durable but unreadable: counted by the unifier (`skipped`), reported, never fatal.
+            tracing::warn!(seq = r.pos.seq, error = %err, "unify skipped a record");
+        }
+    }
+    Ok(page.len() as u64)
 }
 
 /// Profiles compared through their user-facing view at one instant, keyed by person id.

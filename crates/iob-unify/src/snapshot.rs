@@ -65,6 +65,11 @@ impl Unifier {
 
     /// The whole state, encoded.
     pub fn snapshot(&self) -> Vec<u8> {
+        self.snapshot_into(Vec::new())
+    }
+
+    /// [`Unifier::snapshot`] appended to `out` (a caller's file header, say), without a copy.
+    pub fn snapshot_into(&self, out: Vec<u8>) -> Vec<u8> {
         let (nodes, slots) = self.graph().parts();
         let mut profiles: Vec<(PersonId, &Profile)> = self.profiles().collect();
         profiles.sort_by_key(|p| p.0);
@@ -81,7 +86,7 @@ impl Unifier {
             profiles,
             journeys,
         };
-        postcard::to_stdvec(&state).expect("in-memory state serializes")
+        postcard::to_extend(&state, out).expect("in-memory state serializes")
     }
 
     /// Restores a snapshot into this (fresh) unifier, whose settings must be those the
