@@ -227,47 +227,78 @@ fn http(
             tmp.path().join("data")
         ),
     )?;
-    let exe = std::env::current_exe()?;
-    let mut child = Proc::new(exe)
-        .args(["--log", "warn", "--config"])
-        .arg(&cfg_path)
-        .arg("serve")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .context("starting iob serve")?;
-    let pid = child.id();
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().expect("piped")).read_line(&mut line)?;
-    let base = line
-        .trim()
-        .strip_prefix("listening on ")
-        .context("server did not print its address")?
-        .to_string();
-    let result = http_load(&base, pid, events, batch, connections, singles);
-    let _ = Proc::new("kill").args(["-TERM", &pid.to_string()]).status();
-    let _ = child.wait();
-    result
+    let server = ServeChild::start(&cfg_path, &[])?;
+    http_load(
+        &server.base,
+        server.pid,
+        events,
+        batch,
+        connections,
+        singles,
+    )
+}
+
+/// A child `iob serve` for the HTTP and MQTT benchmarks, stopped with SIGTERM when dropped.
+pub(crate) struct ServeChild {
+    child: std::process::Child,
+    pub pid: u32,
+    /// `http://ADDR`, as the server printed it.
+    pub base: String,
+}
+
+impl ServeChild {
+    pub(crate) fn start(config: &Path, extra_args: &[&str]) -> anyhow::Result<ServeChild> {
+        let mut child = Proc::new(std::env::current_exe()?)
+            .args(["--log", "warn", "--config"])
+            .arg(config)
+            .arg("serve")
+            .args(extra_args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .context("starting iob serve")?;
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().expect("piped")).read_line(&mut line)?;
+        let server = ServeChild {
+            pid: child.id(),
+            child,
+            base: line
+                .trim()
+                .strip_prefix("listening on ")
+                .unwrap_or("")
+                .to_string(),
+        };
+        anyhow::ensure!(!server.base.is_empty(), "server did not print its address");
+        Ok(server)
+    }
+}
+
+impl Drop for ServeChild {
+    fn drop(&mut self) {
+        let _ = Proc::new("kill")
+            .args(["-TERM", &self.pid.to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+/// A `kB` line of `/proc/PID/status` (`VmHWM` peak, `VmRSS` current resident memory).
+fn proc_status_kib(pid: u32, field: &str) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    s.lines()
+        .find(|l| l.starts_with(field))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
 }
 
 pub(crate) fn peak_rss_kib(pid: u32) -> Option<u64> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    s.lines()
-        .find(|l| l.starts_with("VmHWM:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
+    proc_status_kib(pid, "VmHWM:")
 }
 
 fn rss_kib(pid: u32) -> Option<u64> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    s.lines()
-        .find(|l| l.starts_with("VmRSS:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
+    proc_status_kib(pid, "VmRSS:")
 }
 
 fn http_load(

@@ -12,7 +12,6 @@
 //! poll takes ~0.1-0.3 ms, which bounds the resolution); with concurrent processing, the i-th
 //! reading counts as stored when i readings are, which is exact when they are stored in order.
 
-use std::io::BufRead;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command as Proc, Stdio};
@@ -21,7 +20,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use rumqttc::{AsyncClient, MqttOptions, QoS};
 
-use crate::cmd::bench::{peak_rss_kib, scratch};
+use crate::cmd::bench::{ServeChild, peak_rss_kib, scratch};
 use crate::http_client::Client;
 use crate::settings::Global;
 
@@ -99,24 +98,8 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
             std::process::id()
         ),
     )?;
-    let mut child = Proc::new(std::env::current_exe()?)
-        .args(["--log", "warn", "--config"])
-        .arg(&cfg_path)
-        .args(["serve", "--mqtt", &url])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .context("starting iob serve")?;
-    let pid = child.id();
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().expect("piped")).read_line(&mut line)?;
-    let result = match line.trim().strip_prefix("listening on ") {
-        Some(base) => load(base, &url, pid, &args),
-        None => Err(anyhow::anyhow!("server did not print its address")),
-    };
-    let _ = Proc::new("kill").args(["-TERM", &pid.to_string()]).status();
-    let _ = child.wait();
-    result
+    let server = ServeChild::start(&cfg_path, &["--mqtt", &url])?;
+    load(&server.base, &url, server.pid, &args)
 }
 
 fn quantile(sorted: &[f64], p: f64) -> f64 {
