@@ -10,7 +10,7 @@ use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use iob_engine::{Actor, EngineError, Permit, Scope};
+use iob_engine::{Actor, Engine, EngineError, Permit, Scope};
 use iob_types::Purpose;
 use serde::Deserialize;
 use serde_json::Value;
@@ -50,24 +50,27 @@ fn permit(st: &AppState, headers: &HeaderMap, q: &ReadQuery) -> Result<Permit, P
     Ok(st.engine.permit(Actor::ApiKey("admin".into()), &purpose)?)
 }
 
-fn query(q: Result<Query<ReadQuery>, QueryRejection>) -> Result<ReadQuery, Problem> {
-    q.map(|Query(q)| q)
-        .map_err(|e| Problem::new(StatusCode::BAD_REQUEST, "invalid_query", e.body_text()))
-}
-
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, EngineError> + Send + 'static,
-) -> Result<T, Problem> {
-    tokio::task::spawn_blocking(f)
+/// One person read: the query checked, the permit issued for the declared purpose, `read`
+/// run off the async threads, and an unknown person answered 404.
+async fn read_person<T: serde::Serialize + Send + 'static>(
+    st: AppState,
+    headers: &HeaderMap,
+    id: String,
+    q: Result<Query<ReadQuery>, QueryRejection>,
+    read: impl FnOnce(&Engine, &Permit, &str, ReadQuery) -> Result<Option<T>, EngineError>
+    + Send
+    + 'static,
+) -> Result<Json<Value>, Problem> {
+    let Query(q) =
+        q.map_err(|e| Problem::new(StatusCode::BAD_REQUEST, "invalid_query", e.body_text()))?;
+    let permit = permit(&st, headers, &q)?;
+    let key = id.clone();
+    let found = tokio::task::spawn_blocking(move || read(&st.engine, &permit, &key, q))
         .await
-        .map_err(|_| Problem::from(EngineError::ShuttingDown))?
-        .map_err(Problem::from)
-}
-
-fn found<T: serde::Serialize>(id: &str, v: Option<T>) -> Result<Json<Value>, Problem> {
-    match v {
+        .map_err(|_| Problem::from(EngineError::ShuttingDown))??;
+    match found {
         Some(v) => Ok(Json(serde_json::to_value(v).unwrap_or(Value::Null))),
-        None => Err(EngineError::UnknownPerson(id.to_string()).into()),
+        None => Err(EngineError::UnknownPerson(id).into()),
     }
 }
 
@@ -77,24 +80,20 @@ pub async fn profile(
     Path(id): Path<String>,
     q: Result<Query<ReadQuery>, QueryRejection>,
 ) -> Result<Json<Value>, Problem> {
-    let q = query(q)?;
-    let permit = permit(&st, &headers, &q)?;
-    let at = match q.at.as_deref() {
-        Some(t) => {
-            Some(
-                iob_types::Timestamp::parse("at", t).map_err(|e| EngineError::Invalid {
-                    field: "at".into(),
-                    reason: e.to_string(),
-                })?,
-            )
-        }
-        None => None,
-    };
-    let (engine, key) = (st.engine.clone(), id.clone());
-    found(
-        &id,
-        blocking(move || engine.profile(&permit, &key, at)).await?,
-    )
+    read_person(st, &headers, id, q, |engine, permit, id, q| {
+        let at =
+            match q.at.as_deref() {
+                Some(t) => Some(iob_types::Timestamp::parse("at", t).map_err(|e| {
+                    EngineError::Invalid {
+                        field: "at".into(),
+                        reason: e.to_string(),
+                    }
+                })?),
+                None => None,
+            };
+        engine.profile(permit, id, at)
+    })
+    .await
 }
 
 pub async fn timeline(
@@ -103,14 +102,10 @@ pub async fn timeline(
     Path(id): Path<String>,
     q: Result<Query<ReadQuery>, QueryRejection>,
 ) -> Result<Json<Value>, Problem> {
-    let q = query(q)?;
-    let permit = permit(&st, &headers, &q)?;
-    let (engine, key) = (st.engine.clone(), id.clone());
-    let (before, limit) = (q.before.clone(), q.limit.unwrap_or(50));
-    found(
-        &id,
-        blocking(move || engine.journey(&permit, &key, before.as_deref(), limit)).await?,
-    )
+    read_person(st, &headers, id, q, |engine, permit, id, q| {
+        engine.journey(permit, id, q.before.as_deref(), q.limit.unwrap_or(50))
+    })
+    .await
 }
 
 pub async fn identity(
@@ -119,11 +114,8 @@ pub async fn identity(
     Path(id): Path<String>,
     q: Result<Query<ReadQuery>, QueryRejection>,
 ) -> Result<Json<Value>, Problem> {
-    let q = query(q)?;
-    let permit = permit(&st, &headers, &q)?;
-    let (engine, key) = (st.engine.clone(), id.clone());
-    found(
-        &id,
-        blocking(move || engine.explain_identity(&permit, &key)).await?,
-    )
+    read_person(st, &headers, id, q, |engine, permit, id, _| {
+        engine.explain_identity(permit, id)
+    })
+    .await
 }
