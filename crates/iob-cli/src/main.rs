@@ -70,6 +70,11 @@ enum Command {
     Identity(cmd::persons::IdentityCommand),
     /// Recompute identity and profiles from the event log and check them against the online state.
     Rebuild,
+    /// Data-subject requests: erase or export a person.
+    #[command(subcommand)]
+    Privacy(cmd::privacy::Command),
+    /// Rotate the master key that wraps the per-person data keys (no event is rewritten).
+    RotateMasterKey(cmd::privacy::RotateArgs),
     /// Simulate a multi-channel population (web, app, stores, wearables) and ingest it over HTTP.
     Demo(cmd::demo::Args),
     /// Measure ingestion speed (in process, over HTTP, import).
@@ -101,6 +106,8 @@ fn main() -> std::process::ExitCode {
         Command::Timeline(a) => cmd::persons::timeline(&global, a),
         Command::Identity(c) => cmd::persons::identity(&global, c),
         Command::Rebuild => cmd::persons::rebuild(&global),
+        Command::Privacy(c) => cmd::privacy::run(&global, c),
+        Command::RotateMasterKey(a) => cmd::privacy::rotate(&global, a),
         Command::Demo(a) => cmd::demo::run(&global, a),
         Command::Bench(c) => cmd::bench::run(&global, c),
     };

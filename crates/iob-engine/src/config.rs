@@ -3,8 +3,8 @@
 //! Every section rejects unknown keys, so a typo is an error that names the key instead of a
 //! setting silently ignored. Environment overrides address any key by path with `__`
 //! (`IOB_STORE__PARTITIONS=16`, `IOB_SERVER__LISTEN=0.0.0.0:8080`); the value is read as a TOML
-//! literal when it parses as one, else as a string. `IOB_WRITE_KEY` and `IOB_ADMIN_KEY` are the
-//! conventional container variables for the two keys.
+//! literal when it parses as one, else as a string. `IOB_WRITE_KEY`, `IOB_ADMIN_KEY` and
+//! `IOB_MASTER_KEY` are the conventional container variables for the keys.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -32,6 +32,70 @@ pub struct Config {
     pub profiles: iob_unify::ProfileConfig,
     /// Readings from an MQTT broker (`iob serve --mqtt URL`); off unless `mqtt.url` is set.
     pub mqtt: MqttConfig,
+    /// Consent defaults, health metrics, encryption at rest, IP truncation, retention.
+    pub privacy: PrivacyConfig,
+}
+
+/// Privacy settings. Consent is per purpose (`collect.purposes`); reads are refused for a
+/// purpose the person has not consented to (opt-in) or has withdrawn (opt-out and opt-in).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PrivacyConfig {
+    /// Seal every stored payload with AES-256-GCM under a per-person data key (on by default;
+    /// off only to measure its cost: erasure then cannot shred what it cannot decrypt).
+    pub encrypt: bool,
+    /// A file holding the master key (64 hex digits or base64 of 32 bytes) that wraps the data
+    /// keys. Else `IOB_MASTER_KEY`; else `DIR/secrets/master.key`, generated on first start
+    /// (keep a production master key away from the data it protects).
+    pub master_key_file: Option<PathBuf>,
+    /// The master key itself (`IOB_MASTER_KEY`); prefer `master_key_file`.
+    pub master_key: Option<String>,
+    /// `opt-in` or `opt-out` per purpose; unnamed purposes: analytics and security opt-out,
+    /// the rest opt-in. Health is always opt-in (configuring it opt-out is an error).
+    pub consent_defaults: BTreeMap<String, iob_govern::DefaultConsent>,
+    /// Segment consent categories (`context.consent.categoryPreferences`) → purpose, e.g.
+    /// `Advertising = "marketing"`. A category named like a purpose maps to it.
+    pub consent_categories: BTreeMap<String, String>,
+    /// `observe` metrics that are health data: accepted only from persons with health consent
+    /// (else quarantined, sealed, with reason `consent_required`), and shown only to reads for
+    /// the health purpose.
+    pub health_metrics: Vec<String>,
+    /// Store `context.ip` truncated (IPv4 /24, IPv6 /48) instead of whole.
+    pub truncate_ip: bool,
+    /// Days to keep events, by event name (`track`) or type (`page`, `observe`, ...): older
+    /// events are erased in the background (their reads stop; see the README).
+    pub retention_days: BTreeMap<String, u32>,
+}
+
+impl Default for PrivacyConfig {
+    fn default() -> Self {
+        PrivacyConfig {
+            encrypt: true,
+            master_key_file: None,
+            master_key: None,
+            consent_defaults: BTreeMap::new(),
+            consent_categories: BTreeMap::new(),
+            health_metrics: [
+                "heart_rate",
+                "resting_heart_rate",
+                "heart_rate_variability",
+                "blood_pressure",
+                "blood_pressure_systolic",
+                "blood_pressure_diastolic",
+                "glucose",
+                "blood_glucose",
+                "spo2",
+                "oxygen_saturation",
+                "body_temperature",
+                "respiratory_rate",
+                "medication_taken",
+            ]
+            .map(String::from)
+            .to_vec(),
+            truncate_ip: false,
+            retention_days: BTreeMap::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -223,6 +287,11 @@ impl Config {
                 "IOB_ADMIN_KEY" => {
                     set_path(&mut table, &["admin", "key"], toml::Value::String(value))
                 }
+                "IOB_MASTER_KEY" => set_path(
+                    &mut table,
+                    &["privacy", "master_key"],
+                    toml::Value::String(value),
+                ),
                 "IOB_DATA_DIR" => set_path(&mut table, &["data_dir"], toml::Value::String(value)),
                 _ => {
                     if let Some(rest) = name.strip_prefix("IOB_").filter(|r| r.contains("__")) {

@@ -38,6 +38,8 @@ pub enum EngineError {
     Invalid { field: String, reason: String },
     #[error("no person is known by `{0}`")]
     UnknownPerson(String),
+    #[error("the person has not consented to `{purpose}` ({basis}); reads for it are refused")]
+    ConsentRequired { purpose: String, basis: String },
     #[error("the engine is shutting down")]
     ShuttingDown,
 }

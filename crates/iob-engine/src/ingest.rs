@@ -190,6 +190,41 @@ impl PersonMemo {
     }
 }
 
+/// The identifiers and metric of a stored `observe` payload, for the health gate.
+#[derive(Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ReadingIds {
+    metric: Option<String>,
+    user_id: Option<String>,
+    anonymous_id: Option<String>,
+    device_id: Option<String>,
+}
+
+/// The rejection of a health reading without health consent.
+fn consent_rejection(index: Option<usize>) -> Rejection {
+    Rejection {
+        code: iob_collect::RejectCode::ConsentRequired,
+        field: "metric".into(),
+        message: "is a health metric, and the person has not given health consent: the reading is kept sealed in the quarantine (replay it after a `consent` event grants `health`)".into(),
+        index,
+    }
+}
+
+/// Seals quarantined bodies that name a person under that person key's data key.
+fn seal_quarantined(
+    privacy: &crate::privacy::Privacy,
+    pseudonyms: &Pseudonymizer,
+    mut items: Vec<NewQuarantined>,
+) -> Result<Vec<NewQuarantined>, EngineError> {
+    for q in &mut items {
+        if q.person.is_none() {
+            q.person = crate::privacy::raw_person(pseudonyms, &q.payload);
+        }
+        privacy.seal_quarantined(q)?;
+    }
+    Ok(items)
+}
+
 /// `xxh3_128(source, NUL, messageId)`: the store's dedup key. Hashed from a stack buffer (ids
 /// are short) to keep an allocation off the per-event path.
 fn dedup_key(source: &str, message_id: &str) -> [u8; 16] {
@@ -291,9 +326,19 @@ impl Engine {
         }
     }
 
-    async fn append(&self, records: Vec<NewRecord>) -> Result<Vec<AppendOutcome>, EngineError> {
+    async fn append(&self, mut records: Vec<NewRecord>) -> Result<Vec<AppendOutcome>, EngineError> {
         if records.is_empty() {
             return Ok(Vec::new());
+        }
+        if self.privacy.needs_keys(&records) {
+            // New person keys: their data keys are fsynced first (off the async threads).
+            let privacy = self.privacy.clone();
+            records =
+                tokio::task::spawn_blocking(move || privacy.seal(&mut records).map(|()| records))
+                    .await
+                    .map_err(|_| EngineError::ShuttingDown)??;
+        } else {
+            self.privacy.seal(&mut records)?;
         }
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.store.append_with(
@@ -312,10 +357,60 @@ impl Engine {
             return Ok(Vec::new());
         }
         let store = self.store.clone();
-        tokio::task::spawn_blocking(move || store.quarantine().append(items))
-            .await
-            .map_err(|_| EngineError::ShuttingDown)?
-            .map_err(Into::into)
+        let privacy = self.privacy.clone();
+        let pseudonyms = self.pseudonyms.clone();
+        tokio::task::spawn_blocking(move || {
+            let items = seal_quarantined(&privacy, &pseudonyms, items)?;
+            Ok(store.quarantine().append(items)?)
+        })
+        .await
+        .map_err(|_| EngineError::ShuttingDown)?
+    }
+
+    /// Takes out of `records` the `observe` readings of health metrics whose person has not
+    /// given health consent (after applying the durable log), each with its rejection; `at`
+    /// maps a record to its item index in the request. Health readings are never stored
+    /// without consent, and never kept in plaintext when refused (the quarantine seals them).
+    pub(crate) fn gate_health(
+        &self,
+        records: &mut Vec<NewRecord>,
+    ) -> Result<Vec<(usize, NewRecord)>, EngineError> {
+        let health = |r: &NewRecord| {
+            r.kind == EventKind::Observe && {
+                let v: ReadingIds = serde_json::from_slice(&r.payload).unwrap_or_default();
+                v.metric.is_some_and(|m| self.privacy.is_health(&m))
+            }
+        };
+        if !records.iter().any(health) {
+            return Ok(Vec::new());
+        }
+        self.unify.catch_up()?;
+        let u = self.unify.unifier.lock();
+        let purpose = Purpose::new(Purpose::HEALTH).expect("valid");
+        let mut refused = Vec::new();
+        let mut kept = Vec::with_capacity(records.len());
+        for (i, r) in std::mem::take(records).into_iter().enumerate() {
+            if !health(&r) {
+                kept.push(r);
+                continue;
+            }
+            let v: ReadingIds = serde_json::from_slice(&r.payload).unwrap_or_default();
+            let person = [
+                ("user", v.user_id),
+                ("anon", v.anonymous_id),
+                ("device", v.device_id),
+            ]
+            .into_iter()
+            .find_map(|(kind, id)| u.lookup(&format!("{kind}:{}", id?)));
+            let allowed = person.is_some_and(|p| u.decide(p, &purpose).allowed());
+            if allowed {
+                kept.push(r);
+            } else {
+                refused.push((i, r));
+            }
+        }
+        *records = kept;
+        Ok(refused)
     }
 
     /// Validates, authenticates and durably stores one collector request.
@@ -417,21 +512,29 @@ impl Engine {
         let field = SourceField::new(Some(&source));
         let mut memo = PersonMemo::default();
         let mut records = Vec::with_capacity(canon.len());
+        // Item index of each record (for naming a refused one in the batch).
+        let mut index_of = Vec::new();
         let mut rejected = Vec::new();
-        for (result, raw) in items {
+        for (n, (result, raw)) in items.into_iter().enumerate() {
             match result {
                 Ok(i) => {
-                    records.push(self.canonical_record(canon.get(i), &source, &field, &mut memo))
+                    records.push(self.canonical_record(canon.get(i), &source, &field, &mut memo));
+                    index_of.push(n);
                 }
-                Err(r) => rejected.push((r, raw)),
+                Err(r) => rejected.push((r, raw, None)),
             }
+        }
+        let batch = sub.endpoint == Endpoint::Batch;
+        for (i, r) in self.gate_health(&mut records)? {
+            let index = batch.then_some(index_of[i]);
+            rejected.push((consent_rejection(index), r.payload, Some(r.person)));
         }
         let quarantined: Vec<NewQuarantined> = rejected
             .iter()
-            .map(|(r, raw)| NewQuarantined {
+            .map(|(r, raw, person)| NewQuarantined {
                 received_at: rx.received_at,
                 source: Some(source.clone()),
-                person: None,
+                person: *person,
                 reason: reason(sub.endpoint, r),
                 codec: Codec::Json,
                 payload: raw.clone(),
@@ -448,7 +551,7 @@ impl Engine {
         receipt.rejected = rejected
             .into_iter()
             .zip(ids)
-            .map(|((rejection, _), quarantine_id)| RejectedItem {
+            .map(|((rejection, _, _), quarantine_id)| RejectedItem {
                 rejection,
                 quarantine_id,
             })
@@ -568,10 +671,22 @@ impl Engine {
                     }
                 }
             }
+            for (_, r) in self.gate_health(&mut records)? {
+                quarantine.push(NewQuarantined {
+                    received_at,
+                    source: Some(source.to_string()),
+                    person: Some(r.person),
+                    reason: serde_json::json!({ "endpoint": "import", "rejection": consent_rejection(None) }),
+                    codec: Codec::Json,
+                    payload: r.payload,
+                });
+            }
             if !quarantine.is_empty() {
+                let quarantine = seal_quarantined(&self.privacy, &self.pseudonyms, quarantine)?;
                 let n = self.store.quarantine().append(quarantine)?.len();
                 counts.quarantined.fetch_add(n as u64, Relaxed);
             }
+            self.privacy.seal(&mut records)?;
             if in_flight == IN_FLIGHT {
                 settle(rx.recv().map_err(|_| EngineError::ShuttingDown)?)?;
                 in_flight -= 1;
@@ -604,9 +719,16 @@ impl Engine {
         let mut summary = ReplaySummary::default();
         let mut records = Vec::new();
         let mut replayed_ids = Vec::new();
-        for entry in open {
+        for mut entry in open {
             if ids.is_some_and(|ids| !ids.contains(&entry.id)) {
                 continue;
+            }
+            if let Some(person) = entry.person {
+                match self.privacy.open(0, &person, entry.codec, &entry.payload)? {
+                    Some(body) => entry.payload = body.into_owned(),
+                    // The person was erased: nothing left to replay.
+                    None => continue,
+                }
             }
             let endpoint = entry.reason["endpoint"].as_str().unwrap_or("import");
             let rx = Received {
@@ -636,11 +758,21 @@ impl Engine {
                 summary.still_rejected.push((entry.id, r.clone()));
                 continue;
             }
-            for e in parsed.into_iter().flatten() {
-                let mut e = e;
-                e.source = entry.source.clone();
-                records.push(self.record(&e));
+            let mut these: Vec<NewRecord> = parsed
+                .into_iter()
+                .flatten()
+                .map(|mut e| {
+                    e.source = entry.source.clone();
+                    self.record(&e)
+                })
+                .collect();
+            if !self.gate_health(&mut these)?.is_empty() {
+                summary
+                    .still_rejected
+                    .push((entry.id, consent_rejection(None)));
+                continue;
             }
+            records.extend(these);
             replayed_ids.push(entry.id);
         }
         for o in self.append(records).await? {

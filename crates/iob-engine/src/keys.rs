@@ -118,7 +118,7 @@ pub fn load_pseudonym_key(dir: &Path) -> Result<SecretKey, EngineError> {
 }
 
 /// Writes `bytes` to `path` atomically (temp file, fsync, rename), readable by the owner only.
-fn write_private(path: &Path, bytes: &[u8]) -> Result<(), EngineError> {
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> Result<(), EngineError> {
     let tmp = path.with_extension("tmp");
     let io = |e| EngineError::io(format!("writing {}", path.display()), e);
     let mut opts = std::fs::OpenOptions::new();

@@ -17,27 +17,31 @@ mod config;
 mod error;
 mod ingest;
 mod keys;
+mod persons;
+mod privacy;
 mod reads;
 pub mod simulate;
 mod unify;
+mod vault;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 pub use config::{
-    AdminConfig, CollectConfig, Config, MqttConfig, ServerConfig, SourceConfig, StoreConfig,
-    TrackingPlanConfig, Unplanned,
+    AdminConfig, CollectConfig, Config, MqttConfig, PrivacyConfig, ServerConfig, SourceConfig,
+    StoreConfig, TrackingPlanConfig, Unplanned,
 };
 pub use error::EngineError;
 pub use ingest::{Endpoint, ImportSummary, Receipt, RejectedItem, ReplaySummary, Submission};
 pub use iob_unify::{PersonId, ProfileView};
 pub use keys::NewKey;
+pub use persons::{ErasureReport, PersonExport};
 pub use reads::EventRecord;
 pub use unify::{IdentityReport, JourneyPage, RebuildReport};
 
 pub use iob_collect::{RejectCode, Rejection};
-pub use iob_govern::{Actor, Permit, Scope};
+pub use iob_govern::{Actor, MasterKey, Permit, Scope};
 pub use iob_store::StoreStats;
 
 use iob_collect::Collector;
@@ -55,6 +59,7 @@ pub struct Engine {
     clock: Arc<dyn Clock>,
     data_dir: PathBuf,
     sources: Vec<String>,
+    privacy: Arc<privacy::Privacy>,
     unify: Arc<unify::UnifyShared>,
     /// Stops the unify follower when the engine goes away (declared last: dropped last).
     _follower: unify::Follower,
@@ -124,10 +129,12 @@ impl Engine {
         }
         let store = Arc::new(store);
         let governor = Governor::new(purposes);
+        let privacy = Arc::new(privacy::Privacy::load(&dir, config)?);
         let (unify, follower) = unify::UnifyShared::start(
             Arc::clone(&store),
             config,
             &pseudonyms,
+            Arc::clone(&privacy),
             governor.system("unify"),
         )?;
         Ok((
@@ -140,6 +147,7 @@ impl Engine {
                 clock,
                 data_dir: dir,
                 sources,
+                privacy,
                 unify,
                 _follower: follower,
             },

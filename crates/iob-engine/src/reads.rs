@@ -16,19 +16,26 @@ pub struct EventRecord {
     pub event: Event,
 }
 
-fn decode(r: StoredRecord) -> Result<EventRecord, EngineError> {
-    let event = Event::from_json(&r.payload).map_err(|e| EngineError::Corrupt {
-        seq: r.pos.seq,
-        reason: e.to_string(),
-    })?;
-    Ok(EventRecord {
-        pos: r.pos,
-        person: r.person,
-        event,
-    })
-}
-
 impl Engine {
+    /// A stored record as an event; `None` if its person was erased (its key is destroyed).
+    fn decode(&self, r: StoredRecord) -> Result<Option<EventRecord>, EngineError> {
+        let Some(payload) = self
+            .privacy
+            .open(r.pos.seq, &r.person, r.codec, &r.payload)?
+        else {
+            return Ok(None);
+        };
+        let event = Event::from_json(&payload).map_err(|e| EngineError::Corrupt {
+            seq: r.pos.seq,
+            reason: e.to_string(),
+        })?;
+        Ok(Some(EventRecord {
+            pos: r.pos,
+            person: r.person,
+            event,
+        }))
+    }
+
     /// Events in log (arrival) order from global sequence `from_seq`.
     pub fn read_log(
         &self,
@@ -36,11 +43,11 @@ impl Engine {
         from_seq: u64,
         max: usize,
     ) -> Result<Vec<EventRecord>, EngineError> {
-        self.store
-            .read_log(permit, from_seq, max)?
-            .into_iter()
-            .map(decode)
-            .collect()
+        let mut out = Vec::new();
+        for r in self.store.read_log(permit, from_seq, max)? {
+            out.extend(self.decode(r)?);
+        }
+        Ok(out)
     }
 
     /// The last `n` events in arrival order.
@@ -58,7 +65,9 @@ impl Engine {
         mut each: impl FnMut(EventRecord) -> Result<(), EngineError>,
     ) -> Result<(), EngineError> {
         for r in self.store.scan_time(permit, from, to)? {
-            each(decode(r?)?)?;
+            if let Some(e) = self.decode(r?)? {
+                each(e)?;
+            }
         }
         Ok(())
     }
@@ -77,7 +86,9 @@ impl Engine {
             };
             seq = last.pos.seq + 1;
             for r in page {
-                each(decode(r)?)?;
+                if let Some(e) = self.decode(r)? {
+                    each(e)?;
+                }
             }
         }
     }
@@ -89,9 +100,20 @@ impl Engine {
         include_resolved: bool,
         limit: usize,
     ) -> Result<Vec<QuarantineEntry>, EngineError> {
-        Ok(self
+        let mut entries = self
             .store
             .quarantine()
-            .list(permit, include_resolved, limit)?)
+            .list(permit, include_resolved, limit)?;
+        for q in &mut entries {
+            if let Some(person) = q.person {
+                // Sealed bodies are opened; an erased person's are gone (empty).
+                q.payload = match self.privacy.open(0, &person, q.codec, &q.payload)? {
+                    Some(body) => body.into_owned(),
+                    None => Vec::new(),
+                };
+                q.codec = iob_store::Codec::Json;
+            }
+        }
+        Ok(entries)
     }
 }

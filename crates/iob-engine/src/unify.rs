@@ -14,10 +14,15 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use iob_govern::{Permit, Pseudonymizer};
-use iob_store::Store;
-use iob_types::Timestamp;
-use iob_unify::{Explanation, PersonId, ProfileView, StoredEvent, Unifier};
+use iob_govern::{ConsentPolicy, Permit, Pseudonymizer};
+use iob_store::{Store, StoredRecord};
+use iob_types::{Purpose, Timestamp};
+use iob_unify::{
+    ConsentRules, Explanation, PersonId, ProfileView, ReadRefused, StoredEvent, Unifier,
+};
+
+use crate::privacy::Privacy;
+use crate::vault::SNAPSHOT_PERSON;
 use parking_lot::{Condvar, Mutex};
 use serde::Serialize;
 
@@ -28,7 +33,9 @@ const PAGE: usize = 4096;
 
 const SNAP_MAGIC: &[u8; 8] = b"IOBUNIFY";
 /// The file framing's version (the state inside carries its own: `iob_unify::snapshot::VERSION`).
-const SNAP_FILE_VERSION: u16 = 1;
+/// Version 2 seals the state (it holds traits and consent histories) under the vault's
+/// snapshot key; version 1 files (plaintext) are not read: the log is replayed instead.
+const SNAP_FILE_VERSION: u16 = 2;
 
 fn snapshot_path(dir: &Path) -> PathBuf {
     dir.join("unify").join("state.snap")
@@ -36,20 +43,26 @@ fn snapshot_path(dir: &Path) -> PathBuf {
 
 const SNAP_HEADER: usize = SNAP_MAGIC.len() + 2 + 8;
 
-/// The unifier's state framed (magic, version, length, crc32c), encoded in one buffer.
-fn frame_snapshot(u: &Unifier) -> Vec<u8> {
-    let mut b = u.snapshot_into(vec![0u8; SNAP_HEADER]);
+/// The unifier's state sealed and framed (magic, version, length, crc32c).
+fn frame_snapshot(u: &Unifier, privacy: &Privacy) -> Result<Vec<u8>, EngineError> {
+    let state = u.snapshot();
+    let mut b = vec![0u8; SNAP_HEADER];
+    privacy
+        .vault
+        .cipher(&SNAPSHOT_PERSON)?
+        .seal_into(&SNAPSHOT_PERSON, &state, &mut b);
+    drop(state);
     let len = (b.len() - SNAP_HEADER) as u64;
     b[..8].copy_from_slice(SNAP_MAGIC);
     b[8..10].copy_from_slice(&SNAP_FILE_VERSION.to_le_bytes());
     b[10..SNAP_HEADER].copy_from_slice(&len.to_le_bytes());
     let crc = crc32c::crc32c(&b[SNAP_HEADER..]);
     b.extend_from_slice(&crc.to_le_bytes());
-    b
+    Ok(b)
 }
 
-/// A valid snapshot file and where its state lies in it, or why there is none to use.
-fn read_snapshot(path: &Path) -> Result<(Vec<u8>, std::ops::Range<usize>), String> {
+/// The state of a valid snapshot file, or why there is none to use.
+fn read_snapshot(path: &Path, privacy: &Privacy) -> Result<Vec<u8>, String> {
     let b = match iob_store::read_optional(path) {
         Ok(Some(b)) => b,
         Ok(None) => return Err("no snapshot".into()),
@@ -71,12 +84,20 @@ fn read_snapshot(path: &Path) -> Result<(Vec<u8>, std::ops::Range<usize>), Strin
     if crc32c::crc32c(&b[h..h + len]) != crc {
         return Err("snapshot checksum mismatch".into());
     }
-    Ok((b, h..h + len))
+    let sealed = &b[h..h + len];
+    let generation = iob_govern::sealed_generation(sealed).ok_or("truncated snapshot")?;
+    let cipher = privacy
+        .vault
+        .opener(&SNAPSHOT_PERSON, generation)
+        .ok_or("the snapshot key is not in the vault")?;
+    cipher
+        .open(&SNAPSHOT_PERSON, sealed)
+        .map_err(|e| e.to_string())
 }
 
 pub(crate) struct UnifyShared {
     store: Arc<Store>,
-    unifier: Mutex<Unifier>,
+    pub(crate) unifier: Mutex<Unifier>,
     permit: Permit,
     wake: Mutex<bool>,
     cv: Condvar,
@@ -86,6 +107,7 @@ pub(crate) struct UnifyShared {
     paused: AtomicUsize,
     config: Config,
     pseudonyms: Pseudonymizer,
+    privacy: Arc<Privacy>,
     snapshot: PathBuf,
     /// The applied seq of the last snapshot written or loaded.
     saved: Mutex<Option<u64>>,
@@ -122,12 +144,43 @@ impl Drop for Follower {
     }
 }
 
+/// The consent policy of `config`: its purposes and their defaults.
+pub(crate) fn consent_policy(config: &Config) -> Result<ConsentPolicy, EngineError> {
+    let purposes = config
+        .collect
+        .purposes
+        .iter()
+        .map(|p| Purpose::new(p))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| EngineError::Config {
+            key: "collect.purposes".into(),
+            reason: e.to_string(),
+        })?;
+    ConsentPolicy::new(&purposes, &config.privacy.consent_defaults).map_err(|e| {
+        EngineError::Config {
+            key: "privacy.consent_defaults".into(),
+            reason: e.to_string(),
+        }
+    })
+}
+
 fn new_unifier(config: &Config, pseudonyms: &Pseudonymizer) -> Result<Unifier, EngineError> {
+    let policy = consent_policy(config)?;
+    for purpose in config.privacy.consent_categories.values() {
+        if !policy.knows(purpose) {
+            return Err(EngineError::Config {
+                key: "privacy.consent_categories".into(),
+                reason: format!("`{purpose}` is not a configured purpose"),
+            });
+        }
+    }
+    let rules = ConsentRules::new(policy, &config.privacy.consent_categories);
     Unifier::new(
         pseudonyms.clone(),
         &config.identity,
         config.profiles.clone(),
     )
+    .map(|u| u.with_consent(rules))
     .map_err(|e| match e {
         iob_unify::UnifyError::Config { key, reason } => EngineError::Config { key, reason },
         other => EngineError::Config {
@@ -142,12 +195,13 @@ impl UnifyShared {
         store: Arc<Store>,
         config: &Config,
         pseudonyms: &Pseudonymizer,
+        privacy: Arc<Privacy>,
         permit: Permit,
     ) -> Result<(Arc<UnifyShared>, Follower), EngineError> {
         let snapshot = snapshot_path(&config.data_dir());
         let mut unifier = new_unifier(config, pseudonyms)?;
-        let saved = match read_snapshot(&snapshot) {
-            Ok((file, state)) => match unifier.restore(&file[state]) {
+        let saved = match read_snapshot(&snapshot, &privacy) {
+            Ok(state) => match unifier.restore(&state) {
                 // A snapshot ahead of the log (a log restored from an older backup) is stale.
                 Ok(()) if unifier.applied().is_none_or(|a| a < store.stats().next_seq) => {
                     tracing::info!(applied_through = ?unifier.applied(), persons = unifier.persons(), "unify state restored from its snapshot");
@@ -178,6 +232,7 @@ impl UnifyShared {
             paused: AtomicUsize::new(0),
             config: config.clone(),
             pseudonyms: pseudonyms.clone(),
+            privacy,
             snapshot,
             restored: saved.is_some(),
             saved: Mutex::new(saved),
@@ -241,7 +296,7 @@ impl UnifyShared {
             if u.applied() == *self.saved.lock() {
                 return Ok(());
             }
-            (u.applied(), frame_snapshot(&u))
+            (u.applied(), frame_snapshot(&u, &self.privacy)?)
         };
         let dir = self.snapshot.parent().expect("unify/");
         std::fs::create_dir_all(dir)
@@ -249,6 +304,13 @@ impl UnifyShared {
         iob_store::write_atomic(&self.snapshot, &framed)?;
         *self.saved.lock() = applied;
         Ok(())
+    }
+
+    /// Writes the snapshot now, even if nothing was applied since the last one (after an
+    /// erasure, the old snapshot must not survive).
+    pub(crate) fn force_snapshot(&self) -> Result<(), EngineError> {
+        *self.saved.lock() = Some(u64::MAX);
+        self.save_snapshot()
     }
 
     /// Applies every durable record not applied yet; returns how many were applied.
@@ -264,7 +326,12 @@ impl UnifyShared {
                 return Ok(applied);
             }
             // The lock is held per page, so reads interleave with a long catch-up.
-            match apply_page(&self.store, &self.permit, &mut self.unifier.lock())? {
+            match apply_page(
+                &self.store,
+                &self.privacy,
+                &self.permit,
+                &mut self.unifier.lock(),
+            )? {
                 0 => return Ok(applied),
                 n => applied += n,
             }
@@ -317,7 +384,7 @@ impl Engine {
     /// years ago reads best "as of" its own time).
     pub fn profile(
         &self,
-        _permit: &Permit,
+        permit: &Permit,
         id: &str,
         at: Option<Timestamp>,
     ) -> Result<Option<ProfileView>, EngineError> {
@@ -325,7 +392,13 @@ impl Engine {
             return Ok(None);
         };
         let now = at.unwrap_or_else(|| self.clock.now()).0;
-        let view = self.unify().unifier.lock().view(p, now);
+        let mut view = refused(self.unify().unifier.lock().view(permit, p, now))?;
+        if let Some(v) = &mut view
+            && permit.purpose().as_str() != Purpose::HEALTH
+        {
+            // Health readings are shown only to reads for the health purpose.
+            v.metrics.retain(|m, _| !self.privacy.is_health(m));
+        }
         if let (Some(at), Some(v)) = (at, &view)
             && at.0 < v.last_seen
         {
@@ -363,21 +436,31 @@ impl Engine {
             return Ok(None);
         };
         let limit = limit.clamp(1, 1000);
-        let entries = self
-            .unify()
-            .unifier
-            .lock()
-            .journey(person, before, limit + 1);
+        let Some(entries) = refused(self.unify().unifier.lock().journey(
+            permit,
+            person,
+            before,
+            limit + 1,
+        ))?
+        else {
+            return Ok(None);
+        };
         let more = entries.len() > limit;
         let mut events = Vec::with_capacity(limit);
+        let health = permit.purpose().as_str() == Purpose::HEALTH;
         for &(_, seq) in entries.iter().take(limit) {
             for r in self.store.read_log(permit, seq, 1)? {
-                let v: serde_json::Value =
-                    serde_json::from_slice(&r.payload).map_err(|e| EngineError::Corrupt {
-                        seq,
-                        reason: e.to_string(),
-                    })?;
-                events.push(v);
+                let Some(v) = self.open_json(&r)? else {
+                    continue;
+                };
+                // Health readings are part of the journey only for the health purpose.
+                let is_health = v["type"] == "observe"
+                    && v["metric"]
+                        .as_str()
+                        .is_some_and(|m| self.privacy.is_health(m));
+                if !is_health || health {
+                    events.push(v);
+                }
             }
         }
         let next = more
@@ -401,7 +484,7 @@ impl Engine {
         let Some(p) = self.person(id)? else {
             return Ok(None);
         };
-        let Some(explanation) = self.unify().unifier.lock().explain(p) else {
+        let Some(explanation) = refused(self.unify().unifier.lock().explain(permit, p))? else {
             return Ok(None);
         };
         let mut seqs: Vec<u64> = explanation
@@ -416,8 +499,7 @@ impl Engine {
         let mut events = Vec::new();
         for seq in seqs {
             for r in self.store.read_log(permit, seq, 1)? {
-                let v: serde_json::Value =
-                    serde_json::from_slice(&r.payload).unwrap_or(serde_json::Value::Null);
+                let v = self.open_json(&r)?.unwrap_or(serde_json::Value::Null);
                 let at = Timestamp(r.event_time.0).to_rfc3339();
                 events.push(serde_json::json!({
                     "seq": seq, "type": v["type"], "event": v["event"], "messageId": v["messageId"],
@@ -438,14 +520,15 @@ impl Engine {
         shared.catch_up()?;
         let started = Instant::now();
         let mut fresh = new_unifier(&shared.config, &shared.pseudonyms)?;
-        let mut events = apply_log(&self.store, permit, &mut fresh)?;
+        let p = &self.privacy;
+        let mut events = apply_log(&self.store, p, permit, &mut fresh)?;
         let mut online = shared.unifier.lock();
         // Events appended meanwhile: bring both states to the same point before comparing.
-        events += apply_log(&self.store, permit, &mut fresh)?;
+        events += apply_log(&self.store, p, permit, &mut fresh)?;
         while online.applied() < fresh.applied() {
-            apply_log(&self.store, permit, &mut online)?;
+            apply_log(&self.store, p, permit, &mut online)?;
         }
-        let equal_to_online = same_state(&online, &fresh);
+        let equal_to_online = same_state(&online, &fresh, &shared.permit);
         let report = RebuildReport {
             events,
             persons: fresh.persons(),
@@ -479,15 +562,21 @@ impl Engine {
             "profile_bytes": u.profile_bytes(),
             "journey_index_bytes": u.journey_bytes(),
             "restored_from_snapshot": self.unify().restored,
+            "data_keys": self.privacy.vault.live_keys(),
         })
     }
 }
 
 /// Applies to `u` every durable record after the last one it applied; returns how many.
-fn apply_log(store: &Store, permit: &Permit, u: &mut Unifier) -> Result<u64, EngineError> {
+fn apply_log(
+    store: &Store,
+    privacy: &Privacy,
+    permit: &Permit,
+    u: &mut Unifier,
+) -> Result<u64, EngineError> {
     let mut applied = 0;
     loop {
-        match apply_page(store, permit, u)? {
+        match apply_page(store, privacy, permit, u)? {
             0 => return Ok(applied),
             n => applied += n,
         }
@@ -496,15 +585,25 @@ fn apply_log(store: &Store, permit: &Permit, u: &mut Unifier) -> Result<u64, Eng
 
 /// Applies to `u` the next page of durable records after the last one it applied; returns how
 /// many (0: `u` is up to date).
-fn apply_page(store: &Store, permit: &Permit, u: &mut Unifier) -> Result<u64, EngineError> {
+fn apply_page(
+    store: &Store,
+    privacy: &Privacy,
+    permit: &Permit,
+    u: &mut Unifier,
+) -> Result<u64, EngineError> {
     let next = u.applied().map_or(0, |a| a + 1);
     let page = store.read_log(permit, next, PAGE)?;
     for r in &page {
+        let Some(payload) = privacy.open(r.pos.seq, &r.person, r.codec, &r.payload)? else {
+            // An erased person's event: its key is gone, and so is its place in any state.
+            u.pass(r.pos.seq);
+            continue;
+        };
         let e = StoredEvent {
             seq: r.pos.seq,
             kind: r.kind,
             at: r.event_time.0,
-            payload: &r.payload,
+            payload: &payload,
         };
         if let Err(err) = u.apply(e) {
             // Durable but unreadable: counted by the unifier (`skipped`), reported, never fatal.
@@ -514,12 +613,62 @@ fn apply_page(store: &Store, permit: &Permit, u: &mut Unifier) -> Result<u64, En
     Ok(page.len() as u64)
 }
 
-/// Profiles compared through their user-facing view at one instant, keyed by person id.
-fn same_state(a: &Unifier, b: &Unifier) -> bool {
+/// Profiles compared through their user-facing view at one instant (symbols are numbered in
+/// log order, and an erased person's symbols stay interned online but never appear in a
+/// replay), persons matched through an identifier (ids are assigned in log order too).
+fn same_state(a: &Unifier, b: &Unifier, ops: &Permit) -> bool {
     if a.persons() != b.persons() || a.graph().identifiers() != b.graph().identifiers() {
         return false;
     }
-    a.profiles().all(|(p, x)| b.profile(p) == Some(x))
+    let at = a.applied().map_or(0, |s| s as i64);
+    a.profiles().all(|(p, _)| {
+        let twin = a
+            .graph()
+            .identifiers_of(p)
+            .first()
+            .and_then(|i| b.graph().person_of(&i.key));
+        let view = |u: &Unifier, p| {
+            u.view(ops, p, at).ok().map(|v| {
+                let mut j = serde_json::to_value(v).unwrap_or_default();
+                j["person"] = serde_json::Value::Null;
+                j
+            })
+        };
+        twin.is_some_and(|q| view(a, p) == view(b, q))
+    })
+}
+
+/// A unify read refusal as the engine's error (`Ok(None)`: no such person).
+fn refused<T>(r: Result<T, ReadRefused>) -> Result<Option<T>, EngineError> {
+    match r {
+        Ok(v) => Ok(Some(v)),
+        Err(ReadRefused::UnknownPerson) => Ok(None),
+        Err(ReadRefused::Consent { purpose, basis }) => Err(EngineError::ConsentRequired {
+            purpose: purpose.to_string(),
+            basis: format!("{basis:?}").to_lowercase(),
+        }),
+    }
+}
+
+impl Engine {
+    /// A stored record's payload as JSON; `None` if its person was erased.
+    pub(crate) fn open_json(
+        &self,
+        r: &StoredRecord,
+    ) -> Result<Option<serde_json::Value>, EngineError> {
+        let Some(payload) = self
+            .privacy
+            .open(r.pos.seq, &r.person, r.codec, &r.payload)?
+        else {
+            return Ok(None);
+        };
+        serde_json::from_slice(&payload)
+            .map(Some)
+            .map_err(|e| EngineError::Corrupt {
+                seq: r.pos.seq,
+                reason: e.to_string(),
+            })
+    }
 }
 
 fn parse_cursor(c: &str) -> Option<(i64, u64)> {

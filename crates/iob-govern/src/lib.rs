@@ -2,6 +2,9 @@
 //!
 //! * [`Pseudonymizer`]: keyed HMAC-SHA256 of raw identifiers, so that the key every piece of
 //!   per-person state is stored under ([`iob_types::PersonKey`]) never reveals the identifier.
+//! * [`ConsentPolicy`]: purposes, their opt-in/opt-out defaults, and the decision for a person.
+//! * [`MasterKey`], [`DataKey`]: AES-256-GCM sealing of payloads under per-person data keys
+//!   wrapped by a master key (crypto-shredding erasure, rotation without rewriting events).
 //! * [`Permit`]: the only way to read personal data. Every read API of the store and the engine
 //!   takes a `&Permit`, and only this crate constructs one, for one purpose and one actor.
 //!
@@ -9,11 +12,18 @@
 //! or key material.
 
 mod access;
+mod consent;
 mod error;
 mod permit;
 mod pseudonym;
+mod sealing;
 
 pub use access::{KeyRing, Scope, StoredKey};
+pub use consent::{Basis, ConsentPolicy, Decision, DefaultConsent};
 pub use error::GovernError;
 pub use permit::{Actor, Governor, Permit};
 pub use pseudonym::{Pseudonymizer, SecretKey};
+pub use sealing::{
+    DataKey, MasterKey, PersonCipher, SEAL_OVERHEAD, WRAPPED_LEN, generate_master_key_text,
+    sealed_generation,
+};

@@ -5,6 +5,8 @@
 //!   `/v1/consent`.
 //! * Person routes (`/v1/persons/{id}`, `/timeline`, `/identity`): profile, journey and identity
 //!   explanation, each read under a declared purpose.
+//! * Data-subject routes (`DELETE /v1/persons/{id}`, `/v1/persons/{id}/export`): erasure and
+//!   export, admin key only.
 //! * Admin routes (`/v1/stats`, `/v1/quarantine`, `/v1/quarantine/replay`) for the operator
 //!   when a running server holds the data directory.
 //! * One table ([`problem`]) maps every engine error to an HTTP status and a stable code.
@@ -18,6 +20,7 @@ mod auth;
 mod collect;
 pub mod mqtt;
 mod persons;
+mod privacy;
 pub mod problem;
 
 use std::net::SocketAddr;
@@ -61,7 +64,11 @@ pub fn router(engine: Arc<Engine>, cfg: &ServerConfig) -> Router {
         .route("/v1/batch", post(collect::batch))
         .route("/v1/import", post(collect::batch))
         .route("/v1/{kind}", post(collect::single))
-        .route("/v1/persons/{id}", get(persons::profile))
+        .route(
+            "/v1/persons/{id}",
+            get(persons::profile).delete(privacy::erase),
+        )
+        .route("/v1/persons/{id}/export", get(privacy::export))
         .route("/v1/persons/{id}/timeline", get(persons::timeline))
         .route("/v1/persons/{id}/identity", get(persons::identity))
         .route("/v1/stats", get(admin::stats))

@@ -51,6 +51,7 @@ pub fn classify(e: &EngineError) -> (StatusCode, &'static str) {
         E::Import { .. } => (StatusCode::BAD_REQUEST, "import_failed"),
         E::Invalid { .. } => (StatusCode::BAD_REQUEST, "invalid_value"),
         E::UnknownPerson(_) => (StatusCode::NOT_FOUND, "unknown_person"),
+        E::ConsentRequired { .. } => (StatusCode::FORBIDDEN, "consent_required"),
         E::ShuttingDown => (StatusCode::SERVICE_UNAVAILABLE, "shutting_down"),
     }
 }
@@ -80,6 +81,10 @@ impl From<EngineError> for Problem {
             // The identifier is personal data: not echoed back.
             EngineError::UnknownPerson(_) => {
                 Problem::new(status, code, "no person is known by this identifier")
+            }
+            EngineError::ConsentRequired { ref purpose, .. } => {
+                let purpose = purpose.clone();
+                Problem::new(status, code, e.to_string()).with("purpose", json!(purpose))
             }
             other => {
                 if status.is_server_error() {

@@ -97,12 +97,19 @@ fn main() {
     );
     // Lookup: identifier → person → profile view (JSON-ready), at random.
     let mut lat = Vec::with_capacity(100_000);
+    // A read for analytics (opt-out by default): the consent check is part of every measured lookup.
+    let permit = iob_govern::Governor::default()
+        .permit(
+            iob_govern::Actor::Operator,
+            &iob_types::Purpose::new("analytics").unwrap(),
+        )
+        .unwrap();
     for i in 0..100_000u64 {
         let p = i.wrapping_mul(0x9E37_79B9_7F4A_7C15) % persons;
         let id = format!("user-{p}");
         let t = Instant::now();
         let person = u.lookup(&id);
-        let view = person.and_then(|p| u.view(p, T0 + 40 * 86_400_000));
+        let view = person.and_then(|p| u.view(&permit, p, T0 + 40 * 86_400_000).ok());
         lat.push(t.elapsed().as_nanos() as u64);
         std::hint::black_box(view);
     }

@@ -121,6 +121,9 @@ pub struct Resolution {
     pub absorbed: Vec<PersonId>,
 }
 
+/// The kind of a node whose person was erased: its pseudonym is zeroed and no lookup finds it.
+const ERASED: u8 = u8::MAX;
+
 /// Refusals kept per person for `explain` (the newest).
 const MAX_REFUSALS: usize = 32;
 
@@ -157,6 +160,9 @@ impl IdentityGraph {
     ) -> Option<Self> {
         let mut ids = PseudonymMap::default();
         for (i, n) in nodes.iter().enumerate() {
+            if n.kind == ERASED {
+                continue;
+            }
             let ok = (n.slot as usize) < slots.len()
                 && (n.kind as usize) < rules.kinds()
                 && n.via.is_none_or(|v| (v as usize) < nodes.len());
@@ -185,13 +191,38 @@ impl IdentityGraph {
     pub fn persons(&self) -> usize {
         self.slots
             .iter()
-            .filter(|s| s.merged_into.is_none())
+            .filter(|s| s.merged_into.is_none() && !s.nodes.is_empty())
             .count()
     }
 
     /// Number of identifiers known.
     pub fn identifiers(&self) -> usize {
-        self.nodes.len()
+        self.ids.len()
+    }
+
+    /// Removes a (live) person's identifiers: their pseudonyms are zeroed and forgotten, so
+    /// no lookup finds them and the same identifiers found a new person if they come back.
+    /// The person's merges and refusals go too. Returns the identifiers removed.
+    pub(crate) fn erase(&mut self, p: PersonId) -> Vec<Identifier> {
+        let Some(slot) = self.current(p) else {
+            return Vec::new();
+        };
+        let s = std::mem::take(&mut self.slots[slot.0 as usize]);
+        self.slots[slot.0 as usize].counts = vec![0; self.rules.kinds()];
+        let mut removed = Vec::with_capacity(s.nodes.len());
+        for n in s.nodes {
+            let node = &mut self.nodes[n as usize];
+            removed.push(Identifier {
+                kind: node.kind,
+                key: node.key,
+            });
+            self.ids.remove(&node.key);
+            node.kind = ERASED;
+            node.key = IdKey::default();
+            node.linked = Provenance { seq: 0, at: 0 };
+            node.via = None;
+        }
+        removed
     }
 
     /// The person an identifier belongs to.

@@ -9,6 +9,7 @@
 //! read from an event) → `unifier` (apply an event) → `profile` / `features` (the state) →
 //! `view` (what users see) · `symbols` (interned strings).
 
+pub mod consent;
 pub mod features;
 mod hash;
 pub mod identity;
@@ -20,10 +21,11 @@ pub mod symbols;
 pub mod unifier;
 pub mod view;
 
+pub use consent::{ConsentChoice, ConsentHistory, ConsentRules};
 pub use identity::{Explanation, IdKey, Identifier, IdentityGraph, PersonId, Provenance};
 pub use profile::{Feature, Profile, ProfileConfig};
 pub use rules::{IdentifierConfig, IdentityConfig, IdentityRules, Normalize};
-pub use unifier::{StoredEvent, Unifier};
+pub use unifier::{Erased, ReadRefused, StoredEvent, Unifier};
 pub use view::ProfileView;
 
 /// Errors of the unify stage.

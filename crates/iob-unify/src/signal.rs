@@ -44,6 +44,15 @@ pub struct EventView<'a> {
     pub context: Option<&'a RawValue>,
     #[serde(borrow, default)]
     pub iob_enrichment: Option<&'a RawValue>,
+    /// `consent` events: purposes granted and denied, policy version, where it was collected.
+    #[serde(borrow, default)]
+    pub granted: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    pub denied: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    pub policy_version: Option<&'a RawValue>,
+    #[serde(borrow, default, rename = "source")]
+    pub consent_source: Option<&'a RawValue>,
 }
 
 /// The parts of `context` unify reads.
@@ -55,6 +64,9 @@ pub struct ContextView<'a> {
     pub device: Option<DeviceView<'a>>,
     #[serde(borrow, default)]
     pub traits: Option<&'a RawValue>,
+    /// Segment's consent object (`categoryPreferences`).
+    #[serde(borrow, default)]
+    pub consent: Option<&'a RawValue>,
 }
 
 #[derive(Debug, Default, Deserialize)]

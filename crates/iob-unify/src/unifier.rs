@@ -8,10 +8,11 @@
 
 use std::borrow::Cow;
 
-use iob_govern::Pseudonymizer;
-use iob_types::EventKind;
+use iob_govern::{Decision, Permit, Pseudonymizer};
+use iob_types::{EventKind, Purpose};
 
 use crate::UnifyError;
+use crate::consent::{ConsentChoice, ConsentHistory, ConsentRules};
 use crate::hash::FastMap;
 use crate::identity::{Explanation, IdKey, Identifier, IdentityGraph, PersonId, Provenance};
 use crate::profile::{Contribution, Feature, Profile, ProfileConfig};
@@ -116,6 +117,11 @@ pub struct Unifier {
     profiles: FastMap<PersonId, Box<Profile>>,
     /// Per person, `(event time, seq)` of their events, ascending: the journey index.
     journeys: FastMap<PersonId, Journey>,
+    /// Per person who ever said anything about consent, their choices.
+    consents: FastMap<PersonId, ConsentHistory>,
+    consent_rules: ConsentRules,
+    /// Reused for each event's consent choices.
+    choice_buf: Vec<ConsentChoice>,
     symbols: Symbols,
     /// Reused for each event's identifiers.
     id_buf: Vec<Identifier>,
@@ -148,6 +154,9 @@ impl Unifier {
             graph: IdentityGraph::new(IdentityRules::new(identity)?),
             profiles: FastMap::default(),
             journeys: FastMap::default(),
+            consents: FastMap::default(),
+            consent_rules: ConsentRules::default(),
+            choice_buf: Vec::new(),
             symbols: Symbols::default(),
             id_buf: Vec::new(),
             weights: FastMap::default(),
@@ -157,6 +166,17 @@ impl Unifier {
             applied: None,
             skipped: 0,
         })
+    }
+
+    /// The consent rules (purposes, defaults, Segment categories) this unifier reads and
+    /// enforces; [`ConsentRules::default`] unless set here, before the first event.
+    pub fn with_consent(mut self, rules: ConsentRules) -> Self {
+        self.consent_rules = rules;
+        self
+    }
+
+    pub fn consent_rules(&self) -> &ConsentRules {
+        &self.consent_rules
     }
 
     /// The pseudonym of identifier `value` of kind `kind` (e.g. `user`, `email`), normalized
@@ -184,6 +204,14 @@ impl Unifier {
         kinds
             .into_iter()
             .find_map(|k| self.graph.person_of(&self.id_key(k, value)?))
+    }
+
+    /// Records that log position `seq` was seen but holds nothing to apply (an erased person's
+    /// event, which can no longer be read).
+    pub fn pass(&mut self, seq: u64) {
+        if self.applied.is_none_or(|a| seq > a) {
+            self.applied = Some(seq);
+        }
     }
 
     /// Applies one stored event. Events must come in log order; one already applied is ignored.
@@ -218,8 +246,30 @@ impl Unifier {
         let absorbed: Vec<(Option<Box<Profile>>, Option<Journey>)> = res
             .absorbed
             .iter()
-            .map(|gone| (self.profiles.remove(gone), self.journeys.remove(gone)))
+            .map(|gone| {
+                if let Some(h) = self.consents.remove(gone) {
+                    self.consents.entry(res.person).or_default().merge(h);
+                }
+                (self.profiles.remove(gone), self.journeys.remove(gone))
+            })
             .collect();
+        let mut choices = std::mem::take(&mut self.choice_buf);
+        choices.clear();
+        self.consent_rules.choices(
+            &view,
+            &ctx,
+            e.kind == EventKind::Consent,
+            e.seq,
+            e.at,
+            &mut choices,
+        );
+        if !choices.is_empty() {
+            let h = self.consents.entry(res.person).or_default();
+            for c in choices.drain(..) {
+                h.insert(c);
+            }
+        }
+        self.choice_buf = choices;
         let c = self.contribution(e, &view, &ctx);
         let profile = self.profiles.entry(res.person).or_default();
         let journey = self.journeys.entry(res.person).or_default();
@@ -394,11 +444,44 @@ impl Unifier {
         self.profiles.get(&self.graph.current(p)?).map(|b| &**b)
     }
 
-    /// The profile as shown to users, with rolling windows evaluated at `now_ms`.
-    pub fn view(&self, p: PersonId, now_ms: i64) -> Option<ProfileView> {
-        let person = self.graph.current(p)?;
-        let profile = self.profiles.get(&person)?;
-        Some(ProfileView::new(
+    /// What the person's consent means for `purpose` now (a person never seen: the defaults).
+    pub fn decide(&self, p: PersonId, purpose: &Purpose) -> Decision {
+        let history = self.graph.current(p).and_then(|p| self.consents.get(&p));
+        match history {
+            Some(h) => h.decide(&self.consent_rules.policy, purpose),
+            None => self.consent_rules.policy.decide(purpose, None),
+        }
+    }
+
+    /// The live person `p` is, if the permit's purpose may read them now.
+    fn admit(&self, permit: &Permit, p: PersonId) -> Result<PersonId, ReadRefused> {
+        let person = self.graph.current(p).ok_or(ReadRefused::UnknownPerson)?;
+        if !self.profiles.contains_key(&person) {
+            return Err(ReadRefused::UnknownPerson);
+        }
+        match self.decide(person, permit.purpose()) {
+            Decision::Denied(basis) => Err(ReadRefused::Consent {
+                purpose: permit.purpose().clone(),
+                basis,
+            }),
+            _ => Ok(person),
+        }
+    }
+
+    /// The profile as shown to users, with rolling windows evaluated at `now_ms`, if the
+    /// permit's purpose has the person's consent at this moment.
+    pub fn view(
+        &self,
+        permit: &Permit,
+        p: PersonId,
+        now_ms: i64,
+    ) -> Result<ProfileView, ReadRefused> {
+        let person = self.admit(permit, p)?;
+        let profile = self
+            .profiles
+            .get(&person)
+            .ok_or(ReadRefused::UnknownPerson)?;
+        Ok(ProfileView::new(
             person,
             profile,
             &self.symbols,
@@ -408,18 +491,27 @@ impl Unifier {
     }
 
     /// A page of the person's journey, newest first: `(event time, seq)` strictly before
-    /// `before` (or from the newest), at most `limit`.
+    /// `before` (or from the newest), at most `limit`; under the same consent check as
+    /// [`Unifier::view`].
     pub fn journey(
         &self,
+        permit: &Permit,
         p: PersonId,
         before: Option<(i64, u64)>,
         limit: usize,
-    ) -> Vec<(i64, u64)> {
-        let Some(j) = self.graph.current(p).and_then(|p| self.journeys.get(&p)) else {
-            return Vec::new();
+    ) -> Result<Vec<(i64, u64)>, ReadRefused> {
+        let person = self.admit(permit, p)?;
+        let Some(j) = self.journeys.get(&person) else {
+            return Ok(Vec::new());
         };
         let end = before.map_or(j.len(), |b| j.partition_point(|x| *x < b));
-        j[..end].iter().rev().take(limit).copied().collect()
+        Ok(j[..end].iter().rev().take(limit).copied().collect())
+    }
+
+    /// The person's consent history (for export and for explaining a refusal); readable under
+    /// any configured purpose, since it is what every other read is judged by.
+    pub fn consents(&self, p: PersonId) -> Option<&ConsentHistory> {
+        self.graph.current(p).and_then(|p| self.consents.get(&p))
     }
 
     /// Bytes held by the journey index.
@@ -427,8 +519,32 @@ impl Unifier {
         self.journeys.values().map(|j| j.capacity() * 16 + 48).sum()
     }
 
-    pub fn explain(&self, p: PersonId) -> Option<Explanation> {
-        self.graph.explain(p)
+    pub fn explain(&self, permit: &Permit, p: PersonId) -> Result<Explanation, ReadRefused> {
+        let person = self.admit(permit, p)?;
+        self.graph.explain(person).ok_or(ReadRefused::UnknownPerson)
+    }
+
+    /// Erases a person from the unify state: their identifiers leave the graph (so the same
+    /// identifiers start a new person afterwards), and their profile, journey and consent
+    /// history are dropped. Returns the log positions of their events, so the caller can find
+    /// and destroy the keys those events are sealed under.
+    pub fn erase(&mut self, permit: &Permit, p: PersonId) -> Result<Erased, ReadRefused> {
+        if permit.purpose().as_str() != Purpose::OPERATIONS {
+            return Err(ReadRefused::Consent {
+                purpose: permit.purpose().clone(),
+                basis: iob_govern::Basis::UnknownPurpose,
+            });
+        }
+        let person = self.graph.current(p).ok_or(ReadRefused::UnknownPerson)?;
+        let identifiers = self.graph.erase(person);
+        self.profiles.remove(&person);
+        self.consents.remove(&person);
+        let events = self.journeys.remove(&person).unwrap_or_default();
+        Ok(Erased {
+            person,
+            identifiers,
+            events: events.into_iter().map(|(_, seq)| seq).collect(),
+        })
     }
 
     pub fn graph(&self) -> &IdentityGraph {
@@ -453,13 +569,18 @@ impl Unifier {
         self.profiles.values().map(|p| p.memory_bytes() + 8).sum()
     }
 
-    /// Every profile, for comparisons (rebuild equivalence) and exports.
+    /// Every profile, for comparisons (rebuild equivalence) and snapshots: not consent-filtered,
+    /// so only the engine's own jobs use it.
     pub fn profiles(&self) -> impl Iterator<Item = (PersonId, &Profile)> {
         self.profiles.iter().map(|(p, pr)| (*p, &**pr))
     }
 
     pub fn config(&self) -> &ProfileConfig {
         &self.config
+    }
+
+    pub(crate) fn consent_histories(&self) -> impl Iterator<Item = (PersonId, &ConsentHistory)> {
+        self.consents.iter().map(|(p, h)| (*p, h))
     }
 
     pub(crate) fn journeys(&self) -> impl Iterator<Item = (PersonId, &[(i64, u64)])> {
@@ -472,8 +593,8 @@ impl Unifier {
         symbols: Symbols,
         profiles: Vec<(PersonId, Profile)>,
         journeys: Vec<(PersonId, Journey)>,
-        applied: Option<u64>,
-        skipped: u64,
+        consents: Vec<(PersonId, ConsentHistory)>,
+        (applied, skipped): (Option<u64>, u64),
     ) {
         self.graph = graph;
         self.symbols = symbols;
@@ -484,6 +605,7 @@ impl Unifier {
             .map(|(p, x)| (p, Box::new(x)))
             .collect();
         self.journeys = journeys.into_iter().collect();
+        self.consents = consents.into_iter().collect();
         self.applied = applied;
         self.skipped = skipped;
     }
@@ -491,4 +613,26 @@ impl Unifier {
     pub fn symbols(&self) -> &Symbols {
         &self.symbols
     }
+}
+
+/// Why a read of a person was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReadRefused {
+    #[error("no such person")]
+    UnknownPerson,
+    #[error("the person has not consented to `{purpose}` ({basis:?})")]
+    Consent {
+        purpose: Purpose,
+        basis: iob_govern::Basis,
+    },
+}
+
+/// What [`Unifier::erase`] removed.
+#[derive(Debug, Clone)]
+pub struct Erased {
+    pub person: PersonId,
+    /// The person's identifiers (pseudonyms), now gone from the graph.
+    pub identifiers: Vec<Identifier>,
+    /// Log sequence numbers of the person's events.
+    pub events: Vec<u64>,
 }

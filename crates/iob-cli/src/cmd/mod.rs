@@ -5,5 +5,6 @@ pub mod demo;
 pub mod events;
 pub mod import;
 pub mod persons;
+pub mod privacy;
 pub mod quarantine;
 pub mod serve;

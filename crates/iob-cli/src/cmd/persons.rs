@@ -13,7 +13,7 @@ pub struct PersonArgs {
     /// `kind:value` (`email:ada@example.com`), or `person:N`.
     id: String,
     /// Why you read this person's data (a configured purpose).
-    #[arg(long, default_value = "personalization")]
+    #[arg(long, default_value = "analytics")]
     purpose: String,
 }
 

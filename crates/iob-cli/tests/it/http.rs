@@ -41,7 +41,7 @@ fn every_segment_endpoint_accepts_its_type() {
         ("alias", json!({"userId": "u1", "previousId": "a1"})),
         (
             "observe",
-            json!({"userId": "u1", "deviceId": "band-1", "metric": "heart_rate", "value": 64, "unit": "bpm"}),
+            json!({"userId": "u1", "deviceId": "band-1", "metric": "steps", "value": 64, "unit": "count"}),
         ),
         (
             "consent",

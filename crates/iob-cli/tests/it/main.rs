@@ -5,3 +5,4 @@ mod http;
 mod kill9;
 mod mqtt;
 mod persons;
+mod privacy;

@@ -215,6 +215,21 @@ fn mqtt_readings_survive_restarts_and_bad_payloads_are_quarantined() {
     ];
     let server = Server::start_with(&cfg, &args);
     wait_subscribed(&broker, &server);
+    // Heart rate is health data: accepted only once the band's owner has given health consent.
+    for (path, body) in [
+        (
+            "/v1/identify",
+            br#"{"userId":"ada","context":{"device":{"id":"band-1","type":"wearable"}}}"#
+                .as_slice(),
+        ),
+        (
+            "/v1/consent",
+            br#"{"userId":"ada","granted":["health"],"policyVersion":"v1","source":"app"}"#,
+        ),
+    ] {
+        let r = server.post(path, Some(WRITE_KEY), body);
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    }
 
     let reading = json!({"deviceId": "band-2", "metric": "steps", "value": 1200, "unit": "count",
         "timestamp": "2026-11-20T10:00:00Z", "messageId": "m-json-1", "tags": {"arm": "left"}});
@@ -232,7 +247,7 @@ fn mqtt_readings_survive_restarts_and_bad_payloads_are_quarantined() {
     );
     broker.publish("devices/band-1/heart_rate", b"\xff\xfe\x00");
     broker.publish("devices/band-1/heart_rate", b"");
-    wait_for(&server, 4, 7);
+    wait_for(&server, 6, 7);
     server.stop();
 
     // Published while iob is down: the broker queues them for our persistent session.
@@ -241,19 +256,24 @@ fn mqtt_readings_survive_restarts_and_bad_payloads_are_quarantined() {
     broker.publish("devices/band-1/heart_rate", b"76.5");
     broker.publish("devices/band-3/steps", b"40");
     broker.publish("obs/band-2", reading.to_string().as_bytes()); // a resend: deduplicated
-    assert_eq!(exported(&cfg).len(), 4);
+    assert_eq!(exported(&cfg).len(), 6);
 
     let server = Server::start_with(&cfg, &args);
-    wait_for(&server, 8, 7);
+    wait_for(&server, 10, 7);
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(
         server.stats()["events"],
-        8,
+        10,
         "the resent messageId was stored twice"
     );
     server.stop();
 
-    let events = exported(&cfg);
+    // The two HTTP events that registered the band and granted health consent, then readings.
+    let events: Vec<Value> = exported(&cfg)
+        .into_iter()
+        .filter(|e| e["iobSource"] != "web")
+        .collect();
+    assert_eq!(events.len(), 8);
     assert!(
         events
             .iter()
@@ -324,14 +344,8 @@ fn mqtt_readings_survive_restarts_and_bad_payloads_are_quarantined() {
         "{out}"
     );
 
-    // The readings feed the profile of the device's owner once an identify registers it.
+    // The readings feed the profile of the device's owner (registered by the identify above).
     let server = Server::start_with(&cfg, &args);
-    let r = server.post(
-        "/v1/identify",
-        Some(WRITE_KEY),
-        br#"{"userId":"ada","context":{"device":{"id":"band-1","type":"wearable"}}}"#,
-    );
-    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     let h = format!("Bearer {ADMIN_KEY}");
     let get = |path: &str| request(&server.addr, "GET", path, Some(&h), &[], b"").json();
     let ada = get("/v1/persons/ada?purpose=health");
@@ -344,7 +358,7 @@ fn mqtt_readings_survive_restarts_and_bad_payloads_are_quarantined() {
     assert!((hr["mean"].as_f64().unwrap() - 74.625).abs() < 1e-9, "{hr}");
     assert_eq!(ada["devices"]["wearable"], 1);
     // A device nobody registered is a person of its own.
-    let band3 = get("/v1/persons/band-3?purpose=health");
+    let band3 = get("/v1/persons/band-3?purpose=analytics");
     assert_eq!(band3["metrics"]["steps"]["last"], 40.0, "{band3}");
     server.stop();
 }
@@ -362,7 +376,7 @@ fn mqtt_kill_dash_nine_loses_no_reading() {
     wait_subscribed(&broker, &server);
     const N: usize = 3000;
     let lines: String = (0..N)
-        .map(|i| json!({"deviceId": format!("d{}", i % 7), "metric": "heart_rate", "value": i, "messageId": format!("k-{i}")}).to_string() + "\n")
+        .map(|i| json!({"deviceId": format!("d{}", i % 7), "metric": "steps", "value": i, "messageId": format!("k-{i}")}).to_string() + "\n")
         .collect();
     let publisher = broker.publish_lines("obs/load", lines);
     // Kill iob twice while readings stream in; each restart resumes the broker session, which

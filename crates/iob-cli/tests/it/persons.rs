@@ -51,7 +51,7 @@ fn profiles_timelines_and_explanations_over_http_and_cli() {
     ] {
         let r = get(
             &s,
-            &format!("/v1/persons/{id}?purpose=personalization&at=2026-11-03T00:00:00Z"),
+            &format!("/v1/persons/{id}?purpose=analytics&at=2026-11-03T00:00:00Z"),
             true,
         );
         assert_eq!(r.status, 200, "{id}: {}", String::from_utf8_lossy(&r.body));
@@ -66,13 +66,13 @@ fn profiles_timelines_and_explanations_over_http_and_cli() {
         assert_eq!(p["counts"]["Product Viewed"]["7d"], 1);
         assert_eq!(p["top_items"][0][0], "shoe-9");
     }
-    let bob = get(&s, "/v1/persons/bob?purpose=personalization", true).json();
+    let bob = get(&s, "/v1/persons/bob?purpose=analytics", true).json();
     assert_eq!(bob["events"], 1);
 
     // Timeline: newest first, paginated with a cursor.
     let r = get(
         &s,
-        "/v1/persons/ada/timeline?purpose=personalization&limit=2",
+        "/v1/persons/ada/timeline?purpose=analytics&limit=2",
         true,
     );
     assert_eq!(r.status, 200);
@@ -87,7 +87,7 @@ fn profiles_timelines_and_explanations_over_http_and_cli() {
     let next = page["next"].as_str().unwrap().to_string();
     let page2 = get(
         &s,
-        &format!("/v1/persons/ada/timeline?purpose=personalization&limit=10&before={next}"),
+        &format!("/v1/persons/ada/timeline?purpose=analytics&limit=10&before={next}"),
         true,
     )
     .json();
@@ -129,38 +129,38 @@ fn profiles_timelines_and_explanations_over_http_and_cli() {
             "invalid_purpose",
         ),
         (
-            "/v1/persons/ada?purpose=personalization&at=yesterday",
+            "/v1/persons/ada?purpose=analytics&at=yesterday",
             true,
             400,
             "invalid_value",
         ),
         // Before ada's latest event: a profile is current, not versioned.
         (
-            "/v1/persons/ada?purpose=personalization&at=2026-10-15T00:00:00Z",
+            "/v1/persons/ada?purpose=analytics&at=2026-10-15T00:00:00Z",
             true,
             400,
             "invalid_value",
         ),
         (
-            "/v1/persons/ada?purpose=personalization&bogus=1",
+            "/v1/persons/ada?purpose=analytics&bogus=1",
             true,
             400,
             "invalid_query",
         ),
         (
-            "/v1/persons/nobody?purpose=personalization",
+            "/v1/persons/nobody?purpose=analytics",
             true,
             404,
             "unknown_person",
         ),
         (
-            "/v1/persons/ada?purpose=personalization",
+            "/v1/persons/ada?purpose=analytics",
             false,
             401,
             "missing_key",
         ),
         (
-            "/v1/persons/ada/timeline?purpose=personalization&before=zz",
+            "/v1/persons/ada/timeline?purpose=analytics&before=zz",
             true,
             400,
             "invalid_value",
@@ -188,7 +188,7 @@ fn profiles_timelines_and_explanations_over_http_and_cli() {
     let r = request(
         &s.addr,
         "GET",
-        "/v1/persons/ada?purpose=personalization",
+        "/v1/persons/ada?purpose=analytics",
         Some(&basic(WRITE_KEY)),
         &[],
         b"",

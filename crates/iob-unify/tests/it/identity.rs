@@ -42,11 +42,11 @@ fn identify_links_anonymous_history_to_the_user() {
     for id in ["email:u1", "user:a1", "person:7", "person:x", "nobody"] {
         assert_eq!(u.lookup(id), None, "{id}");
     }
-    let view = u.view(p[0].unwrap(), T0 + 3000).unwrap();
+    let view = u.view(&ops(), p[0].unwrap(), T0 + 3000).unwrap();
     assert_eq!(view.events, 3);
     assert_eq!(view.rfm.monetary, 30.0);
     assert_eq!(view.traits["name"].get(), "\"Ada\"");
-    let ex = u.explain(p[0].unwrap()).unwrap();
+    let ex = u.explain(&ops(), p[0].unwrap()).unwrap();
     let kinds: Vec<_> = ex
         .identifiers
         .iter()
@@ -82,9 +82,9 @@ fn two_known_users_never_merge_through_a_shared_device_or_cookie() {
     assert_eq!(u.persons(), 2);
     // The cookie stays with its first person; bob's event is bob's.
     assert_eq!(p[2], p[0]);
-    let ex = u.explain(p[1].unwrap()).unwrap();
+    let ex = u.explain(&ops(), p[1].unwrap()).unwrap();
     assert_eq!(ex.identifiers.len(), 1);
-    let refusals = &u.explain(p[0].unwrap()).unwrap().refusals;
+    let refusals = &u.explain(&ops(), p[0].unwrap()).unwrap().refusals;
     assert!(refusals.is_empty());
     let bob_refusals = &ex.refusals;
     assert_eq!(bob_refusals.len(), 1, "{ex:?}");
@@ -129,18 +129,23 @@ fn merges_fold_two_persons_and_are_explained() {
     assert_eq!(u.lookup("phone-app"), Some(carol));
     // The older person id survives a merge.
     assert_eq!(carol, p[0].unwrap().min(p[1].unwrap()));
-    let view = u.view(carol, T0 + 10).unwrap();
+    let view = u.view(&ops(), carol, T0 + 10).unwrap();
     assert_eq!(view.events, 4);
     assert_eq!(view.top_items.len(), 2);
-    let ex = u.explain(carol).unwrap();
+    let ex = u.explain(&ops(), carol).unwrap();
     assert_eq!(ex.merges.len(), 1);
     assert_eq!(ex.merges[0].by.seq, 3);
     // The merged-away id redirects.
     assert_eq!(u.graph().current(p[1].unwrap()), Some(carol));
     // The journey holds both persons' events, newest first, paged.
-    let seqs: Vec<u64> = u.journey(carol, None, 10).iter().map(|x| x.1).collect();
+    let seqs: Vec<u64> = u
+        .journey(&ops(), carol, None, 10)
+        .unwrap()
+        .iter()
+        .map(|x| x.1)
+        .collect();
     assert_eq!(seqs, vec![3, 2, 1, 0]);
-    let page2 = u.journey(carol, Some((T0 + 2, 2)), 2);
+    let page2 = u.journey(&ops(), carol, Some((T0 + 2, 2)), 2).unwrap();
     assert_eq!(page2, vec![(T0 + 1, 1), (T0, 0)]);
 }
 
@@ -195,7 +200,7 @@ fn devices_registered_by_their_owner_link_readings() {
         ],
     );
     assert!(p.iter().all(|x| *x == p[0]));
-    let v = u.view(p[0].unwrap(), T0 + 200_000).unwrap();
+    let v = u.view(&ops(), p[0].unwrap(), T0 + 200_000).unwrap();
     let hr = &v.metrics["heart_rate"];
     assert_eq!(hr.n, 2, "a non-numeric value is not a reading");
     assert_eq!((hr.mean, hr.min, hr.max, hr.last), (66.0, 62.0, 70.0, 70.0));

@@ -2,6 +2,7 @@
 //! out. Identity rules (limits, blocked values, alias, devices), explanations, late and
 //! out-of-order events, and replay equivalence.
 
+mod consent;
 mod identity;
 mod profiles;
 mod util;

@@ -49,7 +49,7 @@ fn profile_json(evs: &[Ev]) -> serde_json::Value {
     apply_all(&mut u, evs);
     assert_eq!(u.persons(), 1);
     let p = u.lookup("u1").unwrap();
-    let mut v = serde_json::to_value(u.view(p, T0 + 8 * DAY).unwrap()).unwrap();
+    let mut v = serde_json::to_value(u.view(&ops(), p, T0 + 8 * DAY).unwrap()).unwrap();
     v["person"] = json!(0);
     v
 }
@@ -194,8 +194,8 @@ fn a_snapshot_restores_the_state_and_refuses_what_it_cannot_trust() {
     apply_all(&mut b, rest);
     let p = a.lookup("u1").unwrap();
     assert_eq!(
-        serde_json::to_value(a.view(p, T0)).unwrap(),
-        serde_json::to_value(b.view(p, T0)).unwrap()
+        serde_json::to_value(a.view(&ops(), p, T0).ok()).unwrap(),
+        serde_json::to_value(b.view(&ops(), p, T0).ok()).unwrap()
     );
     // Corrupt, truncated, or taken under other settings: refused, state untouched.
     let mut c = unifier();
@@ -255,7 +255,7 @@ fn orders_returns_and_readings_count_as_what_they_are() {
     let mut u = unifier();
     apply_all(&mut u, &evs);
     let p = u.lookup("c1").unwrap();
-    let v = serde_json::to_value(u.view(p, T0 + 3 * DAY).unwrap()).unwrap();
+    let v = serde_json::to_value(u.view(&ops(), p, T0 + 3 * DAY).unwrap()).unwrap();
     assert_eq!(
         v["rfm"]["frequency"], 2,
         "lines of one invoice are one order; returns are none"
@@ -281,28 +281,32 @@ fn orders_returns_and_readings_count_as_what_they_are() {
     assert_eq!(v["sessions"]["web"]["events"], 4);
 }
 
-/// The v1 snapshot format, frozen in a fixture: a layout change must either still read it or
-/// bump `snapshot::VERSION` (and then this test must expect a refusal). Regenerate only for a
-/// new version: `IOB_WRITE_FIXTURES=1 cargo test -p iob-unify --test it snapshot_fixture`.
+/// Snapshot formats frozen in fixtures. v2 (with consent histories) must restore; v1 (before
+/// them) must be refused by name so the engine replays the log. A layout change must either
+/// still read v2 or bump `snapshot::VERSION` and add a fixture. Regenerate only for a new
+/// version: `IOB_WRITE_FIXTURES=1 cargo test -p iob-unify --test it snapshot_fixture`.
 #[test]
-fn snapshot_fixture_v1_still_restores() {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/unify-snapshot-v1.bin");
+fn snapshot_fixtures_v2_restores_v1_is_refused() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let path = dir.join("unify-snapshot-v2.bin");
     let evs = history();
     let mut live = unifier();
     apply_all(&mut live, &evs[..20]);
     if std::env::var_os("IOB_WRITE_FIXTURES").is_some() {
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(&path, live.snapshot()).unwrap();
     }
-    assert_eq!(iob_unify::snapshot::VERSION, 1);
+    assert_eq!(iob_unify::snapshot::VERSION, 2);
     let bytes = std::fs::read(&path).expect("fixture");
     let mut restored = unifier();
-    restored.restore(&bytes).expect("a v1 snapshot restores");
+    restored.restore(&bytes).expect("a v2 snapshot restores");
     assert_eq!(restored.applied(), Some(19));
     let p = restored.lookup("u1").unwrap();
     assert_eq!(
-        serde_json::to_value(restored.view(p, T0)).unwrap(),
-        serde_json::to_value(live.view(live.lookup("u1").unwrap(), T0)).unwrap()
+        serde_json::to_value(restored.view(&ops(), p, T0).ok()).unwrap(),
+        serde_json::to_value(live.view(&ops(), live.lookup("u1").unwrap(), T0).ok()).unwrap()
     );
+    let v1 = std::fs::read(dir.join("unify-snapshot-v1.bin")).expect("v1 fixture");
+    let err = unifier().restore(&v1).unwrap_err();
+    assert!(err.to_string().contains("version 1"), "{err}");
 }

@@ -1,9 +1,14 @@
-use iob_govern::{Pseudonymizer, SecretKey};
+use iob_govern::{Governor, Permit, Pseudonymizer, SecretKey};
 use iob_types::EventKind;
 use iob_unify::{IdentityConfig, PersonId, ProfileConfig, StoredEvent, Unifier};
 use serde_json::{Value, json};
 
 pub const T0: i64 = 1_763_600_000_000; // 2025-11-20
+
+/// A permit for the engine's own work (not consent-based), for tests of what is computed.
+pub fn ops() -> Permit {
+    Governor::default().system("test")
+}
 
 pub fn unifier() -> Unifier {
     let key = SecretKey::from_bytes(&[7u8; 32]).unwrap();

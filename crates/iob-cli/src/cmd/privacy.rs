@@ -1,0 +1,68 @@
+//! `iob privacy erase ID`, `iob privacy export ID`, and master key rotation: data-subject
+//! requests and key management run by the operator on a data directory no server holds.
+
+use iob_engine::{Actor, Engine, MasterKey};
+use iob_types::Purpose;
+
+use crate::settings::Global;
+
+#[derive(clap::Subcommand)]
+pub enum Command {
+    /// Erase a person everywhere: destroy their data keys (their stored events become
+    /// unreadable), remove identity links, profile, journey, consent history, quarantined
+    /// events. Irreversible.
+    Erase {
+        /// Any identifier of the person (`user:…`, `email:…`, `person:N`, or a bare value).
+        id: String,
+    },
+    /// Everything held about a person, as JSON, with the purpose of each item.
+    Export { id: String },
+}
+
+#[derive(clap::Args)]
+pub struct RotateArgs {
+    /// A file with the new master key (64 hex digits or base64 of 32 bytes). Without it, the
+    /// generated key in DATA_DIR/secrets/master.key is replaced by a new one.
+    #[arg(long)]
+    pub new_key_file: Option<std::path::PathBuf>,
+}
+
+fn open(global: &Global) -> anyhow::Result<(Engine, iob_engine::Permit)> {
+    let cfg = global.load()?;
+    let engine: Engine = global.open(&cfg)?;
+    let permit = engine.permit(Actor::Operator, &Purpose::operations())?;
+    Ok((engine, permit))
+}
+
+pub fn run(global: &Global, c: Command) -> anyhow::Result<()> {
+    let (engine, permit) = open(global)?;
+    let out = match c {
+        Command::Erase { id } => serde_json::to_value(engine.erase_person(&permit, &id)?)?,
+        Command::Export { id } => serde_json::to_value(engine.export_person(&permit, &id)?)?,
+    };
+    engine.close()?;
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(())
+}
+
+/// `iob keys rotate`: re-wraps every data key under a new master key; no event is rewritten.
+pub fn rotate(global: &Global, a: RotateArgs) -> anyhow::Result<()> {
+    let new = match &a.new_key_file {
+        Some(f) => Some(MasterKey::from_text(
+            &std::fs::read_to_string(f)
+                .map_err(|e| anyhow::anyhow!("reading {}: {e}", f.display()))?,
+        )?),
+        None => None,
+    };
+    let (engine, permit) = open(global)?;
+    let old = engine.master_key_id();
+    let (id, n) = engine.rotate_master_key(&permit, new)?;
+    engine.close()?;
+    println!("re-wrapped {n} data keys: master key {old} -> {id}");
+    if a.new_key_file.is_some() {
+        println!(
+            "point privacy.master_key_file (or IOB_MASTER_KEY) at the new key before the next start"
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,247 @@
+//! Privacy at the engine's seams: sealing payloads before they are stored, opening them on the
+//! way out, the health-data gate, and the master key's life cycle.
+//!
+//! * Every record (and every quarantined body that names a person) is sealed under its person
+//!   key's data key from the [`Vault`] before it reaches the store; keys for new person keys
+//!   are made durable first.
+//! * Reads open payloads here; a payload whose key was destroyed (an erased person) opens to
+//!   `None`, and every consumer skips it: erased persons are not counted anywhere.
+//! * `observe` readings of configured health metrics are only accepted from persons with
+//!   health consent (decided by the unify state after applying the durable log).
+//!
+//! This module must never hand out plaintext of a record whose key is gone, and never log a
+//! payload or a key.
+
+use std::borrow::Cow;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use iob_govern::{MasterKey, PersonCipher, Pseudonymizer, sealed_generation};
+use iob_store::{Codec, NewQuarantined, NewRecord};
+use iob_types::PersonKey;
+
+use crate::vault::Vault;
+use crate::{Config, EngineError};
+
+pub(crate) struct Privacy {
+    pub(crate) vault: Vault,
+    encrypt: bool,
+    health: HashSet<String>,
+    truncate_ip: bool,
+    /// Where the generated master key lives (`None`: the operator supplies it).
+    generated_key: Option<PathBuf>,
+}
+
+fn default_key_path(dir: &Path) -> PathBuf {
+    dir.join("secrets").join("master.key")
+}
+
+fn read_key_file(path: &Path) -> Result<MasterKey, EngineError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| EngineError::io(format!("reading the master key {}", path.display()), e))?;
+    MasterKey::from_text(&text).map_err(|e| EngineError::Config {
+        key: path.display().to_string(),
+        reason: e.to_string(),
+    })
+}
+
+impl Privacy {
+    pub(crate) fn load(dir: &Path, config: &Config) -> Result<Privacy, EngineError> {
+        let p = &config.privacy;
+        let (master, generated_key) = if let Some(f) = &p.master_key_file {
+            (read_key_file(f)?, None)
+        } else if let Some(text) = &p.master_key {
+            let key = MasterKey::from_text(text).map_err(|e| EngineError::Config {
+                key: "privacy.master_key (IOB_MASTER_KEY)".into(),
+                reason: e.to_string(),
+            })?;
+            (key, None)
+        } else {
+            let path = default_key_path(dir);
+            let next = path.with_extension("key.next");
+            if next.exists() {
+                // A rotation stopped between re-wrapping the vault and replacing the key file:
+                // the vault says which key it is wrapped under; keep that one.
+                let candidate = read_key_file(&next)?;
+                if Vault::wrapped_under(dir, &candidate)? {
+                    std::fs::rename(&next, &path)
+                        .map_err(|e| EngineError::io("finishing a master key rotation", e))?;
+                } else {
+                    let _ = std::fs::remove_file(&next);
+                }
+            }
+            if !path.exists() {
+                std::fs::create_dir_all(path.parent().expect("secrets/"))
+                    .map_err(|e| EngineError::io("creating the secrets directory", e))?;
+                let text = iob_govern::generate_master_key_text();
+                crate::keys::write_private(&path, text.as_bytes())?;
+            }
+            (read_key_file(&path)?, Some(path))
+        };
+        Ok(Privacy {
+            vault: Vault::open(dir, master)?,
+            encrypt: p.encrypt,
+            health: p.health_metrics.iter().cloned().collect(),
+            truncate_ip: p.truncate_ip,
+            generated_key,
+        })
+    }
+
+    /// Truncates `context.ip` in canonical payloads when configured (IPv4 to /24, IPv6 to
+    /// /48), before anything is stored.
+    pub(crate) fn truncate_ips(&self, records: &mut [NewRecord]) {
+        if !self.truncate_ip {
+            return;
+        }
+        for r in records {
+            // Only payloads that may carry an address are re-encoded.
+            if !r.payload.windows(5).any(|w| w == b"\"ip\":") {
+                continue;
+            }
+            let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(&r.payload) else {
+                continue;
+            };
+            let Some(ip) = v["context"]["ip"].as_str() else {
+                continue;
+            };
+            let truncated = match ip.parse::<std::net::IpAddr>() {
+                Ok(std::net::IpAddr::V4(a)) => {
+                    let o = a.octets();
+                    std::net::Ipv4Addr::new(o[0], o[1], o[2], 0).to_string()
+                }
+                Ok(std::net::IpAddr::V6(a)) => {
+                    let s = a.segments();
+                    std::net::Ipv6Addr::new(s[0], s[1], s[2], 0, 0, 0, 0, 0).to_string()
+                }
+                // Not an address: not kept either.
+                Err(_) => String::new(),
+            };
+            v["context"]["ip"] = serde_json::Value::String(truncated);
+            if let Ok(b) = serde_json::to_vec(&v) {
+                r.payload = b;
+            }
+        }
+    }
+
+    pub(crate) fn is_health(&self, metric: &str) -> bool {
+        self.health.contains(metric)
+    }
+
+    /// Whether sealing `records` needs new keys (an fsync of the vault: do it off the async
+    /// threads).
+    pub(crate) fn needs_keys(&self, records: &[NewRecord]) -> bool {
+        self.encrypt && !self.vault.has_all(records.iter().map(|r| &r.person))
+    }
+
+    /// Seals every record's payload under its person key's data key (issuing keys durably
+    /// first). No-op when encryption is off.
+    pub(crate) fn seal(&self, records: &mut [NewRecord]) -> Result<(), EngineError> {
+        self.truncate_ips(records);
+        if !self.encrypt || records.is_empty() {
+            return Ok(());
+        }
+        if self.needs_keys(records) {
+            let persons: Vec<PersonKey> = records.iter().map(|r| r.person).collect();
+            self.vault.issue(&persons)?;
+        }
+        let mut last: Option<(PersonKey, PersonCipher)> = None;
+        for r in records.iter_mut() {
+            let cipher = match &last {
+                Some((p, c)) if *p == r.person => c,
+                _ => &last.insert((r.person, self.vault.cipher(&r.person)?)).1,
+            };
+            let mut sealed = Vec::with_capacity(r.payload.len() + iob_govern::SEAL_OVERHEAD);
+            cipher.seal_into(&r.person, &r.payload, &mut sealed);
+            r.payload = sealed;
+            r.codec = Codec::Sealed;
+        }
+        Ok(())
+    }
+
+    /// Seals a quarantined body that names a person (so erasing them shreds it too).
+    pub(crate) fn seal_quarantined(&self, q: &mut NewQuarantined) -> Result<(), EngineError> {
+        let Some(person) = q.person.filter(|_| self.encrypt) else {
+            return Ok(());
+        };
+        let cipher = self.vault.cipher(&person)?;
+        q.payload = cipher.seal(&person, &q.payload);
+        q.codec = Codec::Sealed;
+        Ok(())
+    }
+
+    /// The plaintext of a stored payload; `None` if its key was destroyed (erased person).
+    pub(crate) fn open<'a>(
+        &self,
+        seq: u64,
+        person: &PersonKey,
+        codec: Codec,
+        payload: &'a [u8],
+    ) -> Result<Option<Cow<'a, [u8]>>, EngineError> {
+        match codec {
+            Codec::Json => Ok(Some(Cow::Borrowed(payload))),
+            Codec::Sealed => {
+                let generation = sealed_generation(payload).ok_or(EngineError::Corrupt {
+                    seq,
+                    reason: "sealed payload too short".into(),
+                })?;
+                let Some(cipher) = self.vault.opener(person, generation) else {
+                    return Ok(None);
+                };
+                cipher
+                    .open(person, payload)
+                    .map(|p| Some(Cow::Owned(p)))
+                    .map_err(|e| EngineError::Corrupt {
+                        seq,
+                        reason: e.to_string(),
+                    })
+            }
+        }
+    }
+
+    /// Re-wraps every data key under `new` (or a generated key when the master key is the
+    /// generated file), without rewriting any event. Returns the new key's id and how many
+    /// data keys were re-wrapped.
+    pub(crate) fn rotate(&self, new: Option<MasterKey>) -> Result<(String, usize), EngineError> {
+        match (&self.generated_key, new) {
+            (Some(path), None) => {
+                // Key file first (as `.next`), then the vault, then the rename: a crash at any
+                // point leaves a key that opens the vault (see `open`).
+                let next = path.with_extension("key.next");
+                let text = iob_govern::generate_master_key_text();
+                crate::keys::write_private(&next, text.as_bytes())?;
+                let key = read_key_file(&next)?;
+                let id = key.id().to_string();
+                let n = self.vault.rotate(key)?;
+                std::fs::rename(&next, path)
+                    .map_err(|e| EngineError::io("replacing the master key file", e))?;
+                iob_store::fsync_dir(path.parent().expect("secrets/"))?;
+                Ok((id, n))
+            }
+            (_, Some(key)) => {
+                let id = key.id().to_string();
+                let n = self.vault.rotate(key)?;
+                Ok((id, n))
+            }
+            (None, None) => Err(EngineError::Invalid {
+                field: "new master key".into(),
+                reason: "the master key is supplied by privacy.master_key_file or IOB_MASTER_KEY: pass the new one with --new-key-file, then point the configuration at it".into(),
+            }),
+        }
+    }
+}
+
+/// The person key a raw (possibly invalid) body names, if it names one as the collector
+/// would route it: a quarantined body is sealed under it so erasure reaches it.
+pub(crate) fn raw_person(p: &Pseudonymizer, raw: &[u8]) -> Option<PersonKey> {
+    let fields = iob_types::split_top_level(raw).ok()?;
+    let text = |name: &str| {
+        fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .and_then(|(_, v)| serde_json::from_str::<String>(v.get()).ok())
+            .filter(|s| !s.is_empty())
+    };
+    let (user, anon, device) = (text("userId"), text("anonymousId"), text("deviceId"));
+    let (kind, id) = iob_types::routing_id(user.as_deref(), anon.as_deref(), device.as_deref())?;
+    Some(p.person_key(kind, id))
+}

@@ -1,0 +1,324 @@
+//! The vault: every person key's data key, wrapped by the master key, in `DIR/vault/keys.v1`.
+//!
+//! Payloads are sealed under the data key of the person key they are stored under
+//! (`iob_govern::sealing`); this module owns the keys' life cycle:
+//!
+//! * **issue**: a person key seen for the first time gets a random data key, appended wrapped
+//!   and fsynced *before* any record sealed under it is handed to the store, so an
+//!   acknowledged record always has its key on disk;
+//! * **erase**: the data keys of an erased person are dropped and the file is rewritten without
+//!   them (atomic replace), leaving an erasure marker with the next key generation, so the old
+//!   payloads can never be opened again, even if the same identifier returns;
+//! * **rotate**: every data key is re-wrapped under a new master key; no event is rewritten.
+//!
+//! File: header `IOBVLT` v1 with the master key's fingerprint (8 bytes), then frames
+//! (`len | crc32c | body`); body = `1 | person 16 | generation u32 | wrapped 60` (a key) or
+//! `2 | person 16 | next generation u32` (an erasure marker). A torn last frame (a crash
+//! during an append) is cut: its key sealed nothing that was acknowledged.
+//!
+//! This module must never write an unwrapped key, and never let a record be sealed under a key
+//! that is not durable.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use iob_govern::{DataKey, MasterKey, PersonCipher, WRAPPED_LEN};
+use iob_store::format::{FileHeader, Frame, decode_frame, encode_frame};
+use iob_types::PersonKey;
+use parking_lot::{Mutex, RwLock};
+use std::collections::HashMap;
+
+use crate::EngineError;
+
+const MAGIC: [u8; 6] = *b"IOBVLT";
+const VERSION: u16 = 1;
+const KEY: u8 = 1;
+const ERASED: u8 = 2;
+
+/// The person key the unify snapshot is sealed under (no identifier hashes to it in practice,
+/// and it is never erased).
+pub(crate) const SNAPSHOT_PERSON: PersonKey = PersonKey([0xff; 16]);
+
+enum Slot {
+    Live(DataKey),
+    /// Erased; the next key issued gets this generation.
+    Erased(u32),
+}
+
+pub(crate) struct Vault {
+    path: PathBuf,
+    master: RwLock<MasterKey>,
+    keys: RwLock<HashMap<PersonKey, Slot>>,
+    /// Serializes appends and rewrites.
+    file: Mutex<File>,
+}
+
+fn id_bytes(master: &MasterKey) -> u64 {
+    u64::from_str_radix(master.id(), 16).expect("16 hex digits")
+}
+
+fn io(path: &Path, what: &str) -> impl FnOnce(std::io::Error) -> EngineError {
+    let what = format!("{what} {}", path.display());
+    move |e| EngineError::io(what, e)
+}
+
+fn key_frame(out: &mut Vec<u8>, master: &MasterKey, person: &PersonKey, key: &DataKey) {
+    let mut body = Vec::with_capacity(1 + 16 + 4 + WRAPPED_LEN);
+    body.push(KEY);
+    body.extend_from_slice(&person.0);
+    body.extend_from_slice(&key.generation().to_le_bytes());
+    body.extend_from_slice(&master.wrap(person, key));
+    encode_frame(out, &body);
+}
+
+fn erased_frame(out: &mut Vec<u8>, person: &PersonKey, next: u32) {
+    let mut body = Vec::with_capacity(21);
+    body.push(ERASED);
+    body.extend_from_slice(&person.0);
+    body.extend_from_slice(&next.to_le_bytes());
+    encode_frame(out, &body);
+}
+
+impl Vault {
+    /// Opens (or creates) the vault under `dir`, unwrapping every key with `master`.
+    pub(crate) fn open(dir: &Path, master: MasterKey) -> Result<Vault, EngineError> {
+        let vdir = dir.join("vault");
+        std::fs::create_dir_all(&vdir).map_err(io(&vdir, "creating"))?;
+        let path = vdir.join("keys.v1");
+        let mut keys = HashMap::new();
+        let bytes = iob_store::read_optional(&path)?;
+        let valid_end = match &bytes {
+            None => {
+                let mut b = Vec::new();
+                b.extend_from_slice(&Self::header(&master));
+                iob_store::write_atomic(&path, &b)?;
+                b.len()
+            }
+            Some(b) => Self::load(&path, b, &master, &mut keys)?,
+        };
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .map_err(io(&path, "opening"))?;
+        if bytes.as_ref().is_some_and(|b| b.len() > valid_end) {
+            tracing::warn!("vault: cut a torn last entry (a crash during a key append)");
+            file.set_len(valid_end as u64)
+                .map_err(io(&path, "truncating"))?;
+            file.sync_all().map_err(io(&path, "syncing"))?;
+        }
+        Ok(Vault {
+            path,
+            master: RwLock::new(master),
+            keys: RwLock::new(keys),
+            file: Mutex::new(file),
+        })
+    }
+
+    /// Whether the vault under `dir` is wrapped under `master` (no vault yet: false).
+    pub(crate) fn wrapped_under(dir: &Path, master: &MasterKey) -> Result<bool, EngineError> {
+        let path = dir.join("vault").join("keys.v1");
+        Ok(iob_store::read_optional(&path)?
+            .and_then(|b| FileHeader::decode(&b))
+            .is_some_and(|h| h.base == id_bytes(master)))
+    }
+
+    fn header(master: &MasterKey) -> [u8; 16] {
+        FileHeader {
+            magic: MAGIC,
+            version: VERSION,
+            base: id_bytes(master),
+        }
+        .encode()
+    }
+
+    /// Reads a vault file into `keys`; returns the end of its last valid frame.
+    fn load(
+        path: &Path,
+        b: &[u8],
+        master: &MasterKey,
+        keys: &mut HashMap<PersonKey, Slot>,
+    ) -> Result<usize, EngineError> {
+        let bad = |reason: String| EngineError::Config {
+            key: path.display().to_string(),
+            reason,
+        };
+        let h = FileHeader::decode(b).ok_or_else(|| bad("not a vault file (too short)".into()))?;
+        if h.magic != MAGIC || h.version != VERSION {
+            return Err(bad(format!("not a version {VERSION} vault file")));
+        }
+        if h.base != id_bytes(master) {
+            return Err(bad(format!(
+                "the data keys are wrapped under master key {:016x}, but the configured master key is {}; set privacy.master_key_file or IOB_MASTER_KEY to the key this data directory was written with",
+                h.base,
+                master.id()
+            )));
+        }
+        let mut at = 16;
+        while at < b.len() {
+            let Frame::Ok { body, total } = decode_frame(&b[at..], 21) else {
+                break;
+            };
+            let person = PersonKey(body[1..17].try_into().expect("16"));
+            let generation = u32::from_le_bytes(body[17..21].try_into().expect("4"));
+            match body[0] {
+                KEY if body.len() == 21 + WRAPPED_LEN => {
+                    let key = master
+                        .unwrap(&person, generation, &body[21..])
+                        .map_err(|e| bad(e.to_string()))?;
+                    keys.insert(person, Slot::Live(key));
+                }
+                ERASED if body.len() == 21 => {
+                    keys.insert(person, Slot::Erased(generation));
+                }
+                _ => return Err(bad(format!("unknown vault entry at byte {at}"))),
+            }
+            at += total;
+        }
+        Ok(at)
+    }
+
+    pub(crate) fn master_id(&self) -> String {
+        self.master.read().id().to_string()
+    }
+
+    /// Live data keys.
+    pub(crate) fn live_keys(&self) -> usize {
+        self.keys
+            .read()
+            .values()
+            .filter(|s| matches!(s, Slot::Live(_)))
+            .count()
+    }
+
+    /// The cipher for `person`, issuing (durably) a key if they have none.
+    pub(crate) fn cipher(&self, person: &PersonKey) -> Result<PersonCipher, EngineError> {
+        if let Some(Slot::Live(k)) = self.keys.read().get(person) {
+            return Ok(k.cipher());
+        }
+        self.issue(std::slice::from_ref(person))?;
+        match self.keys.read().get(person) {
+            Some(Slot::Live(k)) => Ok(k.cipher()),
+            _ => unreachable!("issued above"),
+        }
+    }
+
+    /// Whether every one of `persons` has a live key (no I/O needed to seal for them).
+    pub(crate) fn has_all<'a>(&self, persons: impl IntoIterator<Item = &'a PersonKey>) -> bool {
+        let keys = self.keys.read();
+        persons
+            .into_iter()
+            .all(|p| matches!(keys.get(p), Some(Slot::Live(_))))
+    }
+
+    /// Issues keys for those of `persons` without a live one: appended and fsynced once.
+    pub(crate) fn issue(&self, persons: &[PersonKey]) -> Result<(), EngineError> {
+        let mut file = self.file.lock();
+        let master = self.master.read();
+        let mut fresh = Vec::new();
+        let mut buf = Vec::new();
+        {
+            let keys = self.keys.read();
+            for p in persons {
+                let generation = match keys.get(p) {
+                    Some(Slot::Live(_)) => continue,
+                    Some(Slot::Erased(next)) => *next,
+                    None => 0,
+                };
+                if fresh.iter().any(|(q, _)| q == p) {
+                    continue;
+                }
+                let key = DataKey::generate(generation);
+                key_frame(&mut buf, &master, p, &key);
+                fresh.push((*p, key));
+            }
+        }
+        if fresh.is_empty() {
+            return Ok(());
+        }
+        use std::io::Seek;
+        let end = file
+            .seek(std::io::SeekFrom::End(0))
+            .map_err(io(&self.path, "seeking"))?;
+        let write = file.write_all(&buf).and_then(|()| file.sync_data());
+        if let Err(e) = write {
+            // Leave no half-written entry behind.
+            let _ = file.set_len(end);
+            return Err(io(&self.path, "appending to")(e));
+        }
+        let mut keys = self.keys.write();
+        for (p, k) in fresh {
+            keys.insert(p, Slot::Live(k));
+        }
+        Ok(())
+    }
+
+    /// The cipher that opens payloads of `person` sealed under `generation`; `None` if that
+    /// key was destroyed (the person was erased).
+    pub(crate) fn opener(&self, person: &PersonKey, generation: u32) -> Option<PersonCipher> {
+        match self.keys.read().get(person) {
+            Some(Slot::Live(k)) if k.generation() == generation => Some(k.cipher()),
+            _ => None,
+        }
+    }
+
+    /// Destroys the data keys of `persons` and rewrites the vault without them.
+    pub(crate) fn erase(&self, persons: &[PersonKey]) -> Result<usize, EngineError> {
+        let mut file = self.file.lock();
+        let mut keys = self.keys.write();
+        let mut destroyed = 0;
+        for p in persons {
+            let next = match keys.get(p) {
+                Some(Slot::Live(k)) => {
+                    destroyed += 1;
+                    k.generation() + 1
+                }
+                Some(Slot::Erased(n)) => *n,
+                None => 0,
+            };
+            keys.insert(*p, Slot::Erased(next));
+        }
+        self.rewrite(&mut file, &self.master.read(), &keys)?;
+        Ok(destroyed)
+    }
+
+    /// Re-wraps every key under `new` and makes it the master key. Returns the keys re-wrapped.
+    pub(crate) fn rotate(&self, new: MasterKey) -> Result<usize, EngineError> {
+        let mut file = self.file.lock();
+        let keys = self.keys.read();
+        self.rewrite(&mut file, &new, &keys)?;
+        *self.master.write() = new;
+        Ok(keys.values().filter(|s| matches!(s, Slot::Live(_))).count())
+    }
+
+    /// Replaces the file with `keys` wrapped under `master` (temp file, fsync, rename), then
+    /// points `file` at the new inode.
+    fn rewrite(
+        &self,
+        file: &mut File,
+        master: &MasterKey,
+        keys: &HashMap<PersonKey, Slot>,
+    ) -> Result<(), EngineError> {
+        let mut b = Vec::with_capacity(16 + keys.len() * (8 + 21 + WRAPPED_LEN));
+        b.extend_from_slice(&Self::header(master));
+        let mut sorted: Vec<(&PersonKey, &Slot)> = keys.iter().collect();
+        sorted.sort_by_key(|(p, _)| **p);
+        for (p, s) in sorted {
+            match s {
+                Slot::Live(k) => key_frame(&mut b, master, p, k),
+                Slot::Erased(n) => erased_frame(&mut b, p, *n),
+            }
+        }
+        iob_store::write_atomic(&self.path, &b)?;
+        // The held handle still names the old (unlinked) inode: reopen for later appends.
+        let fresh = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&self.path)
+            .map_err(io(&self.path, "reopening"))?;
+        // Callers hold the file mutex, so no append is in flight during the swap.
+        *file = fresh;
+        Ok(())
+    }
+}
