@@ -32,7 +32,7 @@ pub struct Config {
     pub profiles: iob_unify::ProfileConfig,
     /// Readings from an MQTT broker (`iob serve --mqtt URL`); off unless `mqtt.url` is set.
     pub mqtt: MqttConfig,
-    /// Consent defaults, health metrics, encryption at rest, IP truncation, retention.
+    /// Consent defaults, health metrics, encryption at rest, IP truncation.
     pub privacy: PrivacyConfig,
 }
 
@@ -62,9 +62,6 @@ pub struct PrivacyConfig {
     pub health_metrics: Vec<String>,
     /// Store `context.ip` truncated (IPv4 /24, IPv6 /48) instead of whole.
     pub truncate_ip: bool,
-    /// Days to keep events, by event name (`track`) or type (`page`, `observe`, ...): older
-    /// events are erased in the background (their reads stop; see the README).
-    pub retention_days: BTreeMap<String, u32>,
 }
 
 impl Default for PrivacyConfig {
@@ -93,7 +90,6 @@ impl Default for PrivacyConfig {
             .map(String::from)
             .to_vec(),
             truncate_ip: false,
-            retention_days: BTreeMap::new(),
         }
     }
 }

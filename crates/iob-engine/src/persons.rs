@@ -32,7 +32,7 @@ pub struct ErasureReport {
     /// Quarantined entries of the person (sealed under the destroyed keys).
     pub quarantined: usize,
     /// Events stored without encryption (`privacy.encrypt = false`): their bytes remain in
-    /// the log until retention or compaction removes them; reads skip them from now on.
+    /// the log (an append-only file); reads skip them from now on.
     pub plaintext_events: usize,
 }
 
