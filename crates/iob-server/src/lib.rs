@@ -5,8 +5,11 @@
 //!   `/v1/consent`.
 //! * Person routes (`/v1/persons/{id}`, `/timeline`, `/identity`): profile, journey and identity
 //!   explanation, each read under a declared purpose.
-//! * Admin routes (`/v1/stats`, `/v1/quarantine`, `/v1/quarantine/replay`) for the operator
-//!   when a running server holds the data directory.
+//! * Operator routes: `/v1/stats` (aggregates), `/v1/quarantine`, `/v1/quarantine/replay` and
+//!   key management (`/v1/keys`, admin only) for when a running server holds the data directory.
+//! * [`auth::require`]: every non-collector route states the [`iob_engine::Need`] it has in one
+//!   line; the scope table itself lives in `iob-govern`.
+//! * HTTPS with rustls ([`serve_tls`]) when a certificate and key are configured.
 //! * One table ([`problem`]) maps every engine error to an HTTP status and a stable code.
 //! * [`mqtt`]: the MQTT source (readings from a broker subscription, acknowledged once stored).
 //!
@@ -14,8 +17,9 @@
 //! request bodies, keys or identifiers.
 
 mod admin;
-mod auth;
+pub mod auth;
 mod collect;
+mod keys;
 pub mod mqtt;
 mod persons;
 pub mod problem;
@@ -26,7 +30,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Method};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use iob_engine::{Engine, ServerConfig};
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 use tower_http::decompression::RequestDecompressionLayer;
@@ -64,6 +68,8 @@ pub fn router(engine: Arc<Engine>, cfg: &ServerConfig) -> Router {
         .route("/v1/persons/{id}", get(persons::profile))
         .route("/v1/persons/{id}/timeline", get(persons::timeline))
         .route("/v1/persons/{id}/identity", get(persons::identity))
+        .route("/v1/keys", get(keys::list).post(keys::create))
+        .route("/v1/keys/{id}", delete(keys::revoke))
         .route("/v1/stats", get(admin::stats))
         .route("/v1/quarantine", get(admin::quarantine_list))
         .route("/v1/quarantine/replay", post(admin::quarantine_replay))
