@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::EngineError;
+use crate::server_config::ServerConfig;
 
 /// The whole configuration file.
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -129,51 +130,6 @@ pub struct SourceConfig {
 pub struct AdminConfig {
     /// The admin key (or `IOB_ADMIN_KEY`). Without one, the first start generates it.
     pub key: Option<String>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ServerConfig {
-    pub listen: String,
-    /// Largest request body after decompression.
-    pub max_body_bytes: usize,
-    /// Origins allowed by CORS; `["*"]` allows any (browser SDKs on any site).
-    pub cors_origins: Vec<String>,
-    /// Requests per second each API key may make on average (token bucket per key id);
-    /// 0 turns rate limiting off. A source's write key is shared by all its clients: keep it high.
-    pub rate_limit_per_sec: f64,
-    /// Requests a key may make at once before the average applies (0: `rate_limit_per_sec`).
-    pub rate_limit_burst: f64,
-    /// Per-scope overrides, e.g. `[server.rate_limit_scopes."read:personal"] per_sec = 50`.
-    pub rate_limit_scopes: BTreeMap<String, RateLimitConfig>,
-    /// Serve HTTPS with this PEM certificate chain (with `tls_key`; also `--tls-cert`).
-    pub tls_cert: Option<PathBuf>,
-    /// The PEM private key of `tls_cert` (also `--tls-key`).
-    pub tls_key: Option<PathBuf>,
-}
-
-/// One rate: `per_sec` on average, `burst` at once (0: `per_sec`).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RateLimitConfig {
-    pub per_sec: f64,
-    #[serde(default)]
-    pub burst: f64,
-}
-
-impl Default for ServerConfig {
-    fn default() -> Self {
-        ServerConfig {
-            listen: "127.0.0.1:8088".into(),
-            max_body_bytes: 4 * 1024 * 1024,
-            cors_origins: vec!["*".into()],
-            rate_limit_per_sec: 10_000.0,
-            rate_limit_burst: 20_000.0,
-            rate_limit_scopes: BTreeMap::new(),
-            tls_cert: None,
-            tls_key: None,
-        }
-    }
 }
 
 /// `[mqtt]`: subscribe to a broker (e.g. Mosquitto) for IoT and wearable readings. Messages are
@@ -354,7 +310,7 @@ impl Config {
         if self.server.max_body_bytes < 1024 {
             return Err(bad("server.max_body_bytes", "must be at least 1024".into()));
         }
-        self.validate_server()?;
+        self.server.validate()?;
         if !valid_source_name(&self.mqtt.source) {
             return Err(bad(
                 "mqtt.source",
@@ -377,51 +333,6 @@ impl Config {
             && (id.is_empty() || id.len() > 64)
         {
             return Err(bad("mqtt.client_id", "must be 1-64 characters".into()));
-        }
-        Ok(())
-    }
-
-    fn validate_server(&self) -> Result<(), EngineError> {
-        let bad = |key: String, reason: &str| EngineError::Config {
-            key,
-            reason: reason.into(),
-        };
-        let s = &self.server;
-        let rates = [(
-            "server.rate_limit_per_sec".to_string(),
-            s.rate_limit_per_sec,
-        )]
-        .into_iter()
-        .chain([("server.rate_limit_burst".into(), s.rate_limit_burst)])
-        .chain(s.rate_limit_scopes.iter().flat_map(|(k, l)| {
-            [
-                (format!("server.rate_limit_scopes.{k}.per_sec"), l.per_sec),
-                (format!("server.rate_limit_scopes.{k}.burst"), l.burst),
-            ]
-        }));
-        for (key, v) in rates {
-            if !(v.is_finite() && v >= 0.0) {
-                return Err(bad(key, "must be a number >= 0 (0: no limit)"));
-            }
-        }
-        if let Some(k) = s
-            .rate_limit_scopes
-            .keys()
-            .find(|k| !iob_govern::SCOPE_NAMES.contains(&k.as_str()))
-        {
-            return Err(bad(
-                format!("server.rate_limit_scopes.{k}"),
-                &format!(
-                    "not a scope; scopes: {}",
-                    iob_govern::SCOPE_NAMES.join(", ")
-                ),
-            ));
-        }
-        if s.tls_cert.is_some() != s.tls_key.is_some() {
-            return Err(bad(
-                "server.tls_cert".into(),
-                "HTTPS needs both tls_cert and tls_key (PEM files)",
-            ));
         }
         Ok(())
     }

@@ -18,6 +18,7 @@ mod error;
 mod ingest;
 mod keys;
 mod reads;
+mod server_config;
 pub mod simulate;
 mod unify;
 
@@ -26,14 +27,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use config::{
-    AdminConfig, CollectConfig, Config, MqttConfig, RateLimitConfig, ServerConfig, SourceConfig,
-    StoreConfig, TrackingPlanConfig, Unplanned,
+    AdminConfig, CollectConfig, Config, MqttConfig, SourceConfig, StoreConfig, TrackingPlanConfig,
+    Unplanned,
 };
 pub use error::EngineError;
 pub use ingest::{Endpoint, ImportSummary, Receipt, RejectedItem, ReplaySummary, Submission};
 pub use iob_unify::{PersonId, ProfileView};
 pub use keys::{ApiKey, KeyInfo, KeyRequest, NewKey, parse_lifetime};
 pub use reads::EventRecord;
+pub use server_config::{RateLimitConfig, ServerConfig};
 pub use unify::{IdentityReport, JourneyPage, RebuildReport};
 
 pub use iob_collect::{RejectCode, Rejection};

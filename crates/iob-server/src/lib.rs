@@ -83,6 +83,36 @@ pub fn router(engine: Arc<Engine>, cfg: &ServerConfig) -> Router {
         .with_state(AppState { engine })
 }
 
+/// A loaded TLS certificate and key for [`serve_tls`].
+pub type TlsConfig = axum_server::tls_rustls::RustlsConfig;
+
+/// Reads a PEM certificate chain and private key for HTTPS (rustls with the ring provider).
+pub async fn load_tls(cert: &std::path::Path, key: &std::path::Path) -> std::io::Result<TlsConfig> {
+    // One crypto provider for the process, whatever features other crates turn on; an error
+    // means one is already installed, which is as good.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    TlsConfig::from_pem_file(cert, key).await
+}
+
+/// [`serve`] over HTTPS: TLS is terminated here with `tls`; everything else is the same.
+pub async fn serve_tls(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    tls: TlsConfig,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let handle = axum_server::Handle::new();
+    let stopper = handle.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        stopper.graceful_shutdown(None);
+    });
+    axum_server::from_tcp_rustls(listener.into_std()?, tls)?
+        .handle(handle)
+        .serve(router.into_make_service_with_connect_info::<SocketAddr>())
+        .await
+}
+
 /// Serves `router` on `listener` until `shutdown` resolves, then waits for in-flight requests.
 pub async fn serve(
     listener: tokio::net::TcpListener,

@@ -2,7 +2,8 @@
 //! running server's keys are managed over HTTP: `POST/GET /v1/keys`, `DELETE /v1/keys/{id}`).
 //! Prints a new key's plaintext once, on stdout; never prints hashes.
 
-use iob_engine::{KeyRequest, SCOPE_NAMES, Scope, parse_lifetime};
+use iob_engine::{EngineError, KeyRequest, SCOPE_NAMES, Scope, parse_lifetime};
+use iob_store::StoreError;
 
 use crate::settings::Global;
 
@@ -44,7 +45,21 @@ pub enum Command {
 
 pub fn run(global: &Global, cmd: Command) -> anyhow::Result<()> {
     let cfg = global.load()?;
-    let engine = global.open(&cfg)?;
+    let engine = global.open(&cfg).map_err(|e| {
+        let locked = e.chain().any(|c| {
+            matches!(
+                c.downcast_ref::<EngineError>(),
+                Some(EngineError::Store(StoreError::Locked { .. }))
+            )
+        });
+        if locked {
+            e.context(
+                "`iob keys` needs the data directory to itself; manage the keys of a running server over HTTP with an admin key: POST /v1/keys, GET /v1/keys, DELETE /v1/keys/ID",
+            )
+        } else {
+            e
+        }
+    })?;
     match cmd {
         Command::Create {
             scope,

@@ -1,7 +1,9 @@
 //! End-to-end tests of the `iob` binary: HTTP over real sockets, the CLI, kill -9, and MQTT through a real Mosquitto.
+mod access;
 mod cli;
 mod common;
 mod http;
 mod kill9;
 mod mqtt;
 mod persons;
+mod tls;
