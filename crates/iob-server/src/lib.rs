@@ -7,7 +7,7 @@
 //!   explanation, each read under a declared purpose.
 //! * Operator routes: `/v1/stats` (aggregates), `/v1/quarantine`, `/v1/quarantine/replay` and
 //!   key management (`/v1/keys`, admin only) for when a running server holds the data directory.
-//! * [`auth::require`]: every non-collector route states the [`iob_engine::Need`] it has in one
+//! * `auth::require`: every non-collector route states the [`iob_engine::Need`] it has in one
 //!   line; the scope table itself lives in `iob-govern`.
 //! * HTTPS with rustls ([`serve_tls`]) when a certificate and key are configured.
 //! * One table ([`problem`]) maps every engine error to an HTTP status and a stable code.
@@ -17,7 +17,7 @@
 //! request bodies, keys or identifiers.
 
 mod admin;
-pub mod auth;
+mod auth;
 mod collect;
 mod keys;
 pub mod mqtt;
