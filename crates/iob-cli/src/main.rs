@@ -21,7 +21,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
     version,
     about = "iob — an Internet of Behaviors engine: collect, store, unify, understand and act on behavioral events, with privacy by design.",
     long_about = None,
-    after_help = "EXAMPLES:\n  iob demo                                    simulate a population and ingest it end to end\n  iob serve --listen 127.0.0.1:8088           run the Segment-compatible collector\n  iob import events.jsonl.gz                  import Segment-format JSON Lines\n  iob import online_retail.csv.gz --preset uci-online-retail\n  iob events count                            how many events are stored\n  iob events tail -n 5                        the last five events\n  iob quarantine list                         rejected events and why\n\nConfig: --config FILE (TOML), then IOB_* environment variables (IOB_STORE__PARTITIONS=16,\nIOB_WRITE_KEY, IOB_ADMIN_KEY, IOB_DATA_DIR), then flags."
+    after_help = "EXAMPLES:\n  iob demo                                    simulate a population and ingest it end to end\n  iob serve --listen 127.0.0.1:8088           run the Segment-compatible collector\n  iob import events.jsonl.gz                  import Segment-format JSON Lines\n  iob import online_retail.csv.gz --preset uci-online-retail\n  iob events count                            how many events are stored\n  iob events tail -n 5                        the last five events\n  iob quarantine list                         rejected events and why\n  iob keys create --scope read:personal       a key for reading profiles (shown once)\n\nConfig: --config FILE (TOML), then IOB_* environment variables (IOB_STORE__PARTITIONS=16,\nIOB_WRITE_KEY, IOB_ADMIN_KEY, IOB_DATA_DIR), then flags."
 )]
 struct Cli {
     /// TOML config file (also IOB_CONFIG).
@@ -55,6 +55,9 @@ enum Command {
     /// Inspect stored events: count, tail, export.
     #[command(subcommand)]
     Events(cmd::events::Command),
+    /// Create, list and revoke scoped API keys (on a data directory no server holds).
+    #[command(subcommand)]
+    Keys(cmd::keys::Command),
     /// List and replay rejected events.
     #[command(subcommand)]
     Quarantine(cmd::quarantine::Command),
@@ -73,8 +76,6 @@ enum Command {
     /// Data-subject requests: erase or export a person.
     #[command(subcommand)]
     Privacy(cmd::privacy::Command),
-    /// Rotate the master key that wraps the per-person data keys (no event is rewritten).
-    RotateMasterKey(cmd::privacy::RotateArgs),
     /// Simulate a multi-channel population (web, app, stores, wearables) and ingest it over HTTP.
     Demo(cmd::demo::Args),
     /// Measure ingestion speed (in process, over HTTP, import).
@@ -101,13 +102,13 @@ fn main() -> std::process::ExitCode {
         Command::Serve(a) => cmd::serve::run(&global, a),
         Command::Import(a) => cmd::import::run(&global, a),
         Command::Events(c) => cmd::events::run(&global, c),
+        Command::Keys(c) => cmd::keys::run(&global, c),
         Command::Quarantine(c) => cmd::quarantine::run(&global, c),
         Command::Profile(a) => cmd::persons::profile(&global, a),
         Command::Timeline(a) => cmd::persons::timeline(&global, a),
         Command::Identity(c) => cmd::persons::identity(&global, c),
         Command::Rebuild => cmd::persons::rebuild(&global),
         Command::Privacy(c) => cmd::privacy::run(&global, c),
-        Command::RotateMasterKey(a) => cmd::privacy::rotate(&global, a),
         Command::Demo(a) => cmd::demo::run(&global, a),
         Command::Bench(c) => cmd::bench::run(&global, c),
     };

@@ -38,7 +38,7 @@ pub fn print_new_keys(fresh: &[NewKey]) {
     for k in fresh {
         let what = match &k.scope {
             Scope::Write { source } => format!("write key for source `{source}`"),
-            Scope::Admin => "admin key".to_string(),
+            other => format!("{} key", other.name()),
         };
         eprintln!("  {what:<32} {}", k.secret);
     }

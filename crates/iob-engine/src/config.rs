@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::EngineError;
+use crate::server_config::ServerConfig;
 
 /// The whole configuration file.
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -189,26 +190,6 @@ pub struct SourceConfig {
 pub struct AdminConfig {
     /// The admin key (or `IOB_ADMIN_KEY`). Without one, the first start generates it.
     pub key: Option<String>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ServerConfig {
-    pub listen: String,
-    /// Largest request body after decompression.
-    pub max_body_bytes: usize,
-    /// Origins allowed by CORS; `["*"]` allows any (browser SDKs on any site).
-    pub cors_origins: Vec<String>,
-}
-
-impl Default for ServerConfig {
-    fn default() -> Self {
-        ServerConfig {
-            listen: "127.0.0.1:8088".into(),
-            max_body_bytes: 4 * 1024 * 1024,
-            cors_origins: vec!["*".into()],
-        }
-    }
 }
 
 /// `[mqtt]`: subscribe to a broker (e.g. Mosquitto) for IoT and wearable readings. Messages are
@@ -394,6 +375,7 @@ impl Config {
         if self.server.max_body_bytes < 1024 {
             return Err(bad("server.max_body_bytes", "must be at least 1024".into()));
         }
+        self.server.validate()?;
         if !valid_source_name(&self.mqtt.source) {
             return Err(bad(
                 "mqtt.source",

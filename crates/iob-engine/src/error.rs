@@ -12,8 +12,17 @@ pub enum EngineError {
     MissingKey,
     #[error("the key is not valid")]
     InvalidKey,
+    #[error("the key has expired: ask an admin for a new one")]
+    ExpiredKey,
     #[error("this key may not {action}")]
     Forbidden { action: &'static str },
+    #[error("this key (scope {have}) may not {}; that needs a key with scope {}", need.action(), need.scopes().join(" or "))]
+    NeedsScope {
+        need: iob_govern::Need,
+        have: &'static str,
+    },
+    #[error("this key is over its rate limit; retry in {} ms", retry_after.as_millis())]
+    RateLimited { retry_after: std::time::Duration },
     #[error("rejected `{}`: {}", .0.rejection.field, .0.rejection.message)]
     Rejected(crate::RejectedItem),
     #[error(transparent)]

@@ -265,7 +265,7 @@ impl Engine {
         let key = key.ok_or(EngineError::MissingKey)?;
         match self.authenticate(key)? {
             Scope::Write { source } => Ok(source),
-            Scope::Admin => Err(EngineError::Forbidden {
+            _ => Err(EngineError::Forbidden {
                 action: "send events (use a source's write key)",
             }),
         }

@@ -20,6 +20,7 @@ mod keys;
 mod persons;
 mod privacy;
 mod reads;
+mod server_config;
 pub mod simulate;
 mod unify;
 mod vault;
@@ -29,23 +30,24 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use config::{
-    AdminConfig, CollectConfig, Config, MqttConfig, PrivacyConfig, ServerConfig, SourceConfig,
-    StoreConfig, TrackingPlanConfig, Unplanned,
+    AdminConfig, CollectConfig, Config, MqttConfig, PrivacyConfig, SourceConfig, StoreConfig,
+    TrackingPlanConfig, Unplanned,
 };
 pub use error::EngineError;
 pub use ingest::{Endpoint, ImportSummary, Receipt, RejectedItem, ReplaySummary, Submission};
 pub use iob_unify::{PersonId, ProfileView};
-pub use keys::NewKey;
+pub use keys::{ApiKey, KeyInfo, KeyRequest, NewKey, parse_lifetime};
 pub use persons::{ErasureReport, PersonExport};
 pub use reads::EventRecord;
+pub use server_config::{RateLimitConfig, ServerConfig};
 pub use unify::{IdentityReport, JourneyPage, RebuildReport};
 
 pub use iob_collect::{RejectCode, Rejection};
-pub use iob_govern::{Actor, MasterKey, Permit, Scope};
+pub use iob_govern::{Actor, GovernError, MasterKey, Need, Permit, SCOPE_NAMES, Scope};
 pub use iob_store::StoreStats;
 
 use iob_collect::Collector;
-use iob_govern::{Governor, KeyRing, Pseudonymizer};
+use iob_govern::{Governor, KeyRing, Pseudonymizer, RateLimiter};
 use iob_store::{Store, StoreOptions};
 use iob_types::{Clock, Purpose, SystemClock};
 
@@ -53,7 +55,10 @@ use iob_types::{Clock, Purpose, SystemClock};
 pub struct Engine {
     store: Arc<Store>,
     collector: Collector,
-    keys: KeyRing,
+    /// API keys; written when keys are created or revoked through the engine.
+    keys: parking_lot::RwLock<KeyRing>,
+    limiter: RateLimiter,
+    limits: keys::Limits,
     pseudonyms: Pseudonymizer,
     governor: Governor,
     clock: Arc<dyn Clock>,
@@ -106,7 +111,8 @@ impl Engine {
                 "re-indexed records written after the last checkpoint"
             );
         }
-        let (keys, fresh) = keys::load_key_ring(&dir, config)?;
+        let mut keys = keys::load_key_ring(&dir, config)?;
+        let fresh = keys::bootstrap(&dir, &mut keys, config, clock.now())?;
         let pseudonyms = Pseudonymizer::new(&keys::load_pseudonym_key(&dir)?);
         let purposes = config
             .collect
@@ -120,7 +126,7 @@ impl Engine {
             })?;
         let collector = ingest::build_collector(config, &purposes)?;
         let mut sources: Vec<String> = config.sources.iter().map(|s| s.name.clone()).collect();
-        for k in keys.stored() {
+        for (k, _) in keys.keys() {
             if let Scope::Write { source } = &k.scope
                 && !sources.contains(source)
             {
@@ -141,7 +147,9 @@ impl Engine {
             Engine {
                 store,
                 collector,
-                keys,
+                keys: parking_lot::RwLock::new(keys),
+                limiter: RateLimiter::default(),
+                limits: keys::Limits::from_config(&config.server),
                 pseudonyms,
                 governor,
                 clock,
@@ -167,14 +175,6 @@ impl Engine {
     /// The configured sources (from the config and from generated keys).
     pub fn sources(&self) -> &[String] {
         &self.sources
-    }
-
-    /// Authenticates an API key (write or admin) and returns its scope.
-    pub fn authenticate(&self, secret: &str) -> Result<Scope, EngineError> {
-        self.keys
-            .authenticate(secret)
-            .map(|k| k.scope.clone())
-            .ok_or(EngineError::InvalidKey)
     }
 
     /// A permit to read personal data for `purpose`.

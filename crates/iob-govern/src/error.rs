@@ -12,4 +12,20 @@ pub enum GovernError {
     MasterKeyFormat,
     #[error("sealed data cannot be opened: {0}")]
     Sealed(&'static str),
+    #[error("the key is not valid")]
+    InvalidKey,
+    #[error("the key has expired: ask an admin for a new one")]
+    ExpiredKey,
+    #[error("{0}")]
+    BadScope(String),
+    #[error("key id `{0}` must be 1-64 of a-z, A-Z, 0-9, '-', '_'")]
+    BadKeyId(String),
+    #[error("a key with id `{0}` already exists: choose another id or revoke it first")]
+    DuplicateKey(String),
+    #[error("no key has id `{0}`")]
+    UnknownKey(String),
+    #[error(
+        "key `{0}` is set in the config file or environment: remove it there and restart to revoke it"
+    )]
+    ConfiguredKey(String),
 }

@@ -7,6 +7,8 @@
 //!   wrapped by a master key (crypto-shredding erasure, rotation without rewriting events).
 //! * [`Permit`]: the only way to read personal data. Every read API of the store and the engine
 //!   takes a `&Permit`, and only this crate constructs one, for one purpose and one actor.
+//! * [`KeyRing`], [`Scope`], [`Need`]: scoped API keys (hashed, constant-time, expiring) and the
+//!   one table of which scope grants which need; [`RateLimiter`]: a token bucket per key.
 //!
 //! This crate must never hand out a permit without a purpose, and never log a raw identifier
 //! or key material.
@@ -14,13 +16,15 @@
 mod access;
 mod consent;
 mod error;
+mod limit;
 mod permit;
 mod pseudonym;
 mod sealing;
 
-pub use access::{KeyRing, Scope, StoredKey};
+pub use access::{KeyOrigin, KeyRing, Need, SCOPE_NAMES, Scope, StoredKey, valid_name};
 pub use consent::{Basis, ConsentPolicy, Decision, DefaultConsent};
 pub use error::GovernError;
+pub use limit::{Limit, RateLimiter};
 pub use permit::{Actor, Governor, Permit};
 pub use pseudonym::{Pseudonymizer, SecretKey};
 pub use sealing::{

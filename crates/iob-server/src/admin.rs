@@ -1,32 +1,27 @@
-//! Operator routes (admin key): store statistics, the quarantine and its replay, health.
-//! These read personal data only through a permit for the `operations` purpose issued to the
-//! calling key.
+//! Operator routes: store statistics (aggregates: any read or admin key), the quarantine and
+//! its replay (admin key), health and readiness (no key). The quarantine holds raw events, so it
+//! is read only through a permit for the `operations` purpose issued to the calling key's id.
 
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use iob_engine::{Actor, EngineError, Scope};
+use iob_engine::{Actor, Need};
 use iob_types::Purpose;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::AppState;
-use crate::auth::presented_key;
+use crate::auth::require;
 use crate::problem::Problem;
 
+/// An admin key's permit to read the quarantine for operations.
 pub(crate) fn admin(st: &AppState, headers: &HeaderMap) -> Result<iob_engine::Permit, Problem> {
-    let key = presented_key(headers).ok_or(EngineError::MissingKey)?;
-    match st.engine.authenticate(&key)? {
-        Scope::Admin => Ok(st
-            .engine
-            .permit(Actor::ApiKey("admin".into()), &Purpose::operations())?),
-        Scope::Write { .. } => Err(EngineError::Forbidden {
-            action: "use admin endpoints (use the admin key)",
-        }
-        .into()),
-    }
+    let key = require(st, headers, Need::Admin)?;
+    Ok(st
+        .engine
+        .permit(Actor::ApiKey(key.id), &Purpose::operations())?)
 }
 
 pub async fn health() -> Json<Value> {
@@ -39,7 +34,7 @@ pub async fn ready(State(st): State<AppState>) -> Json<Value> {
 }
 
 pub async fn stats(State(st): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, Problem> {
-    admin(&st, &headers)?;
+    require(&st, &headers, Need::Aggregates)?;
     let mut v = serde_json::to_value(st.engine.stats()).unwrap_or(Value::Null);
     v["unify"] = st.engine.unify_stats();
     Ok(Json(v))

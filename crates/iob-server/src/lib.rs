@@ -5,10 +5,13 @@
 //!   `/v1/consent`.
 //! * Person routes (`/v1/persons/{id}`, `/timeline`, `/identity`): profile, journey and identity
 //!   explanation, each read under a declared purpose.
+//! * Operator routes: `/v1/stats` (aggregates), `/v1/quarantine`, `/v1/quarantine/replay` and
+//!   key management (`/v1/keys`, admin only) for when a running server holds the data directory.
+//! * `auth::require`: every non-collector route states the [`iob_engine::Need`] it has in one
+//!   line; the scope table itself lives in `iob-govern`.
+//! * HTTPS with rustls ([`serve_tls`]) when a certificate and key are configured.
 //! * Data-subject routes (`DELETE /v1/persons/{id}`, `/v1/persons/{id}/export`): erasure and
 //!   export, admin key only.
-//! * Admin routes (`/v1/stats`, `/v1/quarantine`, `/v1/quarantine/replay`) for the operator
-//!   when a running server holds the data directory.
 //! * One table ([`problem`]) maps every engine error to an HTTP status and a stable code.
 //! * [`mqtt`]: the MQTT source (readings from a broker subscription, acknowledged once stored).
 //!
@@ -18,6 +21,7 @@
 mod admin;
 mod auth;
 mod collect;
+mod keys;
 pub mod mqtt;
 mod persons;
 mod privacy;
@@ -29,7 +33,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Method};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use iob_engine::{Engine, ServerConfig};
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 use tower_http::decompression::RequestDecompressionLayer;
@@ -71,6 +75,8 @@ pub fn router(engine: Arc<Engine>, cfg: &ServerConfig) -> Router {
         .route("/v1/persons/{id}/export", get(privacy::export))
         .route("/v1/persons/{id}/timeline", get(persons::timeline))
         .route("/v1/persons/{id}/identity", get(persons::identity))
+        .route("/v1/keys", get(keys::list).post(keys::create))
+        .route("/v1/keys/{id}", delete(keys::revoke))
         .route("/v1/stats", get(admin::stats))
         .route("/v1/quarantine", get(admin::quarantine_list))
         .route("/v1/quarantine/replay", post(admin::quarantine_replay))
@@ -82,6 +88,36 @@ pub fn router(engine: Arc<Engine>, cfg: &ServerConfig) -> Router {
         .layer(RequestDecompressionLayer::new())
         .layer(cors)
         .with_state(AppState { engine })
+}
+
+/// A loaded TLS certificate and key for [`serve_tls`].
+pub type TlsConfig = axum_server::tls_rustls::RustlsConfig;
+
+/// Reads a PEM certificate chain and private key for HTTPS (rustls with the ring provider).
+pub async fn load_tls(cert: &std::path::Path, key: &std::path::Path) -> std::io::Result<TlsConfig> {
+    // One crypto provider for the process, whatever features other crates turn on; an error
+    // means one is already installed, which is as good.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    TlsConfig::from_pem_file(cert, key).await
+}
+
+/// [`serve`] over HTTPS: TLS is terminated here with `tls`; everything else is the same.
+pub async fn serve_tls(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    tls: TlsConfig,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let handle = axum_server::Handle::new();
+    let stopper = handle.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        stopper.graceful_shutdown(None);
+    });
+    axum_server::from_tcp_rustls(listener.into_std()?, tls)?
+        .handle(handle)
+        .serve(router.into_make_service_with_connect_info::<SocketAddr>())
+        .await
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves, then waits for in-flight requests.

@@ -3,20 +3,21 @@
 //! (`GET /v1/persons/{id}/identity`). `{id}` is any identifier of the person (`user:…`,
 //! `email:…`, `person:N`, or a bare value).
 //!
-//! Each read declares its purpose (`?purpose=personalization`) and runs under a permit for it;
-//! until scoped read keys exist these routes take the admin key. Never logs the identifier.
+//! Each read needs a `read:personal` (or admin) key, declares its purpose
+//! (`?purpose=personalization`) and runs under a permit for it issued to the key's id. Never
+//! logs the identifier.
 
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use iob_engine::{Actor, Engine, EngineError, Permit, Scope};
+use iob_engine::{Actor, ApiKey, Engine, EngineError, Need, Permit};
 use iob_types::Purpose;
 use serde::Deserialize;
 use serde_json::Value;
 
 use crate::AppState;
-use crate::auth::presented_key;
+use crate::auth::require;
 use crate::problem::Problem;
 
 #[derive(Deserialize)]
@@ -29,14 +30,7 @@ pub struct ReadQuery {
     at: Option<String>,
 }
 
-fn permit(st: &AppState, headers: &HeaderMap, q: &ReadQuery) -> Result<Permit, Problem> {
-    let key = presented_key(headers).ok_or(EngineError::MissingKey)?;
-    if !matches!(st.engine.authenticate(&key)?, Scope::Admin) {
-        return Err(EngineError::Forbidden {
-            action: "read persons (use the admin key)",
-        }
-        .into());
-    }
+fn permit(st: &AppState, key: ApiKey, q: &ReadQuery) -> Result<Permit, Problem> {
     let purpose = q.purpose.as_deref().ok_or_else(|| {
         Problem::from(EngineError::Invalid {
             field: "purpose".into(),
@@ -47,7 +41,7 @@ fn permit(st: &AppState, headers: &HeaderMap, q: &ReadQuery) -> Result<Permit, P
         field: "purpose".into(),
         reason: e.to_string(),
     })?;
-    Ok(st.engine.permit(Actor::ApiKey("admin".into()), &purpose)?)
+    Ok(st.engine.permit(Actor::ApiKey(key.id), &purpose)?)
 }
 
 /// One person read: the query checked, the permit issued for the declared purpose, `read`
@@ -61,9 +55,10 @@ async fn read_person<T: serde::Serialize + Send + 'static>(
     + Send
     + 'static,
 ) -> Result<Json<Value>, Problem> {
+    let key = require(&st, headers, Need::Personal)?;
     let Query(q) =
         q.map_err(|e| Problem::new(StatusCode::BAD_REQUEST, "invalid_query", e.body_text()))?;
-    let permit = permit(&st, headers, &q)?;
+    let permit = permit(&st, key, &q)?;
     let key = id.clone();
     let found = tokio::task::spawn_blocking(move || read(&st.engine, &permit, &key, q))
         .await

@@ -5,9 +5,9 @@
 //! Codes are part of the API: add new ones, never rename.
 
 use axum::Json;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use iob_engine::{EngineError, RejectedItem};
+use iob_engine::{EngineError, GovernError, Need, RejectedItem};
 use serde_json::{Value, json};
 
 /// An HTTP error answer.
@@ -17,6 +17,8 @@ pub struct Problem {
     pub code: &'static str,
     pub detail: String,
     pub extra: Value,
+    /// Seconds for the `Retry-After` header (429 answers).
+    pub retry_after: Option<u64>,
 }
 
 impl Problem {
@@ -26,6 +28,7 @@ impl Problem {
             code,
             detail: detail.into(),
             extra: json!({}),
+            retry_after: None,
         }
     }
 
@@ -41,9 +44,25 @@ pub fn classify(e: &EngineError) -> (StatusCode, &'static str) {
     match e {
         E::MissingKey => (StatusCode::UNAUTHORIZED, "missing_key"),
         E::InvalidKey => (StatusCode::UNAUTHORIZED, "invalid_key"),
-        E::Forbidden { .. } => (StatusCode::FORBIDDEN, "forbidden"),
+        E::ExpiredKey => (StatusCode::UNAUTHORIZED, "expired_key"),
+        E::Forbidden { .. } | E::NeedsScope { .. } => (StatusCode::FORBIDDEN, "forbidden"),
+        E::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
         E::Rejected(_) => (StatusCode::BAD_REQUEST, "rejected"),
-        E::Govern(_) => (StatusCode::BAD_REQUEST, "invalid_purpose"),
+        E::Govern(g) => match g {
+            GovernError::UnknownPurpose { .. } => (StatusCode::BAD_REQUEST, "invalid_purpose"),
+            GovernError::InvalidKey => (StatusCode::UNAUTHORIZED, "invalid_key"),
+            GovernError::ExpiredKey => (StatusCode::UNAUTHORIZED, "expired_key"),
+            GovernError::BadScope(_) | GovernError::BadKeyId(_) => {
+                (StatusCode::BAD_REQUEST, "invalid_value")
+            }
+            GovernError::DuplicateKey(_) => (StatusCode::CONFLICT, "key_exists"),
+            GovernError::UnknownKey(_) => (StatusCode::NOT_FOUND, "unknown_key"),
+            GovernError::ConfiguredKey(_) => (StatusCode::CONFLICT, "configured_key"),
+            GovernError::KeyLength(_) | GovernError::Policy(_) | GovernError::MasterKeyFormat => {
+                (StatusCode::INTERNAL_SERVER_ERROR, "config_error")
+            }
+            GovernError::Sealed(_) => (StatusCode::INTERNAL_SERVER_ERROR, "corrupt_record"),
+        },
         E::Config { .. } => (StatusCode::INTERNAL_SERVER_ERROR, "config_error"),
         E::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable"),
         E::Io { .. } => (StatusCode::INTERNAL_SERVER_ERROR, "io_error"),
@@ -78,6 +97,14 @@ impl From<EngineError> for Problem {
                 Problem::new(status, code, format!("`{field}`: {reason}"))
                     .with("field", json!(field))
             }
+            EngineError::RateLimited { retry_after } => {
+                let secs = retry_after.as_secs_f64().ceil().max(1.0) as u64;
+                let detail = EngineError::RateLimited { retry_after }.to_string();
+                let mut p = Problem::new(status, code, detail)
+                    .with("retry_after_ms", json!(retry_after.as_millis() as u64));
+                p.retry_after = Some(secs);
+                p
+            }
             // The identifier is personal data: not echoed back.
             EngineError::UnknownPerson(_) => {
                 Problem::new(status, code, "no person is known by this identifier")
@@ -111,12 +138,54 @@ impl IntoResponse for Problem {
             }
         }
         let mut resp = (self.status, Json(body)).into_response();
+        if let Some(secs) = self.retry_after {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if self.status == StatusCode::UNAUTHORIZED {
+            resp.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"iob\""),
+            );
+        }
         resp.headers_mut().insert(
             header::CONTENT_TYPE,
             header::HeaderValue::from_static("application/problem+json"),
         );
         resp
     }
+}
+
+/// A request refused for its key on a route that needs `need`: 401 (missing, invalid or expired
+/// key), 403 (the key's scope does not grant it) or 429 (over the key's rate). Every answer
+/// names the scopes that would do.
+pub fn denied(e: EngineError, need: Need) -> Problem {
+    let p = match e {
+        EngineError::MissingKey => {
+            let (status, code) = classify(&e);
+            Problem::new(
+                status,
+                code,
+                format!(
+                    "this endpoint needs an API key with scope {}: send `Authorization: Bearer KEY`",
+                    need.scopes().join(" or ")
+                ),
+            )
+        }
+        EngineError::NeedsScope { have, .. } => Problem::from(e).with("scope", json!(have)),
+        other => Problem::from(other),
+    };
+    p.with("required_scopes", json!(need.scopes()))
+}
+
+/// An `Authorization` header that is neither `Bearer KEY` nor `Basic base64(KEY:)`.
+pub fn malformed_authorization(need: Need) -> Problem {
+    Problem::new(
+        StatusCode::UNAUTHORIZED,
+        "malformed_authorization",
+        "the Authorization header must be `Bearer KEY` or `Basic base64(KEY:)`",
+    )
+    .with("required_scopes", json!(need.scopes()))
 }
 
 /// A batch where every item was rejected: 400 with each item's reason.

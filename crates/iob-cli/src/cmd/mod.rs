@@ -4,6 +4,7 @@ pub mod bench_mqtt;
 pub mod demo;
 pub mod events;
 pub mod import;
+pub mod keys;
 pub mod persons;
 pub mod privacy;
 pub mod quarantine;

@@ -18,6 +18,12 @@ pub struct Args {
     /// MQTT topic filter to subscribe to (repeatable; replaces [mqtt] topics), e.g. `devices/#`.
     #[arg(long = "mqtt-topic", value_name = "FILTER")]
     pub mqtt_topics: Vec<String>,
+    /// Serve HTTPS with this PEM certificate chain (with --tls-key; also [server] tls_cert).
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// The PEM private key of --tls-cert (also [server] tls_key).
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<std::path::PathBuf>,
 }
 
 pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
@@ -30,6 +36,10 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
     }
     if !args.mqtt_topics.is_empty() {
         cfg.mqtt.topics = args.mqtt_topics;
+    }
+    if let (Some(cert), Some(key)) = (args.tls_cert, args.tls_key) {
+        cfg.server.tls_cert = Some(cert);
+        cfg.server.tls_key = Some(key);
     }
     let engine = Arc::new(global.open(&cfg)?);
     let mqtt = match cfg.mqtt.url {
@@ -45,6 +55,20 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
         .build()
         .context("starting the async runtime")?;
     rt.block_on(async {
+        let tls = match (&cfg.server.tls_cert, &cfg.server.tls_key) {
+            (Some(cert), Some(key)) => Some(
+                iob_server::load_tls(cert, key)
+                    .await
+                    .with_context(|| {
+                        format!(
+                            "loading the TLS certificate {} and key {} (PEM files)",
+                            cert.display(),
+                            key.display()
+                        )
+                    })?,
+            ),
+            _ => None,
+        };
         let listener = tokio::net::TcpListener::bind(&cfg.server.listen)
             .await
             .with_context(|| format!("listening on {}", cfg.server.listen))?;
@@ -60,9 +84,13 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
         let mqtt = mqtt.map(|source| tokio::spawn(source.run(stop_rx)));
         tracing::info!(%addr, data_dir = %cfg.data_dir().display(), sources = ?engine.sources(), "iob serving");
         // Machine-readable line for scripts and tests that start the server on port 0.
-        println!("listening on http://{addr}");
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        println!("listening on {scheme}://{addr}");
         let router = iob_server::router(engine.clone(), &cfg.server);
-        let served = iob_server::serve(listener, router, shutdown).await;
+        let served = match tls {
+            Some(tls) => iob_server::serve_tls(listener, router, tls, shutdown).await,
+            None => iob_server::serve(listener, router, shutdown).await,
+        };
         // The MQTT source stops with the HTTP server (its sender is gone either way) after
         // storing and acknowledging what it received.
         if let Some(task) = mqtt {

@@ -47,7 +47,14 @@ impl Server {
 
     /// `iob serve` with extra flags (`--mqtt URL`, ...).
     pub fn start_with(config: &Path, serve_args: &[&str]) -> Server {
+        Server::start_env(config, serve_args, &[])
+    }
+
+    /// `iob serve` with extra flags and environment variables (`IOB_SERVER__...`). The address
+    /// is the one announced, for http:// and https:// alike.
+    pub fn start_env(config: &Path, serve_args: &[&str], env: &[(&str, &str)]) -> Server {
         let mut child = iob()
+            .envs(env.iter().copied())
             .args(["--log", "warn", "--config"])
             .arg(config)
             .arg("serve")
@@ -60,7 +67,11 @@ impl Server {
         BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut line)
             .unwrap();
-        let addr = match line.trim().strip_prefix("listening on http://") {
+        let announced = line.trim().strip_prefix("listening on ");
+        let addr = match announced.and_then(|a| {
+            a.strip_prefix("http://")
+                .or_else(|| a.strip_prefix("https://"))
+        }) {
             Some(a) => a.to_string(),
             None => {
                 let mut err = String::new();

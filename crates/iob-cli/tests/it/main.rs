@@ -1,4 +1,5 @@
 //! End-to-end tests of the `iob` binary: HTTP over real sockets, the CLI, kill -9, and MQTT through a real Mosquitto.
+mod access;
 mod cli;
 mod common;
 mod http;
@@ -6,3 +7,4 @@ mod kill9;
 mod mqtt;
 mod persons;
 mod privacy;
+mod tls;

@@ -244,7 +244,7 @@ fn master_key_rotation_keeps_data_readable_and_old_key_stops_working() {
     s.stop();
     let key_path = dir.path().join("data/secrets/master.key");
     let old = std::fs::read_to_string(&key_path).unwrap();
-    let (ok, out, err) = run(&cfg, &["rotate-master-key"]);
+    let (ok, out, err) = run(&cfg, &["keys", "rotate"]);
     assert!(ok && out.contains("re-wrapped"), "{out} {err}");
     let new = std::fs::read_to_string(&key_path).unwrap();
     assert_ne!(old, new);
