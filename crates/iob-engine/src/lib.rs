@@ -11,8 +11,10 @@
 //! no terminal output: the server and the CLI are thin layers over it.
 //!
 //! Invariants it keeps: an event is acknowledged only after its record is fsynced; a rejected
-//! event is acknowledged only after it is in the quarantine; no read without a [`Permit`].
+//! event is acknowledged only after it is in the quarantine; no read without a [`Permit`], and
+//! no read of personal data without its durable audit record (`audit.rs`).
 
+mod audit;
 mod config;
 mod error;
 mod ingest;
@@ -37,11 +39,15 @@ pub use reads::EventRecord;
 pub use unify::{IdentityReport, JourneyPage, RebuildReport};
 
 pub use iob_collect::{RejectCode, Rejection};
-pub use iob_govern::{Actor, Permit, Scope};
+pub use iob_govern::audit::{
+    Finding, FindingKind, ListFilter, VerifyReport, list as audit_list, verify as audit_verify,
+};
+pub use iob_govern::{Access, Actor, AuditEntry, AuditRecord, Permit, Scope};
 pub use iob_store::StoreStats;
 
 use iob_collect::Collector;
-use iob_govern::{Governor, KeyRing, Pseudonymizer};
+use iob_govern::audit::AuditOptions;
+use iob_govern::{AuditLog, Governor, KeyRing, Pseudonymizer};
 use iob_store::{Store, StoreOptions};
 use iob_types::{Clock, Purpose, SystemClock};
 
@@ -56,6 +62,8 @@ pub struct Engine {
     data_dir: PathBuf,
     sources: Vec<String>,
     unify: Arc<unify::UnifyShared>,
+    /// Every read of personal data appends here before it returns (`audit.rs`).
+    audit: AuditLog,
     /// Stops the unify follower when the engine goes away (declared last: dropped last).
     _follower: unify::Follower,
 }
@@ -103,6 +111,10 @@ impl Engine {
         }
         let (keys, fresh) = keys::load_key_ring(&dir, config)?;
         let pseudonyms = Pseudonymizer::new(&keys::load_pseudonym_key(&dir)?);
+        let audit = AuditLog::open(&dir, AuditOptions::default()).map_err(EngineError::Audit)?;
+        for note in audit.notes() {
+            tracing::warn!(%note, "audit log recovered from an unclean stop");
+        }
         let purposes = config
             .collect
             .purposes
@@ -141,6 +153,7 @@ impl Engine {
                 data_dir: dir,
                 sources,
                 unify,
+                audit,
                 _follower: follower,
             },
             fresh,

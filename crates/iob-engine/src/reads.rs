@@ -36,6 +36,11 @@ impl Engine {
         from_seq: u64,
         max: usize,
     ) -> Result<Vec<EventRecord>, EngineError> {
+        self.audit_bulk(
+            permit,
+            crate::Access::LogRead,
+            format!("from_seq={from_seq} max={max}"),
+        )?;
         self.store
             .read_log(permit, from_seq, max)?
             .into_iter()
@@ -57,6 +62,11 @@ impl Engine {
         to: Timestamp,
         mut each: impl FnMut(EventRecord) -> Result<(), EngineError>,
     ) -> Result<(), EngineError> {
+        self.audit_bulk(
+            permit,
+            crate::Access::LogScan,
+            format!("from={from} to={to}"),
+        )?;
         for r in self.store.scan_time(permit, from, to)? {
             each(decode(r?)?)?;
         }
@@ -69,6 +79,7 @@ impl Engine {
         permit: &Permit,
         mut each: impl FnMut(EventRecord) -> Result<(), EngineError>,
     ) -> Result<(), EngineError> {
+        self.audit_bulk(permit, crate::Access::LogExport, "every event".into())?;
         let mut seq = 0;
         loop {
             let page = self.store.read_log(permit, seq, 4096)?;
@@ -89,6 +100,11 @@ impl Engine {
         include_resolved: bool,
         limit: usize,
     ) -> Result<Vec<QuarantineEntry>, EngineError> {
+        self.audit_bulk(
+            permit,
+            crate::Access::QuarantineRead,
+            format!("limit={limit}"),
+        )?;
         Ok(self
             .store
             .quarantine()

@@ -76,7 +76,7 @@ fn read_snapshot(path: &Path) -> Result<(Vec<u8>, std::ops::Range<usize>), Strin
 
 pub(crate) struct UnifyShared {
     store: Arc<Store>,
-    unifier: Mutex<Unifier>,
+    pub(crate) unifier: Mutex<Unifier>,
     permit: Permit,
     wake: Mutex<bool>,
     cv: Condvar,
@@ -317,7 +317,7 @@ impl Engine {
     /// years ago reads best "as of" its own time).
     pub fn profile(
         &self,
-        _permit: &Permit,
+        permit: &Permit,
         id: &str,
         at: Option<Timestamp>,
     ) -> Result<Option<ProfileView>, EngineError> {
@@ -339,6 +339,7 @@ impl Engine {
                 ),
             });
         }
+        self.audit_person(permit, iob_govern::Access::ProfileRead, p, 1)?;
         Ok(view)
     }
 
@@ -384,6 +385,12 @@ impl Engine {
             .then(|| entries.get(limit - 1))
             .flatten()
             .map(|(at, seq)| format!("{at}.{seq}"));
+        self.audit_person(
+            permit,
+            iob_govern::Access::TimelineRead,
+            person,
+            events.len(),
+        )?;
         Ok(Some(JourneyPage {
             person,
             events,
@@ -425,6 +432,7 @@ impl Engine {
                 }));
             }
         }
+        self.audit_person(permit, iob_govern::Access::IdentityRead, p, events.len())?;
         Ok(Some(IdentityReport {
             explanation,
             events,

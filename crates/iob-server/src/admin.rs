@@ -16,7 +16,7 @@ use crate::AppState;
 use crate::auth::presented_key;
 use crate::problem::Problem;
 
-fn admin(st: &AppState, headers: &HeaderMap) -> Result<iob_engine::Permit, Problem> {
+pub(crate) fn admin(st: &AppState, headers: &HeaderMap) -> Result<iob_engine::Permit, Problem> {
     let key = presented_key(headers).ok_or(EngineError::MissingKey)?;
     match st.engine.authenticate(&key)? {
         Scope::Admin => Ok(st

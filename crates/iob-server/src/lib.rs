@@ -5,8 +5,8 @@
 //!   `/v1/consent`.
 //! * Person routes (`/v1/persons/{id}`, `/timeline`, `/identity`): profile, journey and identity
 //!   explanation, each read under a declared purpose.
-//! * Admin routes (`/v1/stats`, `/v1/quarantine`, `/v1/quarantine/replay`) for the operator
-//!   when a running server holds the data directory.
+//! * Admin routes (`/v1/stats`, `/v1/quarantine`, `/v1/quarantine/replay`, `/v1/audit`) for
+//!   the operator when a running server holds the data directory.
 //! * One table ([`problem`]) maps every engine error to an HTTP status and a stable code.
 //! * [`mqtt`]: the MQTT source (readings from a broker subscription, acknowledged once stored).
 //!
@@ -14,6 +14,7 @@
 //! request bodies, keys or identifiers.
 
 mod admin;
+mod audit;
 mod auth;
 mod collect;
 pub mod mqtt;
@@ -65,6 +66,7 @@ pub fn router(engine: Arc<Engine>, cfg: &ServerConfig) -> Router {
         .route("/v1/persons/{id}/timeline", get(persons::timeline))
         .route("/v1/persons/{id}/identity", get(persons::identity))
         .route("/v1/stats", get(admin::stats))
+        .route("/v1/audit", get(audit::list))
         .route("/v1/quarantine", get(admin::quarantine_list))
         .route("/v1/quarantine/replay", post(admin::quarantine_replay))
         .route("/health", get(admin::health))

@@ -44,6 +44,7 @@ pub fn classify(e: &EngineError) -> (StatusCode, &'static str) {
         E::Forbidden { .. } => (StatusCode::FORBIDDEN, "forbidden"),
         E::Rejected(_) => (StatusCode::BAD_REQUEST, "rejected"),
         E::Govern(_) => (StatusCode::BAD_REQUEST, "invalid_purpose"),
+        E::Audit(_) => (StatusCode::INTERNAL_SERVER_ERROR, "audit_failed"),
         E::Config { .. } => (StatusCode::INTERNAL_SERVER_ERROR, "config_error"),
         E::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable"),
         E::Io { .. } => (StatusCode::INTERNAL_SERVER_ERROR, "io_error"),

@@ -1,5 +1,7 @@
 //! The engine through its library API: the unify follower against a replay of the log.
 
+mod audit;
+
 use std::sync::Arc;
 
 use iob_engine::{Actor, Config, Endpoint, Engine, SourceConfig, Submission};

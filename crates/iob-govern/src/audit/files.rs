@@ -139,7 +139,14 @@ pub fn write_head(dir: &Path, key: &AuditKey, seq: u64, hash: &str) -> Result<()
     let path = dir.join(HEAD_FILE);
     let tmp = dir.join("HEAD.tmp");
     let io = |e| GovernError::audit_io(format!("writing {}", path.display()), e);
-    let mut f = std::fs::File::create(&tmp).map_err(io)?;
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.mode(0o600);
+    }
+    let mut f = o.open(&tmp).map_err(io)?;
     f.write_all(&body).map_err(io)?;
     f.sync_data().map_err(io)?;
     std::fs::rename(&tmp, &path).map_err(io)?;
