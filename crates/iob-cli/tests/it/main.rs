@@ -1,4 +1,5 @@
 //! End-to-end tests of the `iob` binary: HTTP over real sockets, the CLI, kill -9, and MQTT through a real Mosquitto.
+mod audit;
 mod cli;
 mod common;
 mod http;
