@@ -21,7 +21,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
     version,
     about = "iob — an Internet of Behaviors engine: collect, store, unify, understand and act on behavioral events, with privacy by design.",
     long_about = None,
-    after_help = "EXAMPLES:\n  iob demo                                    simulate a population and ingest it end to end\n  iob serve --listen 127.0.0.1:8088           run the Segment-compatible collector\n  iob import events.jsonl.gz                  import Segment-format JSON Lines\n  iob import online_retail.csv.gz --preset uci-online-retail\n  iob events count                            how many events are stored\n  iob events tail -n 5                        the last five events\n  iob quarantine list                         rejected events and why\n  iob keys create --scope read:personal       a key for reading profiles (shown once)\n\nConfig: --config FILE (TOML), then IOB_* environment variables (IOB_STORE__PARTITIONS=16,\nIOB_WRITE_KEY, IOB_ADMIN_KEY, IOB_DATA_DIR), then flags."
+    after_help = "EXAMPLES:\n  iob demo                                    simulate a population and ingest it end to end\n  iob serve --listen 127.0.0.1:8088           run the Segment-compatible collector\n  iob import events.jsonl.gz                  import Segment-format JSON Lines\n  iob import online_retail.csv.gz --preset uci-online-retail\n  iob events count                            how many events are stored\n  iob events tail -n 5                        the last five events\n  iob quarantine list                         rejected events and why\n  iob keys create --scope read:personal       a key for reading profiles (shown once)\n  iob audit verify                            check the audit log of personal-data reads\n\nConfig: --config FILE (TOML), then IOB_* environment variables (IOB_STORE__PARTITIONS=16,\nIOB_WRITE_KEY, IOB_ADMIN_KEY, IOB_DATA_DIR), then flags."
 )]
 struct Cli {
     /// TOML config file (also IOB_CONFIG).
@@ -78,6 +78,12 @@ enum Command {
     Privacy(cmd::privacy::Command),
     /// Simulate a multi-channel population (web, app, stores, wearables) and ingest it over HTTP.
     Demo(cmd::demo::Args),
+    /// The audit log of reads of personal data: verify its chain, list its records.
+    #[command(
+        subcommand,
+        after_help = "EXAMPLES:\n  iob audit verify\n  iob audit list --actor admin --limit 20\n  iob audit list --subject 3f2a...e1 --action profile.read"
+    )]
+    Audit(cmd::audit::Command),
     /// Measure ingestion speed (in process, over HTTP, import).
     #[command(subcommand)]
     Bench(cmd::bench::Command),
@@ -110,6 +116,7 @@ fn main() -> std::process::ExitCode {
         Command::Rebuild => cmd::persons::rebuild(&global),
         Command::Privacy(c) => cmd::privacy::run(&global, c),
         Command::Demo(a) => cmd::demo::run(&global, a),
+        Command::Audit(c) => cmd::audit::run(&global, c),
         Command::Bench(c) => cmd::bench::run(&global, c),
     };
     match result {

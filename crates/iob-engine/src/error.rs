@@ -29,6 +29,9 @@ pub enum EngineError {
     Store(#[from] iob_store::StoreError),
     #[error(transparent)]
     Govern(#[from] iob_govern::GovernError),
+    /// The audit log could not record a read (so the read was refused), or does not verify.
+    #[error("audit log: {0}")]
+    Audit(#[source] iob_govern::GovernError),
     #[error("{what}: {source}")]
     Io {
         what: String,

@@ -11,8 +11,10 @@
 //! no terminal output: the server and the CLI are thin layers over it.
 //!
 //! Invariants it keeps: an event is acknowledged only after its record is fsynced; a rejected
-//! event is acknowledged only after it is in the quarantine; no read without a [`Permit`].
+//! event is acknowledged only after it is in the quarantine; no read without a [`Permit`], and
+//! no read of personal data without its durable audit record (`audit.rs`).
 
+mod audit;
 mod config;
 mod error;
 mod ingest;
@@ -43,11 +45,18 @@ pub use server_config::{RateLimitConfig, ServerConfig};
 pub use unify::{IdentityReport, JourneyPage, RebuildReport};
 
 pub use iob_collect::{RejectCode, Rejection};
-pub use iob_govern::{Actor, GovernError, MasterKey, Need, Permit, SCOPE_NAMES, Scope};
+pub use iob_govern::audit::{
+    Finding, FindingKind, ListFilter, VerifyReport, list as audit_list, verify as audit_verify,
+};
+pub use iob_govern::{
+    Access, Actor, AuditEntry, AuditRecord, GovernError, MasterKey, Need, Permit, SCOPE_NAMES,
+    Scope,
+};
 pub use iob_store::StoreStats;
 
 use iob_collect::Collector;
-use iob_govern::{Governor, KeyRing, Pseudonymizer, RateLimiter};
+use iob_govern::audit::AuditOptions;
+use iob_govern::{AuditLog, Governor, KeyRing, Pseudonymizer, RateLimiter};
 use iob_store::{Store, StoreOptions};
 use iob_types::{Clock, Purpose, SystemClock};
 
@@ -66,6 +75,8 @@ pub struct Engine {
     sources: Vec<String>,
     privacy: Arc<privacy::Privacy>,
     unify: Arc<unify::UnifyShared>,
+    /// Every read of personal data appends here before it returns (`audit.rs`).
+    audit: AuditLog,
     /// Stops the unify follower when the engine goes away (declared last: dropped last).
     _follower: unify::Follower,
 }
@@ -114,6 +125,10 @@ impl Engine {
         let mut keys = keys::load_key_ring(&dir, config)?;
         let fresh = keys::bootstrap(&dir, &mut keys, config, clock.now())?;
         let pseudonyms = Pseudonymizer::new(&keys::load_pseudonym_key(&dir)?);
+        let audit = AuditLog::open(&dir, AuditOptions::default()).map_err(EngineError::Audit)?;
+        for note in audit.notes() {
+            tracing::warn!(%note, "audit log recovered from an unclean stop");
+        }
         let purposes = config
             .collect
             .purposes
@@ -157,6 +172,7 @@ impl Engine {
                 sources,
                 privacy,
                 unify,
+                audit,
                 _follower: follower,
             },
             fresh,

@@ -67,10 +67,14 @@ impl Engine {
         require_operations(permit, "erasure")?;
         let shared = &self.unify;
         shared.catch_up()?;
-        let mut unifier = shared.unifier.lock();
-        let person = unifier
+        let person = shared
+            .unifier
+            .lock()
             .lookup(id)
             .ok_or_else(|| EngineError::UnknownPerson(id.to_string()))?;
+        // Recorded first, while the person still has the identifiers the record names.
+        self.audit_person(permit, iob_govern::Access::Erase, person, 0)?;
+        let mut unifier = shared.unifier.lock();
         let erased = unifier
             .erase(permit, person)
             .map_err(|_| EngineError::UnknownPerson(id.to_string()))?;
@@ -205,6 +209,7 @@ impl Engine {
                 "data": String::from_utf8_lossy(&body),
             }));
         }
+        self.audit_person(permit, iob_govern::Access::Export, person, items.len())?;
         Ok(PersonExport {
             person: person.0,
             exported_at: Timestamp(now.0).to_rfc3339(),

@@ -43,6 +43,11 @@ impl Engine {
         from_seq: u64,
         max: usize,
     ) -> Result<Vec<EventRecord>, EngineError> {
+        self.audit_bulk(
+            permit,
+            crate::Access::LogRead,
+            format!("from_seq={from_seq} max={max}"),
+        )?;
         let mut out = Vec::new();
         for r in self.store.read_log(permit, from_seq, max)? {
             out.extend(self.decode(r)?);
@@ -64,6 +69,11 @@ impl Engine {
         to: Timestamp,
         mut each: impl FnMut(EventRecord) -> Result<(), EngineError>,
     ) -> Result<(), EngineError> {
+        self.audit_bulk(
+            permit,
+            crate::Access::LogScan,
+            format!("from={from} to={to}"),
+        )?;
         for r in self.store.scan_time(permit, from, to)? {
             if let Some(e) = self.decode(r?)? {
                 each(e)?;
@@ -78,6 +88,7 @@ impl Engine {
         permit: &Permit,
         mut each: impl FnMut(EventRecord) -> Result<(), EngineError>,
     ) -> Result<(), EngineError> {
+        self.audit_bulk(permit, crate::Access::LogExport, "every event".into())?;
         let mut seq = 0;
         loop {
             let page = self.store.read_log(permit, seq, 4096)?;
@@ -100,6 +111,11 @@ impl Engine {
         include_resolved: bool,
         limit: usize,
     ) -> Result<Vec<QuarantineEntry>, EngineError> {
+        self.audit_bulk(
+            permit,
+            crate::Access::QuarantineRead,
+            format!("limit={limit}"),
+        )?;
         let mut entries = self
             .store
             .quarantine()

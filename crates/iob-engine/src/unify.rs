@@ -412,6 +412,7 @@ impl Engine {
                 ),
             });
         }
+        self.audit_person(permit, iob_govern::Access::ProfileRead, p, 1)?;
         Ok(view)
     }
 
@@ -467,6 +468,12 @@ impl Engine {
             .then(|| entries.get(limit - 1))
             .flatten()
             .map(|(at, seq)| format!("{at}.{seq}"));
+        self.audit_person(
+            permit,
+            iob_govern::Access::TimelineRead,
+            person,
+            events.len(),
+        )?;
         Ok(Some(JourneyPage {
             person,
             events,
@@ -507,6 +514,7 @@ impl Engine {
                 }));
             }
         }
+        self.audit_person(permit, iob_govern::Access::IdentityRead, p, events.len())?;
         Ok(Some(IdentityReport {
             explanation,
             events,

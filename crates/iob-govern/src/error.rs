@@ -28,4 +28,25 @@ pub enum GovernError {
         "key `{0}` is set in the config file or environment: remove it there and restart to revoke it"
     )]
     ConfiguredKey(String),
+    #[error("system permits are issued only to the engine's own jobs (Governor::system)")]
+    ReservedActor,
+    #[error("audit log: {what}: {source}")]
+    AuditIo {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "the audit log does not verify: {0}. Run `iob audit verify` to find the first bad record; reads of personal data stay refused until DIR/audit is moved aside (keep it as evidence) to start a new chain"
+    )]
+    AuditBroken(String),
+}
+
+impl GovernError {
+    pub fn audit_io(what: impl Into<String>, source: std::io::Error) -> Self {
+        GovernError::AuditIo {
+            what: what.into(),
+            source,
+        }
+    }
 }

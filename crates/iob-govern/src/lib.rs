@@ -9,11 +9,14 @@
 //!   takes a `&Permit`, and only this crate constructs one, for one purpose and one actor.
 //! * [`KeyRing`], [`Scope`], [`Need`]: scoped API keys (hashed, constant-time, expiring) and the
 //!   one table of which scope grants which need; [`RateLimiter`]: a token bucket per key.
+//! * [`audit`]: the hash-chained, keyed audit log of every read of personal data, and its
+//!   verification.
 //!
 //! This crate must never hand out a permit without a purpose, and never log a raw identifier
 //! or key material.
 
 mod access;
+pub mod audit;
 mod consent;
 mod error;
 mod limit;
@@ -22,6 +25,7 @@ mod pseudonym;
 mod sealing;
 
 pub use access::{KeyOrigin, KeyRing, Need, SCOPE_NAMES, Scope, StoredKey, valid_name};
+pub use audit::{Access, AuditEntry, AuditLog, AuditRecord};
 pub use consent::{Basis, ConsentPolicy, Decision, DefaultConsent};
 pub use error::GovernError;
 pub use limit::{Limit, RateLimiter};

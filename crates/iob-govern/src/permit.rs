@@ -59,8 +59,13 @@ impl Governor {
         &self.purposes
     }
 
-    /// A permit for `actor` to read for `purpose`, which must be configured.
+    /// A permit for `actor` to read for `purpose`, which must be configured. Not for
+    /// [`Actor::System`]: system permits skip the audit log, so only [`Governor::system`]
+    /// issues them.
     pub fn permit(&self, actor: Actor, purpose: &Purpose) -> Result<Permit, GovernError> {
+        if matches!(actor, Actor::System(_)) {
+            return Err(GovernError::ReservedActor);
+        }
         if !self.purposes.contains(purpose) {
             return Err(GovernError::UnknownPurpose {
                 purpose: purpose.to_string(),
@@ -101,5 +106,9 @@ mod tests {
             .unwrap_err();
         assert!(err.to_string().contains("astrology"));
         assert_eq!(g.system("recovery").purpose().as_str(), "operations");
+        assert!(matches!(
+            g.permit(Actor::System("sneaky"), &Purpose::analytics()),
+            Err(GovernError::ReservedActor)
+        ));
     }
 }

@@ -5,7 +5,7 @@
 //!   `/v1/consent`.
 //! * Person routes (`/v1/persons/{id}`, `/timeline`, `/identity`): profile, journey and identity
 //!   explanation, each read under a declared purpose.
-//! * Operator routes: `/v1/stats` (aggregates), `/v1/quarantine`, `/v1/quarantine/replay` and
+//! * Operator routes: `/v1/stats` (aggregates), `/v1/quarantine`, `/v1/quarantine/replay`, `/v1/audit` and
 //!   key management (`/v1/keys`, admin only) for when a running server holds the data directory.
 //! * `auth::require`: every non-collector route states the [`iob_engine::Need`] it has in one
 //!   line; the scope table itself lives in `iob-govern`.
@@ -19,6 +19,7 @@
 //! request bodies, keys or identifiers.
 
 mod admin;
+mod audit;
 mod auth;
 mod collect;
 mod keys;
@@ -78,6 +79,7 @@ pub fn router(engine: Arc<Engine>, cfg: &ServerConfig) -> Router {
         .route("/v1/keys", get(keys::list).post(keys::create))
         .route("/v1/keys/{id}", delete(keys::revoke))
         .route("/v1/stats", get(admin::stats))
+        .route("/v1/audit", get(audit::list))
         .route("/v1/quarantine", get(admin::quarantine_list))
         .route("/v1/quarantine/replay", post(admin::quarantine_replay))
         .route("/health", get(admin::health))

@@ -62,7 +62,12 @@ pub fn classify(e: &EngineError) -> (StatusCode, &'static str) {
                 (StatusCode::INTERNAL_SERVER_ERROR, "config_error")
             }
             GovernError::Sealed(_) => (StatusCode::INTERNAL_SERVER_ERROR, "corrupt_record"),
+            GovernError::ReservedActor => (StatusCode::FORBIDDEN, "forbidden"),
+            GovernError::AuditIo { .. } | GovernError::AuditBroken(_) => {
+                (StatusCode::INTERNAL_SERVER_ERROR, "audit_failed")
+            }
         },
+        E::Audit(_) => (StatusCode::INTERNAL_SERVER_ERROR, "audit_failed"),
         E::Config { .. } => (StatusCode::INTERNAL_SERVER_ERROR, "config_error"),
         E::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable"),
         E::Io { .. } => (StatusCode::INTERNAL_SERVER_ERROR, "io_error"),

@@ -1,5 +1,6 @@
 //! The engine through its library API: the unify follower against a replay of the log.
 
+mod audit;
 mod keys;
 
 use std::sync::Arc;

@@ -1,0 +1,154 @@
+//! The audit log's files: `audit-NNNN.log` segments (JSON Lines, in chain order) and `HEAD`
+//! (the last acknowledged record's sequence number and hash, MACed, replaced atomically).
+//!
+//! Reads and writes files only; it must never decide whether a chain is valid (that is
+//! `verify.rs` and `log.rs`) and never hold the key.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::chain::{AuditKey, same_mac, sync_dir};
+use crate::GovernError;
+
+pub const HEAD_FILE: &str = "HEAD";
+
+/// The segment file with index `n`.
+pub fn segment_path(dir: &Path, n: u32) -> PathBuf {
+    dir.join(format!("audit-{n:04}.log"))
+}
+
+/// The segment files in `dir`, in order: (index, path).
+pub fn segments(dir: &Path) -> Result<Vec<(u32, PathBuf)>, GovernError> {
+    let rd = match std::fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => {
+            return Err(GovernError::audit_io(
+                format!("listing {}", dir.display()),
+                e,
+            ));
+        }
+    };
+    let mut out = Vec::new();
+    for entry in rd {
+        let entry =
+            entry.map_err(|e| GovernError::audit_io(format!("listing {}", dir.display()), e))?;
+        let name = entry.file_name();
+        let Some(n) = name
+            .to_str()
+            .and_then(|s| s.strip_prefix("audit-")?.strip_suffix(".log"))
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        out.push((n, entry.path()));
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// A segment's complete lines (with their 1-based line numbers) and the bytes of an
+/// incomplete last line, if any.
+pub struct Lines {
+    pub complete: Vec<(u64, String)>,
+    /// An incomplete last line (no newline): an interrupted append, or a truncation.
+    pub torn: Option<usize>,
+    /// Length of the file up to the end of its last complete line.
+    pub whole_len: u64,
+}
+
+pub fn read_lines(path: &Path) -> Result<Lines, GovernError> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| GovernError::audit_io(format!("reading {}", path.display()), e))?;
+    let whole = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    let complete = match whole {
+        0 => Vec::new(),
+        _ => bytes[..whole - 1]
+            .split(|&b| b == b'\n')
+            .enumerate()
+            .map(|(i, l)| (i as u64 + 1, String::from_utf8_lossy(l).into_owned()))
+            .collect(),
+    };
+    Ok(Lines {
+        complete,
+        torn: (whole < bytes.len()).then(|| bytes.len() - whole),
+        whole_len: whole as u64,
+    })
+}
+
+/// The head as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Head {
+    /// The last acknowledged record.
+    pub seq: u64,
+    /// Its hash.
+    pub hash: String,
+    /// HMAC of (seq, hash) under the audit key.
+    pub mac: String,
+}
+
+/// What `HEAD` holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeadState {
+    Absent,
+    Valid(Head),
+    /// Present but unreadable or its MAC does not verify.
+    Invalid(String),
+}
+
+pub fn read_head(dir: &Path, key: &AuditKey) -> Result<HeadState, GovernError> {
+    let path = dir.join(HEAD_FILE);
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(HeadState::Absent),
+        Err(e) => {
+            return Err(GovernError::audit_io(
+                format!("reading {}", path.display()),
+                e,
+            ));
+        }
+    };
+    let head: Head = match serde_json::from_slice(&bytes) {
+        Ok(h) => h,
+        Err(e) => {
+            return Ok(HeadState::Invalid(format!(
+                "HEAD is not a head record: {e}"
+            )));
+        }
+    };
+    if !same_mac(&key.head_mac(head.seq, &head.hash), &head.mac) {
+        return Ok(HeadState::Invalid(
+            "HEAD's MAC does not verify: it was changed, or written without the audit key".into(),
+        ));
+    }
+    Ok(HeadState::Valid(head))
+}
+
+/// Replaces `HEAD` atomically (temp file, fsync, rename, directory fsync).
+pub fn write_head(dir: &Path, key: &AuditKey, seq: u64, hash: &str) -> Result<(), GovernError> {
+    let head = Head {
+        seq,
+        hash: hash.to_string(),
+        mac: key.head_mac(seq, hash),
+    };
+    let mut body = serde_json::to_vec(&head).expect("serializable");
+    body.push(b'\n');
+    let path = dir.join(HEAD_FILE);
+    let tmp = dir.join("HEAD.tmp");
+    let io = |e| GovernError::audit_io(format!("writing {}", path.display()), e);
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.mode(0o600);
+    }
+    let mut f = o.open(&tmp).map_err(io)?;
+    f.write_all(&body).map_err(io)?;
+    f.sync_data().map_err(io)?;
+    std::fs::rename(&tmp, &path).map_err(io)?;
+    sync_dir(dir).map_err(io)
+}
