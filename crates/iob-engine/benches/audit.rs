@@ -69,7 +69,7 @@ fn main() {
     e.update_profiles().unwrap();
 
     let audited = e
-        .permit(Actor::Operator, &Purpose::new("personalization").unwrap())
+        .permit(Actor::Operator, &Purpose::new("analytics").unwrap())
         .unwrap();
     let unaudited = Governor::default().system("bench");
     // Warm up both paths, then interleave the modes in rounds so drift hits both alike.

@@ -60,6 +60,15 @@ pub enum Command {
     },
     /// MQTT readings through a local Mosquitto into a child `iob serve --mqtt`.
     Mqtt(super::bench_mqtt::Args),
+    /// In-process ingestion with encryption at rest on and off, interleaved in one run:
+    /// the cost of sealing every payload under per-person data keys, as a ratio.
+    Privacy {
+        #[arg(long, default_value_t = 1_000_000)]
+        events: usize,
+        /// Runs of each setting (interleaved: off, on, off, on, ...); medians are compared.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+    },
 }
 
 /// One `/v1/batch` body of the benchmarked events (the ones the collector tests byte for byte).
@@ -82,7 +91,11 @@ fn batch_body(from: usize, n: usize) -> Vec<u8> {
 /// durable ingestion; `cargo bench -p iob-unify` measures profile updates.
 fn bench_config(dir: &Path) -> anyhow::Result<Config> {
     let mut vars: Vec<(String, String)> = std::env::vars()
-        .filter(|(k, _)| k.starts_with("IOB_STORE__") || k.starts_with("IOB_PROFILES__"))
+        .filter(|(k, _)| {
+            ["IOB_STORE__", "IOB_PROFILES__", "IOB_PRIVACY__"]
+                .iter()
+                .any(|p| k.starts_with(p))
+        })
         .collect();
     if !vars.iter().any(|(k, _)| k == "IOB_PROFILES__LIVE") {
         vars.push(("IOB_PROFILES__LIVE".into(), "false".into()));
@@ -91,6 +104,7 @@ fn bench_config(dir: &Path) -> anyhow::Result<Config> {
     Ok(Config {
         store: from_env.store,
         profiles: from_env.profiles,
+        privacy: from_env.privacy,
         data_dir: Some(dir.to_path_buf()),
         sources: vec![SourceConfig {
             name: "bench".into(),
@@ -130,24 +144,21 @@ pub fn run(global: &Global, cmd: Command) -> anyhow::Result<()> {
         } => http(global, events, batch, connections, singles),
         Command::Import { events, file } => import(global, events, file),
         Command::Mqtt(args) => super::bench_mqtt::run(global, args),
+        Command::Privacy { events, rounds } => privacy(global, events, rounds),
     }
 }
 
-fn ingest(global: &Global, events: usize, batch: usize, concurrency: usize) -> anyhow::Result<()> {
-    let tmp = scratch(global)?;
-    let disk = iob_store::bench_support::measure_disk_seq_write(tmp.path(), 256 << 20)?;
-    let bodies: Vec<Vec<u8>> = (0..events.div_ceil(batch))
-        .map(|b| batch_body(b * batch, batch))
-        .collect();
-    let bytes: usize = bodies.iter().map(|b| b.len()).sum();
-    let cfg = bench_config(&tmp.path().join("data"))?;
-    let cfg_live = cfg.profiles.live;
-    let (engine, _) = Engine::open(&cfg)?;
+/// Durable in-process ingestion of `bodies` into a fresh engine: (accepted, seconds, log bytes).
+fn timed_ingest(
+    cfg: &Config,
+    bodies: Arc<Vec<Vec<u8>>>,
+    concurrency: usize,
+) -> anyhow::Result<(usize, f64, u64)> {
+    let (engine, _) = Engine::open(cfg)?;
     let engine = Arc::new(engine);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let bodies = Arc::new(bodies);
     let started = Instant::now();
     let accepted = rt.block_on(async {
         let mut tasks = Vec::new();
@@ -177,6 +188,63 @@ fn ingest(global: &Global, events: usize, batch: usize, concurrency: usize) -> a
     })?;
     let secs = started.elapsed().as_secs_f64();
     let log_bytes = engine.stats().log_bytes;
+    Ok((accepted, secs, log_bytes))
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// `iob bench privacy`: the same events ingested with sealing off and on, alternately.
+fn privacy(global: &Global, events: usize, rounds: usize) -> anyhow::Result<()> {
+    const BATCH: usize = 1000;
+    let bodies: Arc<Vec<Vec<u8>>> = Arc::new(
+        (0..events.div_ceil(BATCH))
+            .map(|b| batch_body(b * BATCH, BATCH))
+            .collect(),
+    );
+    let (mut off, mut on) = (Vec::new(), Vec::new());
+    for round in 0..rounds.max(1) {
+        for encrypt in [false, true] {
+            let tmp = scratch(global)?;
+            let mut cfg = bench_config(&tmp.path().join("data"))?;
+            cfg.privacy.encrypt = encrypt;
+            let (accepted, secs, _) = timed_ingest(&cfg, bodies.clone(), 4)?;
+            anyhow::ensure!(accepted == bodies.len() * BATCH, "accepted {accepted}");
+            let rate = accepted as f64 / secs;
+            println!(
+                "  round {round} encryption {:<3} {rate:>12.0} events/s",
+                if encrypt { "on" } else { "off" }
+            );
+            if encrypt { &mut on } else { &mut off }.push(rate);
+        }
+    }
+    let (off, on) = (median(off), median(on));
+    println!(
+        "bench privacy: {} events (50,000 persons: each gets a data key on first sight), sealing with AES-256-GCM under per-person keys and HMAC pseudonyms, durable",
+        bodies.len() * BATCH
+    );
+    println!("  encryption off  {off:>12.0} events/s (median)");
+    println!("  encryption on   {on:>12.0} events/s (median)");
+    println!(
+        "  on / off        {:>12.3} ({:.1}% slower)",
+        on / off,
+        (1.0 - on / off) * 100.0
+    );
+    Ok(())
+}
+
+fn ingest(global: &Global, events: usize, batch: usize, concurrency: usize) -> anyhow::Result<()> {
+    let tmp = scratch(global)?;
+    let disk = iob_store::bench_support::measure_disk_seq_write(tmp.path(), 256 << 20)?;
+    let bodies: Vec<Vec<u8>> = (0..events.div_ceil(batch))
+        .map(|b| batch_body(b * batch, batch))
+        .collect();
+    let bytes: usize = bodies.iter().map(|b| b.len()).sum();
+    let cfg = bench_config(&tmp.path().join("data"))?;
+    let cfg_live = cfg.profiles.live;
+    let (accepted, secs, log_bytes) = timed_ingest(&cfg, Arc::new(bodies), concurrency)?;
     anyhow::ensure!(
         accepted == events.div_ceil(batch) * batch,
         "accepted {accepted} of {events}"

@@ -39,7 +39,7 @@ fn person_reads_are_audited_with_pseudonyms_and_fail_without_their_record() {
     let permit = e
         .permit(
             Actor::ApiKey("reader-1".into()),
-            &Purpose::new("personalization").unwrap(),
+            &Purpose::new("analytics").unwrap(),
         )
         .unwrap();
     assert!(e.profile(&permit, RAW, None).unwrap().is_some());
@@ -75,7 +75,7 @@ fn person_reads_are_audited_with_pseudonyms_and_fail_without_their_record() {
     for rec in &r[..3] {
         assert_eq!(rec.actor, "api_key");
         assert_eq!(rec.key.as_deref(), Some("reader-1"));
-        assert_eq!(rec.purpose, "personalization");
+        assert_eq!(rec.purpose, "analytics");
         assert_eq!(rec.subject.as_deref(), Some(subject.as_str()), "{rec:?}");
     }
     assert_eq!(r[1].items, Some(2));
