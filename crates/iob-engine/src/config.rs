@@ -63,6 +63,12 @@ pub struct PrivacyConfig {
     pub health_metrics: Vec<String>,
     /// Store `context.ip` truncated (IPv4 /24, IPv6 /48) instead of whole.
     pub truncate_ip: bool,
+    /// Days to keep events, by event name (`"Location Updated" = 30`) or type (`page = 90`):
+    /// after that, the day's events are crypto-shredded (their retention key is destroyed).
+    /// Counted from the event's day (UTC); profiles keep what they aggregated.
+    pub retention_days: BTreeMap<String, u32>,
+    /// How often the background job destroys expired retention keys.
+    pub retention_check_secs: u64,
 }
 
 impl Default for PrivacyConfig {
@@ -91,6 +97,8 @@ impl Default for PrivacyConfig {
             .map(String::from)
             .to_vec(),
             truncate_ip: false,
+            retention_days: BTreeMap::new(),
+            retention_check_secs: 3600,
         }
     }
 }

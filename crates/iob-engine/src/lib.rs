@@ -22,6 +22,7 @@ mod keys;
 mod persons;
 mod privacy;
 mod reads;
+mod retention;
 mod server_config;
 pub mod simulate;
 mod unify;
@@ -77,6 +78,8 @@ pub struct Engine {
     unify: Arc<unify::UnifyShared>,
     /// Every read of personal data appends here before it returns (`audit.rs`).
     audit: AuditLog,
+    /// Destroys expired retention keys in the background (none without retention rules).
+    _retention: Option<retention::RetentionWorker>,
     /// Stops the unify follower when the engine goes away (declared last: dropped last).
     _follower: unify::Follower,
 }
@@ -158,6 +161,11 @@ impl Engine {
             Arc::clone(&privacy),
             governor.system("unify"),
         )?;
+        let retention = retention::RetentionWorker::start(
+            Arc::clone(&privacy),
+            Arc::clone(&clock),
+            Duration::from_secs(config.privacy.retention_check_secs),
+        )?;
         Ok((
             Engine {
                 store,
@@ -173,6 +181,7 @@ impl Engine {
                 privacy,
                 unify,
                 audit,
+                _retention: retention,
                 _follower: follower,
             },
             fresh,

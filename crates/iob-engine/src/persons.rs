@@ -229,6 +229,14 @@ impl Engine {
         self.privacy.rotate(new)
     }
 
+    /// Destroys the retention keys of days past their rule's window now (the background job
+    /// does it every `privacy.retention_check_secs`); returns how many day keys it destroyed.
+    pub fn enforce_retention(&self) -> Result<usize, EngineError> {
+        self.privacy
+            .retention
+            .enforce(&self.privacy.vault, self.clock.now().0)
+    }
+
     /// The master key's fingerprint (never the key).
     pub fn master_key_id(&self) -> String {
         self.privacy.vault.master_id()

@@ -20,11 +20,13 @@ use iob_govern::{MasterKey, PersonCipher, Pseudonymizer, sealed_generation};
 use iob_store::{Codec, NewQuarantined, NewRecord};
 use iob_types::PersonKey;
 
+use crate::retention::Retention;
 use crate::vault::Vault;
 use crate::{Config, EngineError};
 
 pub(crate) struct Privacy {
     pub(crate) vault: Vault,
+    pub(crate) retention: Retention,
     encrypt: bool,
     health: HashSet<String>,
     truncate_ip: bool,
@@ -80,6 +82,7 @@ impl Privacy {
         };
         Ok(Privacy {
             vault: Vault::open(dir, master)?,
+            retention: Retention::load(dir, p.retention_days.clone())?,
             encrypt: p.encrypt,
             health: p.health_metrics.iter().cloned().collect(),
             truncate_ip: p.truncate_ip,
@@ -130,7 +133,9 @@ impl Privacy {
     /// Whether sealing `records` needs new keys (an fsync of the vault: do it off the async
     /// threads).
     pub(crate) fn needs_keys(&self, records: &[NewRecord]) -> bool {
-        self.encrypt && !self.vault.has_all(records.iter().map(|r| &r.person))
+        self.encrypt
+            && (!self.retention.is_empty()
+                || !self.vault.has_all(records.iter().map(|r| &r.person)))
     }
 
     /// Seals every record's payload under its person key's data key (issuing keys durably
@@ -146,14 +151,26 @@ impl Privacy {
         }
         let mut last: Option<(PersonKey, PersonCipher)> = None;
         for r in records.iter_mut() {
+            let rule = self.retention.rule_for(r.kind, &r.payload);
             let cipher = match &last {
                 Some((p, c)) if *p == r.person => c,
                 _ => &last.insert((r.person, self.vault.cipher(&r.person)?)).1,
             };
             let mut sealed = Vec::with_capacity(r.payload.len() + iob_govern::SEAL_OVERHEAD);
             cipher.seal_into(&r.person, &r.payload, &mut sealed);
-            r.payload = sealed;
             r.codec = Codec::Sealed;
+            if let Some(rule) = rule {
+                // Sealed again under the day's retention key: `day key | outer seal`.
+                let day = self.retention.key_for(&self.vault, rule, r.event_time.0)?;
+                let mut outer = Vec::with_capacity(16 + sealed.len() + iob_govern::SEAL_OVERHEAD);
+                outer.extend_from_slice(&day.0);
+                self.vault
+                    .cipher(&day)?
+                    .seal_into(&day, &sealed, &mut outer);
+                sealed = outer;
+                r.codec = Codec::SealedExpiring;
+            }
+            r.payload = sealed;
         }
         Ok(())
     }
@@ -179,6 +196,26 @@ impl Privacy {
     ) -> Result<Option<Cow<'a, [u8]>>, EngineError> {
         match codec {
             Codec::Json => Ok(Some(Cow::Borrowed(payload))),
+            Codec::SealedExpiring => {
+                let corrupt = |reason: String| EngineError::Corrupt { seq, reason };
+                if payload.len() < 16 {
+                    return Err(corrupt("sealed payload too short".into()));
+                }
+                let day = PersonKey(payload[..16].try_into().expect("16"));
+                let outer = &payload[16..];
+                let generation = sealed_generation(outer)
+                    .ok_or_else(|| corrupt("sealed payload too short".into()))?;
+                // The day's key destroyed: expired under its retention rule.
+                let Some(cipher) = self.vault.opener(&day, generation) else {
+                    return Ok(None);
+                };
+                let inner = cipher
+                    .open(&day, outer)
+                    .map_err(|e| corrupt(e.to_string()))?;
+                Ok(self
+                    .open(seq, person, Codec::Sealed, &inner)?
+                    .map(|p| Cow::Owned(p.into_owned())))
+            }
             Codec::Sealed => {
                 let generation = sealed_generation(payload).ok_or(EngineError::Corrupt {
                     seq,

@@ -89,8 +89,11 @@ pub const MAX_PAYLOAD: usize = format::MAX_BODY - format::RECORD_HEADER_LEN;
 pub enum Codec {
     /// Plain canonical JSON of an `iob_types::Event`.
     Json = 0,
-    /// Sealed with the person's key (AEAD); reserved for crypto-shredding.
+    /// Sealed with the person's data key (AEAD): erasing the person destroys the key.
     Sealed = 1,
+    /// Sealed with the person's data key, then with a retention key of the event's day: the
+    /// payload is unreadable once either key is destroyed (erasure or retention).
+    SealedExpiring = 2,
 }
 
 impl Codec {
@@ -101,6 +104,7 @@ impl Codec {
         match c {
             0 => Some(Codec::Json),
             1 => Some(Codec::Sealed),
+            2 => Some(Codec::SealedExpiring),
             _ => None,
         }
     }

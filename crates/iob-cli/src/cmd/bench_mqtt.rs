@@ -21,7 +21,7 @@ use anyhow::Context;
 use rumqttc::{AsyncClient, MqttOptions, QoS};
 
 use crate::cmd::bench::{ServeChild, peak_rss_kib, scratch};
-use crate::http_client::Client;
+use crate::http_client::{Client, basic};
 use crate::settings::Global;
 
 #[derive(clap::Args)]
@@ -93,7 +93,7 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
     std::fs::write(
         &cfg_path,
         format!(
-            "data_dir = {:?}\n[server]\nlisten = \"127.0.0.1:0\"\n[admin]\nkey = \"bench-admin-key-0123456789\"\n[mqtt]\ntopic_pattern = \"bench/{{deviceId}}/{{metric}}\"\nclient_id = \"iob-bench-{}\"\n",
+            "data_dir = {:?}\n[server]\nlisten = \"127.0.0.1:0\"\n[admin]\nkey = \"bench-admin-key-0123456789\"\n[[sources]]\nname = \"app\"\nwrite_key = \"{WRITE_KEY}\"\n[mqtt]\ntopic_pattern = \"bench/{{deviceId}}/{{metric}}\"\nclient_id = \"iob-bench-{}\"\n",
             tmp.path().join("data"),
             std::process::id()
         ),
@@ -101,6 +101,8 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
     let server = ServeChild::start(&cfg_path, &["--mqtt", &url])?;
     load(&server.base, &url, server.pid, &args)
 }
+
+const WRITE_KEY: &str = "bench-app-write-key-0123456789";
 
 fn quantile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)]
@@ -133,6 +135,22 @@ fn load(base: &str, url: &str, pid: u32, args: &Args) -> anyhow::Result<()> {
                 }
             }
         });
+        // Heart rate is health data: each band's wearer is registered and grants health
+        // consent first, as in real use (the readings then pass the consent gate).
+        let mut batch = Vec::new();
+        for (prefix, n) in [("dev", 100), ("single", 10)] {
+            for i in 0..n {
+                let user = format!("wearer-{prefix}-{i}");
+                batch.push(serde_json::json!({"type": "identify", "userId": user,
+                    "context": {"device": {"id": format!("{prefix}-{i}"), "type": "wearable"}}}));
+                batch.push(serde_json::json!({"type": "consent", "userId": user, "granted": ["health"]}));
+            }
+        }
+        let body = serde_json::to_vec(&serde_json::json!({ "batch": batch }))?;
+        let r = http
+            .post("/v1/batch", Some(&basic(WRITE_KEY)), false, body)
+            .await?;
+        anyhow::ensure!(r.status == 200, "registering the wearers: HTTP {}", r.status);
         // Subscribed once a probe arrives (its messageId makes every copy one event).
         let probe = r#"{"deviceId":"probe","metric":"up","value":1,"messageId":"probe"}"#;
         let deadline = Instant::now() + Duration::from_secs(20);

@@ -1,4 +1,5 @@
-//! `iob privacy erase ID`, `iob privacy export ID`, and master key rotation: data-subject
+//! `iob privacy erase ID`, `iob privacy export ID`, `iob privacy retention`, and master key
+//! rotation: data-subject
 //! requests and key management run by the operator on a data directory no server holds.
 
 use iob_engine::{Actor, Engine, MasterKey};
@@ -17,6 +18,9 @@ pub enum Command {
     },
     /// Everything held about a person, as JSON, with the purpose of each item.
     Export { id: String },
+    /// Destroy now the retention keys of days past their rule's window (`[privacy]
+    /// retention_days`); `iob serve` does it every `retention_check_secs`.
+    Retention,
 }
 
 #[derive(clap::Args)]
@@ -39,6 +43,9 @@ pub fn run(global: &Global, c: Command) -> anyhow::Result<()> {
     let out = match c {
         Command::Erase { id } => serde_json::to_value(engine.erase_person(&permit, &id)?)?,
         Command::Export { id } => serde_json::to_value(engine.export_person(&permit, &id)?)?,
+        Command::Retention => {
+            serde_json::json!({ "day_keys_destroyed": engine.enforce_retention()? })
+        }
     };
     engine.close()?;
     println!("{}", serde_json::to_string_pretty(&out)?);

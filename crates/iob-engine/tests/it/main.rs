@@ -2,6 +2,7 @@
 
 mod audit;
 mod keys;
+mod retention;
 
 use std::sync::Arc;
 
@@ -24,7 +25,7 @@ fn engine(dir: &std::path::Path) -> Engine {
     Engine::open_with_clock(&cfg, clock).unwrap().0
 }
 
-async fn send(e: &Engine, events: serde_json::Value) {
+pub(crate) async fn send(e: &Engine, events: serde_json::Value) {
     let body = serde_json::to_vec(&json!({ "batch": events })).unwrap();
     let r = e
         .submit(Submission {
