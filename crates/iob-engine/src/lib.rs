@@ -19,6 +19,7 @@ mod config;
 mod error;
 mod ingest;
 mod keys;
+mod minimize;
 mod persons;
 mod privacy;
 mod reads;

@@ -1,11 +1,14 @@
 //! Purpose-bound reads of stored events and quarantine entries.
 //!
 //! Every function here takes a [`Permit`]: reading personal data without naming a purpose does
-//! not compile. Consent filtering at the moment of the read attaches here (issue: govern).
+//! not compile. Events come back only from persons who consent to the purpose at the moment of
+//! the read, health readings only to `health`, identifiers pseudonymized for every purpose but
+//! `operations` (see `minimize.rs`); an erased person's events are gone.
 
 use iob_store::{QuarantineEntry, RecordPos, StoredRecord};
 use iob_types::{Event, PersonKey, Timestamp};
 
+use crate::minimize::ConsentFilter;
 use crate::{Engine, EngineError, Permit};
 
 /// A stored event with its position in the log.
@@ -17,18 +20,36 @@ pub struct EventRecord {
 }
 
 impl Engine {
-    /// A stored record as an event; `None` if its person was erased (its key is destroyed).
-    fn decode(&self, r: StoredRecord) -> Result<Option<EventRecord>, EngineError> {
+    /// A stored record as the event this read may see: `None` if its person was erased (its
+    /// key is destroyed), expired, or withheld from this purpose by consent.
+    fn decode(
+        &self,
+        r: StoredRecord,
+        permit: &Permit,
+        filter: &mut ConsentFilter<'_>,
+    ) -> Result<Option<EventRecord>, EngineError> {
         let Some(payload) = self
             .privacy
             .open(r.pos.seq, &r.person, r.codec, &r.payload)?
         else {
             return Ok(None);
         };
-        let event = Event::from_json(&payload).map_err(|e| EngineError::Corrupt {
+        let corrupt = |e: String| EngineError::Corrupt {
             seq: r.pos.seq,
-            reason: e.to_string(),
-        })?;
+            reason: e,
+        };
+        let mut event = Event::from_json(&payload).map_err(|e| corrupt(e.to_string()))?;
+        let metric = event.reading.as_ref().map(|m| m.metric.as_str());
+        if !filter.allows(&r.person, event.kind, metric) {
+            return Ok(None);
+        }
+        if permit.purpose().as_str() != iob_types::Purpose::OPERATIONS {
+            let mut v: serde_json::Value =
+                serde_json::from_slice(&payload).map_err(|e| corrupt(e.to_string()))?;
+            self.pseudonymize_event(permit, &mut v);
+            let json = serde_json::to_vec(&v).map_err(|e| corrupt(e.to_string()))?;
+            event = Event::from_json(&json).map_err(|e| corrupt(e.to_string()))?;
+        }
         Ok(Some(EventRecord {
             pos: r.pos,
             person: r.person,
@@ -48,9 +69,10 @@ impl Engine {
             crate::Access::LogRead,
             format!("from_seq={from_seq} max={max}"),
         )?;
+        let mut filter = ConsentFilter::new(self, permit)?;
         let mut out = Vec::new();
         for r in self.store.read_log(permit, from_seq, max)? {
-            out.extend(self.decode(r)?);
+            out.extend(self.decode(r, permit, &mut filter)?);
         }
         Ok(out)
     }
@@ -74,8 +96,9 @@ impl Engine {
             crate::Access::LogScan,
             format!("from={from} to={to}"),
         )?;
+        let mut filter = ConsentFilter::new(self, permit)?;
         for r in self.store.scan_time(permit, from, to)? {
-            if let Some(e) = self.decode(r?)? {
+            if let Some(e) = self.decode(r?, permit, &mut filter)? {
                 each(e)?;
             }
         }
@@ -89,6 +112,7 @@ impl Engine {
         mut each: impl FnMut(EventRecord) -> Result<(), EngineError>,
     ) -> Result<(), EngineError> {
         self.audit_bulk(permit, crate::Access::LogExport, "every event".into())?;
+        let mut filter = ConsentFilter::new(self, permit)?;
         let mut seq = 0;
         loop {
             let page = self.store.read_log(permit, seq, 4096)?;
@@ -97,7 +121,7 @@ impl Engine {
             };
             seq = last.pos.seq + 1;
             for r in page {
-                if let Some(e) = self.decode(r)? {
+                if let Some(e) = self.decode(r, permit, &mut filter)? {
                     each(e)?;
                 }
             }

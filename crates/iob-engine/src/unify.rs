@@ -399,6 +399,9 @@ impl Engine {
             // Health readings are shown only to reads for the health purpose.
             v.metrics.retain(|m, _| !self.privacy.is_health(m));
         }
+        if let Some(v) = &mut view {
+            self.pseudonymize_traits(permit, &mut v.traits);
+        }
         if let (Some(at), Some(v)) = (at, &view)
             && at.0 < v.last_seen
         {
@@ -451,9 +454,10 @@ impl Engine {
         let health = permit.purpose().as_str() == Purpose::HEALTH;
         for &(_, seq) in entries.iter().take(limit) {
             for r in self.store.read_log(permit, seq, 1)? {
-                let Some(v) = self.open_json(&r)? else {
+                let Some(mut v) = self.open_json(&r)? else {
                     continue;
                 };
+                self.pseudonymize_event(permit, &mut v);
                 // Health readings are part of the journey only for the health purpose.
                 let is_health = v["type"] == "observe"
                     && v["metric"]

@@ -1,4 +1,6 @@
-//! `iob events count|tail|export`: offline reads of the event log (purpose: operations).
+//! `iob events count|tail|export`: offline reads of the event log, under `--purpose`
+//! (default `operations`: everything, raw; any other purpose sees only consenting persons'
+//! events, with identifiers pseudonymized).
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -18,6 +20,9 @@ pub enum Command {
         /// How many.
         #[arg(short = 'n', long, default_value_t = 10)]
         n: usize,
+        /// Why you read the events (a configured purpose, or `operations`).
+        #[arg(long, default_value = "operations")]
+        purpose: String,
     },
     /// Every event as Segment-format JSON Lines (re-importable with `iob import`).
     Export {
@@ -30,6 +35,9 @@ pub enum Command {
         /// Only events before this time (ISO-8601), by event time.
         #[arg(long)]
         to: Option<String>,
+        /// Why you read the events (a configured purpose, or `operations`).
+        #[arg(long, default_value = "operations")]
+        purpose: String,
     },
 }
 
@@ -41,7 +49,11 @@ fn line(r: &EventRecord, out: &mut impl Write) -> std::io::Result<()> {
 pub fn run(global: &Global, cmd: Command) -> anyhow::Result<()> {
     let cfg = global.load()?;
     let engine: Engine = global.open(&cfg)?;
-    let permit = engine.permit(Actor::Operator, &Purpose::operations())?;
+    let purpose = match &cmd {
+        Command::Tail { purpose, .. } | Command::Export { purpose, .. } => Purpose::new(purpose)?,
+        Command::Count => Purpose::operations(),
+    };
+    let permit = engine.permit(Actor::Operator, &purpose)?;
     let stdout = std::io::stdout();
     match cmd {
         Command::Count => {
@@ -57,13 +69,13 @@ pub fn run(global: &Global, cmd: Command) -> anyhow::Result<()> {
                 println!("  partition p{p:03}  {n}");
             }
         }
-        Command::Tail { n } => {
+        Command::Tail { n, .. } => {
             let mut out = stdout.lock();
             for r in engine.tail(&permit, n)? {
                 line(&r, &mut out)?;
             }
         }
-        Command::Export { out, from, to } => {
+        Command::Export { out, from, to, .. } => {
             let mut w: Box<dyn Write> = match &out {
                 Some(p) => Box::new(std::io::BufWriter::new(
                     std::fs::File::create(p)

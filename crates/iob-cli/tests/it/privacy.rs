@@ -311,3 +311,75 @@ fn debug_logs_hold_no_personal_value() {
         assert!(!logs.contains(v), "`{v}` in the logs");
     }
 }
+
+#[test]
+fn bulk_reads_filter_by_consent_and_pseudonymize_identifiers() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), "");
+    let s = Server::start(&cfg);
+    let r = batch(
+        &s,
+        vec![
+            json!({"type":"identify","userId":"ada-77","traits":{"email":"ada77@example.org"},"messageId":"b1"}),
+            json!({"type":"track","userId":"ada-77","event":"Viewed","messageId":"b2"}),
+            json!({"type":"consent","userId":"ada-77","denied":["analytics"],"messageId":"b3"}),
+            json!({"type":"identify","userId":"bob-88","traits":{"email":"bob88@example.org"},
+                   "context":{"ip":"198.51.100.9","device":{"id":"band-88"}},"messageId":"b4"}),
+            json!({"type":"consent","userId":"bob-88","granted":["health"],"messageId":"b5"}),
+        ],
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let reading = json!({"deviceId":"band-88","metric":"heart_rate","value":58,"messageId":"b6"});
+    assert_eq!(
+        s.post(
+            "/v1/observe",
+            Some(WRITE_KEY),
+            reading.to_string().as_bytes()
+        )
+        .status,
+        200
+    );
+    s.stop();
+
+    let export = |purpose: &str| {
+        let (ok, out, err) = run(&cfg, &["events", "export", "--purpose", purpose]);
+        assert!(ok, "{err}");
+        out.lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .collect::<Vec<_>>()
+    };
+    // Operations: everything, raw.
+    let all = export("operations");
+    assert_eq!(all.len(), 6);
+    assert!(all.iter().any(|e| e["userId"] == "ada-77"));
+    // Analytics: ada withdrew it; bob's events with pseudonyms; no health reading.
+    let analytics = export("analytics");
+    let text = serde_json::to_string(&analytics).unwrap();
+    assert_eq!(analytics.len(), 2, "{text}");
+    for raw in [
+        "ada-77",
+        "bob-88",
+        "bob88@example.org",
+        "198.51.100.9",
+        "band-88",
+    ] {
+        assert!(!text.contains(raw), "`{raw}` visible to analytics: {text}");
+    }
+    assert!(analytics.iter().all(|e| e["type"] != "observe"), "{text}");
+    let pseudonym = analytics[0]["userId"].as_str().unwrap();
+    assert!(pseudonym.len() == 32 && pseudonym.bytes().all(|b| b.is_ascii_hexdigit()));
+    // Health: bob granted it (his reading and events); ada never did.
+    let health = export("health");
+    assert!(
+        health.iter().any(|e| e["metric"] == "heart_rate"),
+        "{health:?}"
+    );
+    assert!(health.iter().all(|e| e["userId"] != all[0]["userId"]));
+    assert_eq!(health.len(), 3, "{health:?}");
+    // A profile for analytics shows the e-mail trait as its pseudonym.
+    let (ok, out, err) = run(&cfg, &["profile", "bob-88", "--purpose", "analytics"]);
+    assert!(ok, "{err}");
+    assert!(!out.contains("bob88@example.org"), "{out}");
+    let p: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(p["traits"]["email"].as_str().unwrap().len(), 32, "{p}");
+}
