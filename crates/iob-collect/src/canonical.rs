@@ -42,6 +42,9 @@ struct Entry {
     routing: Option<(&'static str, Range<usize>)>,
 }
 
+/// Spare capacity left after a payload for encryption at rest to seal it in place.
+pub const SEAL_SLACK: usize = 48;
+
 /// One accepted event: its canonical JSON (without `iobSource`) and what the store needs.
 #[derive(Debug, Clone, Copy)]
 pub struct CanonicalEvent<'s> {
@@ -74,7 +77,9 @@ impl CanonicalEvent<'_> {
     /// The canonical JSON, byte for byte [`iob_types::Event::to_json`] of the same event with
     /// `source` as its `iobSource`.
     pub fn to_json(&self, source: &SourceField) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.head.len() + source.0.len() + self.tail.len());
+        // Slack for the seal trailer (tag, nonce, generation) the engine appends in place.
+        let mut out =
+            Vec::with_capacity(self.head.len() + source.0.len() + self.tail.len() + SEAL_SLACK);
         out.extend_from_slice(self.head);
         out.extend_from_slice(&source.0);
         out.extend_from_slice(self.tail);

@@ -69,6 +69,9 @@ pub struct PrivacyConfig {
     pub retention_days: BTreeMap<String, u32>,
     /// How often the background job destroys expired retention keys.
     pub retention_check_secs: u64,
+    /// Expanded data keys kept for persons seen recently (~600 bytes each): sealing for a
+    /// person in the cache skips the AES key schedule.
+    pub key_cache: usize,
 }
 
 impl Default for PrivacyConfig {
@@ -99,6 +102,7 @@ impl Default for PrivacyConfig {
             truncate_ip: false,
             retention_days: BTreeMap::new(),
             retention_check_secs: 3600,
+            key_cache: 65_536,
         }
     }
 }

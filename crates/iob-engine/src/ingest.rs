@@ -326,19 +326,9 @@ impl Engine {
         }
     }
 
-    async fn append(&self, mut records: Vec<NewRecord>) -> Result<Vec<AppendOutcome>, EngineError> {
+    async fn append(&self, records: Vec<NewRecord>) -> Result<Vec<AppendOutcome>, EngineError> {
         if records.is_empty() {
             return Ok(Vec::new());
-        }
-        if self.privacy.needs_keys(&records) {
-            // New person keys: their data keys are fsynced first (off the async threads).
-            let privacy = self.privacy.clone();
-            records =
-                tokio::task::spawn_blocking(move || privacy.seal(&mut records).map(|()| records))
-                    .await
-                    .map_err(|_| EngineError::ShuttingDown)??;
-        } else {
-            self.privacy.seal(&mut records)?;
         }
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.store.append_with(
@@ -686,7 +676,6 @@ impl Engine {
                 let n = self.store.quarantine().append(quarantine)?.len();
                 counts.quarantined.fetch_add(n as u64, Relaxed);
             }
-            self.privacy.seal(&mut records)?;
             if in_flight == IN_FLIGHT {
                 settle(rx.recv().map_err(|_| EngineError::ShuttingDown)?)?;
                 in_flight -= 1;

@@ -155,6 +155,7 @@ impl Engine {
         let store = Arc::new(store);
         let governor = Governor::new(purposes);
         let privacy = Arc::new(privacy::Privacy::load(&dir, config)?);
+        store.set_sealer(Arc::new(privacy::StoreSealer(Arc::clone(&privacy))));
         let (unify, follower) = unify::UnifyShared::start(
             Arc::clone(&store),
             config,

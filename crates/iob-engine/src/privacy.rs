@@ -1,9 +1,10 @@
 //! Privacy at the engine's seams: sealing payloads before they are stored, opening them on the
 //! way out, the health-data gate, and the master key's life cycle.
 //!
-//! * Every record (and every quarantined body that names a person) is sealed under its person
-//!   key's data key from the [`Vault`] before it reaches the store; keys for new person keys
-//!   are made durable first.
+//! * Every record is sealed under its person key's data key from the [`Vault`] on the store's
+//!   committer thread ([`iob_store::Sealer`], so sealing overlaps with parsing the next
+//!   requests), before it is framed; keys for new person keys are made durable first. Every
+//!   quarantined body that names a person is sealed the same way before it is kept.
 //! * Reads open payloads here; a payload whose key was destroyed (an erased person) opens to
 //!   `None`, and every consumer skips it: erased persons are not counted anywhere.
 //! * `observe` readings of configured health metrics are only accepted from persons with
@@ -81,7 +82,7 @@ impl Privacy {
             (read_key_file(&path)?, Some(path))
         };
         Ok(Privacy {
-            vault: Vault::open(dir, master)?,
+            vault: Vault::open(dir, master, p.key_cache)?,
             retention: Retention::load(dir, p.retention_days.clone())?,
             encrypt: p.encrypt,
             health: p.health_metrics.iter().cloned().collect(),
@@ -130,47 +131,47 @@ impl Privacy {
         self.health.contains(metric)
     }
 
-    /// Whether sealing `records` needs new keys (an fsync of the vault: do it off the async
-    /// threads).
-    pub(crate) fn needs_keys(&self, records: &[NewRecord]) -> bool {
-        self.encrypt
-            && (!self.retention.is_empty()
-                || !self.vault.has_all(records.iter().map(|r| &r.person)))
-    }
-
-    /// Seals every record's payload under its person key's data key (issuing keys durably
-    /// first). No-op when encryption is off.
+    /// Seals every record's payload under its person key's data key, issuing missing keys
+    /// durably first. No-op when encryption is off.
     pub(crate) fn seal(&self, records: &mut [NewRecord]) -> Result<(), EngineError> {
         self.truncate_ips(records);
         if !self.encrypt || records.is_empty() {
             return Ok(());
         }
-        if self.needs_keys(records) {
-            let persons: Vec<PersonKey> = records.iter().map(|r| r.person).collect();
-            self.vault.issue(&persons)?;
+        let mut ciphers = self.vault.ciphers(records.iter().map(|r| &r.person));
+        if ciphers.iter().any(Option::is_none) {
+            // First sight of these person keys: their data keys are made durable first.
+            let missing: Vec<PersonKey> = records
+                .iter()
+                .zip(&ciphers)
+                .filter(|(_, c)| c.is_none())
+                .map(|(r, _)| r.person)
+                .collect();
+            self.vault.issue(&missing)?;
+            ciphers = self.vault.ciphers(records.iter().map(|r| &r.person));
         }
-        let mut last: Option<(PersonKey, PersonCipher)> = None;
-        for r in records.iter_mut() {
-            let rule = self.retention.rule_for(r.kind, &r.payload);
-            let cipher = match &last {
-                Some((p, c)) if *p == r.person => c,
-                _ => &last.insert((r.person, self.vault.cipher(&r.person)?)).1,
+        for (r, c) in records.iter_mut().zip(ciphers) {
+            let c = match c {
+                Some(c) => c,
+                None => self.vault.cipher(&r.person)?,
             };
-            let mut sealed = Vec::with_capacity(r.payload.len() + iob_govern::SEAL_OVERHEAD);
-            cipher.seal_into(&r.person, &r.payload, &mut sealed);
-            r.codec = Codec::Sealed;
-            if let Some(rule) = rule {
-                // Sealed again under the day's retention key: `day key | outer seal`.
-                let day = self.retention.key_for(&self.vault, rule, r.event_time.0)?;
-                let mut outer = Vec::with_capacity(16 + sealed.len() + iob_govern::SEAL_OVERHEAD);
-                outer.extend_from_slice(&day.0);
-                self.vault
-                    .cipher(&day)?
-                    .seal_into(&day, &sealed, &mut outer);
-                sealed = outer;
-                r.codec = Codec::SealedExpiring;
-            }
-            r.payload = sealed;
+            self.seal_one(r, &c)?;
+        }
+        Ok(())
+    }
+
+    /// Seals one record under `cipher` (its person's), and again under its retention day key
+    /// when a retention rule covers it.
+    fn seal_one(&self, r: &mut NewRecord, cipher: &PersonCipher) -> Result<(), EngineError> {
+        let rule = self.retention.rule_for(r.kind, &r.payload);
+        cipher.seal_in_place(&r.person, &mut r.payload);
+        r.codec = Codec::Sealed;
+        if let Some(rule) = rule {
+            // Sealed again under the day's retention key: `outer seal | day key`.
+            let day = self.retention.key_for(&self.vault, rule, r.event_time.0)?;
+            self.vault.cipher(&day)?.seal_in_place(&day, &mut r.payload);
+            r.payload.extend_from_slice(&day.0);
+            r.codec = Codec::SealedExpiring;
         }
         Ok(())
     }
@@ -201,8 +202,8 @@ impl Privacy {
                 if payload.len() < 16 {
                     return Err(corrupt("sealed payload too short".into()));
                 }
-                let day = PersonKey(payload[..16].try_into().expect("16"));
-                let outer = &payload[16..];
+                let (outer, day) = payload.split_at(payload.len() - 16);
+                let day = PersonKey(day.try_into().expect("16"));
                 let generation = sealed_generation(outer)
                     .ok_or_else(|| corrupt("sealed payload too short".into()))?;
                 // The day's key destroyed: expired under its retention rule.
@@ -281,4 +282,13 @@ pub(crate) fn raw_person(p: &Pseudonymizer, raw: &[u8]) -> Option<PersonKey> {
     let (user, anon, device) = (text("userId"), text("anonymousId"), text("deviceId"));
     let (kind, id) = iob_types::routing_id(user.as_deref(), anon.as_deref(), device.as_deref())?;
     Some(p.person_key(kind, id))
+}
+
+/// The store's hook into sealing: runs [`Privacy::seal`] on the committer thread.
+pub(crate) struct StoreSealer(pub(crate) std::sync::Arc<Privacy>);
+
+impl iob_store::Sealer for StoreSealer {
+    fn seal(&self, records: &mut [NewRecord]) -> Result<(), String> {
+        self.0.seal(records).map_err(|e| e.to_string())
+    }
 }

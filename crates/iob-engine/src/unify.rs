@@ -45,13 +45,15 @@ const SNAP_HEADER: usize = SNAP_MAGIC.len() + 2 + 8;
 
 /// The unifier's state sealed and framed (magic, version, length, crc32c).
 fn frame_snapshot(u: &Unifier, privacy: &Privacy) -> Result<Vec<u8>, EngineError> {
-    let state = u.snapshot();
-    let mut b = vec![0u8; SNAP_HEADER];
+    let mut state = u.snapshot_into(vec![0u8; SNAP_HEADER]);
+    // Sealed in place after the header (the header is written below, over the zeros).
+    let mut sealed = state.split_off(SNAP_HEADER);
     privacy
         .vault
         .cipher(&SNAPSHOT_PERSON)?
-        .seal_into(&SNAPSHOT_PERSON, &state, &mut b);
-    drop(state);
+        .seal_in_place(&SNAPSHOT_PERSON, &mut sealed);
+    let mut b = state;
+    b.append(&mut sealed);
     let len = (b.len() - SNAP_HEADER) as u64;
     b[..8].copy_from_slice(SNAP_MAGIC);
     b[8..10].copy_from_slice(&SNAP_FILE_VERSION.to_le_bytes());

@@ -22,12 +22,18 @@
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use iob_govern::{DataKey, MasterKey, PersonCipher, WRAPPED_LEN};
 use iob_store::format::{FileHeader, Frame, decode_frame, encode_frame};
 use iob_types::PersonKey;
 use parking_lot::{Mutex, RwLock};
 use std::collections::HashMap;
+
+use iob_types::UniformState;
+
+/// Person keys are HMAC outputs: uniformly random, so their first bytes are the hash.
+type KeyMap<V> = HashMap<PersonKey, V, UniformState>;
 
 use crate::EngineError;
 
@@ -49,7 +55,11 @@ enum Slot {
 pub(crate) struct Vault {
     path: PathBuf,
     master: RwLock<MasterKey>,
-    keys: RwLock<HashMap<PersonKey, Slot>>,
+    keys: RwLock<KeyMap<Slot>>,
+    /// Expanded keys of persons seen recently (an AES key schedule costs about as much as
+    /// sealing an event). Bounded: emptied when it reaches `cache_cap` entries (~600 bytes each).
+    cache: Mutex<KeyMap<Arc<PersonCipher>>>,
+    cache_cap: usize,
     /// Serializes appends and rewrites.
     file: Mutex<File>,
 }
@@ -82,11 +92,15 @@ fn erased_frame(out: &mut Vec<u8>, person: &PersonKey, next: u32) {
 
 impl Vault {
     /// Opens (or creates) the vault under `dir`, unwrapping every key with `master`.
-    pub(crate) fn open(dir: &Path, master: MasterKey) -> Result<Vault, EngineError> {
+    pub(crate) fn open(
+        dir: &Path,
+        master: MasterKey,
+        cache_cap: usize,
+    ) -> Result<Vault, EngineError> {
         let vdir = dir.join("vault");
         std::fs::create_dir_all(&vdir).map_err(io(&vdir, "creating"))?;
         let path = vdir.join("keys.v1");
-        let mut keys = HashMap::new();
+        let mut keys = KeyMap::default();
         let bytes = iob_store::read_optional(&path)?;
         let valid_end = match &bytes {
             None => {
@@ -112,6 +126,8 @@ impl Vault {
             path,
             master: RwLock::new(master),
             keys: RwLock::new(keys),
+            cache: Mutex::new(KeyMap::default()),
+            cache_cap,
             file: Mutex::new(file),
         })
     }
@@ -138,7 +154,7 @@ impl Vault {
         path: &Path,
         b: &[u8],
         master: &MasterKey,
-        keys: &mut HashMap<PersonKey, Slot>,
+        keys: &mut KeyMap<Slot>,
     ) -> Result<usize, EngineError> {
         let bad = |reason: String| EngineError::Config {
             key: path.display().to_string(),
@@ -192,24 +208,72 @@ impl Vault {
             .count()
     }
 
-    /// The cipher for `person`, issuing (durably) a key if they have none.
-    pub(crate) fn cipher(&self, person: &PersonKey) -> Result<PersonCipher, EngineError> {
-        if let Some(Slot::Live(k)) = self.keys.read().get(person) {
-            return Ok(k.cipher());
+    /// The expanded live key of `person`, from the cache or the vault.
+    fn cached(&self, person: &PersonKey) -> Option<Arc<PersonCipher>> {
+        if let Some(c) = self.cache.lock().get(person) {
+            return Some(c.clone());
         }
-        self.issue(std::slice::from_ref(person))?;
-        match self.keys.read().get(person) {
-            Some(Slot::Live(k)) => Ok(k.cipher()),
-            _ => unreachable!("issued above"),
+        let cipher = match self.keys.read().get(person) {
+            Some(Slot::Live(k)) => Arc::new(k.cipher()),
+            _ => return None,
+        };
+        let mut cache = self.cache.lock();
+        if cache.len() >= self.cache_cap {
+            cache.clear();
         }
+        cache.insert(*person, cipher.clone());
+        Some(cipher)
     }
 
-    /// Whether every one of `persons` has a live key (no I/O needed to seal for them).
-    pub(crate) fn has_all<'a>(&self, persons: impl IntoIterator<Item = &'a PersonKey>) -> bool {
-        let keys = self.keys.read();
+    /// The expanded live keys of `persons` (`None` where there is none), with one lock of the
+    /// cache for the whole batch.
+    pub(crate) fn ciphers<'a>(
+        &self,
+        persons: impl Iterator<Item = &'a PersonKey>,
+    ) -> Vec<Option<Arc<PersonCipher>>> {
+        let mut cache = self.cache.lock();
+        let mut keys = None;
+        let mut last: Option<(&PersonKey, Option<Arc<PersonCipher>>)> = None;
         persons
-            .into_iter()
-            .all(|p| matches!(keys.get(p), Some(Slot::Live(_))))
+            .map(|p| {
+                if let Some((q, c)) = &last
+                    && *q == p
+                {
+                    return c.clone();
+                }
+                let c = match cache.get(p) {
+                    Some(c) => Some(c.clone()),
+                    None => {
+                        let keys = keys.get_or_insert_with(|| self.keys.read());
+                        match keys.get(p) {
+                            Some(Slot::Live(k)) => {
+                                let c = Arc::new(k.cipher());
+                                if cache.len() >= self.cache_cap {
+                                    cache.clear();
+                                }
+                                cache.insert(*p, c.clone());
+                                Some(c)
+                            }
+                            _ => None,
+                        }
+                    }
+                };
+                last = Some((p, c.clone()));
+                c
+            })
+            .collect()
+    }
+
+    /// The cipher for `person`, issuing (durably) a key if they have none.
+    pub(crate) fn cipher(&self, person: &PersonKey) -> Result<Arc<PersonCipher>, EngineError> {
+        if let Some(c) = self.cached(person) {
+            return Ok(c);
+        }
+        self.issue(std::slice::from_ref(person))?;
+        self.cached(person).ok_or_else(|| EngineError::Config {
+            key: self.path.display().to_string(),
+            reason: "a data key just issued is missing".into(),
+        })
     }
 
     /// Issues keys for those of `persons` without a live one: appended and fsynced once.
@@ -256,11 +320,8 @@ impl Vault {
 
     /// The cipher that opens payloads of `person` sealed under `generation`; `None` if that
     /// key was destroyed (the person was erased).
-    pub(crate) fn opener(&self, person: &PersonKey, generation: u32) -> Option<PersonCipher> {
-        match self.keys.read().get(person) {
-            Some(Slot::Live(k)) if k.generation() == generation => Some(k.cipher()),
-            _ => None,
-        }
+    pub(crate) fn opener(&self, person: &PersonKey, generation: u32) -> Option<Arc<PersonCipher>> {
+        self.cached(person).filter(|c| c.generation() == generation)
     }
 
     /// Destroys the data keys of `persons` and rewrites the vault without them.
@@ -278,6 +339,12 @@ impl Vault {
                 None => 0,
             };
             keys.insert(*p, Slot::Erased(next));
+        }
+        {
+            let mut cache = self.cache.lock();
+            for p in persons {
+                cache.remove(p);
+            }
         }
         self.rewrite(&mut file, &self.master.read(), &keys)?;
         Ok(destroyed)
@@ -298,7 +365,7 @@ impl Vault {
         &self,
         file: &mut File,
         master: &MasterKey,
-        keys: &HashMap<PersonKey, Slot>,
+        keys: &KeyMap<Slot>,
     ) -> Result<(), EngineError> {
         let mut b = Vec::with_capacity(16 + keys.len() * (8 + 21 + WRAPPED_LEN));
         b.extend_from_slice(&Self::header(master));

@@ -1,8 +1,8 @@
 //! Encryption at rest: per-person data keys, sealed payloads, and the master key that wraps them.
 //!
-//! Every stored event payload is sealed with AES-256-GCM under the **data key** of the person
-//! key it is stored under; data keys are random and kept only *wrapped* (AES-256-GCM again)
-//! under the **master key**, which lives outside the data (a file or the environment).
+//! Every stored event payload is sealed with AES-256-GCM (ring) under the **data key** of the
+//! person key it is stored under; data keys are random and kept only *wrapped* (AES-256-GCM
+//! again) under the **master key**, which lives outside the data (a file or the environment).
 //! Destroying a person's wrapped data key makes every payload sealed under it unreadable:
 //! erasure by crypto-shredding, with no rewrite of the append-only log. Rotating the master key
 //! re-wraps the data keys and leaves the events untouched.
@@ -10,7 +10,8 @@
 //! Layouts (the associated data binds each ciphertext to the person key and key generation, so
 //! a sealed payload moved to another person's record, or under a re-issued key, fails to open):
 //!
-//! * sealed payload: `generation u32 LE | nonce 12 | ciphertext | tag 16`
+//! * sealed payload: `ciphertext | tag 16 | nonce 12 | generation u32 LE` (a trailer, so a
+//!   payload is sealed in place, without a copy)
 //! * wrapped data key: `nonce 12 | encrypted key 32 | tag 16`
 //!
 //! This module must never print key material (the `Debug` impls redact it), never reuse a
@@ -19,17 +20,16 @@
 
 use std::fmt;
 
-use aes_gcm::aead::{AeadInOut, KeyInit};
-use aes_gcm::{Aes256Gcm, Key, Nonce};
 use iob_types::PersonKey;
 use rand::RngCore;
+use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use crate::GovernError;
 
 /// Bytes a sealed payload adds to its plaintext.
-pub const SEAL_OVERHEAD: usize = 4 + 12 + 16;
+pub const SEAL_OVERHEAD: usize = 16 + 12 + 4;
 /// Length of a wrapped data key.
 pub const WRAPPED_LEN: usize = 12 + 32 + 16;
 
@@ -49,6 +49,10 @@ fn aad(person: &PersonKey, generation: u32, domain: u8) -> [u8; 21] {
 
 const DOMAIN_PAYLOAD: u8 = 1;
 const DOMAIN_WRAP: u8 = 2;
+
+fn aes(key: &[u8; 32]) -> LessSafeKey {
+    LessSafeKey::new(UnboundKey::new(&AES_256_GCM, key).expect("32-byte AES-256 key"))
+}
 
 /// A person's data key (256 bits). Zeroed when dropped; `Debug` never prints it.
 #[derive(Clone)]
@@ -76,20 +80,19 @@ impl DataKey {
         self.generation
     }
 
-    /// The cipher for sealing or opening many payloads under this key (the AES key schedule is
-    /// the costly part, so callers keep it for a request's run of one person's events).
+    /// The expanded key for sealing or opening many payloads (the AES key schedule is the
+    /// costly part, so callers cache it for people seen often).
     pub fn cipher(&self) -> PersonCipher {
         PersonCipher {
-            aes: Aes256Gcm::new(&Key::<Aes256Gcm>::from(*self.bytes)),
+            aes: aes(&self.bytes),
             generation: self.generation,
         }
     }
 }
 
 /// An expanded data key.
-#[derive(Clone)]
 pub struct PersonCipher {
-    aes: Aes256Gcm,
+    aes: LessSafeKey,
     generation: u32,
 }
 
@@ -100,30 +103,31 @@ impl fmt::Debug for PersonCipher {
 }
 
 impl PersonCipher {
-    /// Appends the sealed form of `plaintext` for `person` to `out`.
-    pub fn seal_into(&self, person: &PersonKey, plaintext: &[u8], out: &mut Vec<u8>) {
-        let start = out.len();
-        let n = nonce();
-        out.reserve(SEAL_OVERHEAD + plaintext.len());
-        out.extend_from_slice(&self.generation.to_le_bytes());
-        out.extend_from_slice(&n);
-        let body = out.len();
-        out.extend_from_slice(plaintext);
-        let tag = self
-            .aes
-            .encrypt_inout_detached(
-                &Nonce::from(n),
-                &aad(person, self.generation, DOMAIN_PAYLOAD),
-                (&mut out[body..]).into(),
-            )
-            .expect("payloads are far below the AES-GCM length limit");
-        out.extend_from_slice(&tag);
-        debug_assert_eq!(out.len() - start, SEAL_OVERHEAD + plaintext.len());
+    pub fn generation(&self) -> u32 {
+        self.generation
     }
 
+    /// Seals `payload` for `person` in place: the plaintext becomes the ciphertext, followed
+    /// by the tag, nonce and key generation.
+    pub fn seal_in_place(&self, person: &PersonKey, payload: &mut Vec<u8>) {
+        let n = nonce();
+        payload.reserve(SEAL_OVERHEAD);
+        self.aes
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(n),
+                Aad::from(aad(person, self.generation, DOMAIN_PAYLOAD)),
+                payload,
+            )
+            .expect("payloads are far below the AES-GCM length limit");
+        payload.extend_from_slice(&n);
+        payload.extend_from_slice(&self.generation.to_le_bytes());
+    }
+
+    /// The sealed form of `plaintext` for `person`.
     pub fn seal(&self, person: &PersonKey, plaintext: &[u8]) -> Vec<u8> {
-        let mut out = Vec::new();
-        self.seal_into(person, plaintext, &mut out);
+        let mut out = Vec::with_capacity(plaintext.len() + SEAL_OVERHEAD);
+        out.extend_from_slice(plaintext);
+        self.seal_in_place(person, &mut out);
         out
     }
 
@@ -134,30 +138,32 @@ impl PersonCipher {
         if generation != self.generation {
             return Err(GovernError::Sealed("sealed under another key generation"));
         }
-        let n: [u8; 12] = sealed[4..16].try_into().expect("12 bytes");
-        let (body, tag) = sealed[16..].split_at(sealed.len() - 16 - 16);
-        let mut out = body.to_vec();
-        let tag: [u8; 16] = tag.try_into().expect("16 bytes");
-        self.aes
-            .decrypt_inout_detached(
-                &Nonce::from(n),
-                &aad(person, generation, DOMAIN_PAYLOAD),
-                (&mut out[..]).into(),
-                &tag.into(),
+        let body = sealed.len() - 16;
+        let n: [u8; 12] = sealed[body..body + 12].try_into().expect("12 bytes");
+        let mut buf = sealed[..body].to_vec();
+        let len = self
+            .aes
+            .open_in_place(
+                Nonce::assume_unique_for_key(n),
+                Aad::from(aad(person, generation, DOMAIN_PAYLOAD)),
+                &mut buf,
             )
-            .map_err(|_| GovernError::Sealed("authentication failed"))?;
-        Ok(out)
+            .map_err(|_| GovernError::Sealed("authentication failed"))?
+            .len();
+        buf.truncate(len);
+        Ok(buf)
     }
 }
 
 /// The key generation a sealed payload names, `None` if it is too short to be one.
 pub fn sealed_generation(sealed: &[u8]) -> Option<u32> {
-    (sealed.len() >= SEAL_OVERHEAD).then(|| u32::from_le_bytes(sealed[..4].try_into().unwrap()))
+    (sealed.len() >= SEAL_OVERHEAD)
+        .then(|| u32::from_le_bytes(sealed[sealed.len() - 4..].try_into().unwrap()))
 }
 
 /// The master key: wraps data keys. Identified by a fingerprint that reveals nothing about it.
 pub struct MasterKey {
-    aes: Aes256Gcm,
+    aes: LessSafeKey,
     id: String,
 }
 
@@ -169,18 +175,16 @@ impl fmt::Debug for MasterKey {
 
 impl MasterKey {
     pub fn from_bytes(b: &[u8]) -> Result<Self, GovernError> {
-        let arr: [u8; 32] = b.try_into().map_err(|_| GovernError::KeyLength(b.len()))?;
+        let arr: Zeroizing<[u8; 32]> =
+            Zeroizing::new(b.try_into().map_err(|_| GovernError::KeyLength(b.len()))?);
         let mut h = Sha256::new();
         h.update(b"iob master key id v1\0");
-        h.update(arr);
+        h.update(*arr);
         let id = h.finalize()[..8]
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect();
-        let aes = Aes256Gcm::new(&Key::<Aes256Gcm>::from(arr));
-        let mut arr = arr;
-        zeroize::Zeroize::zeroize(&mut arr);
-        Ok(MasterKey { aes, id })
+        Ok(MasterKey { aes: aes(&arr), id })
     }
 
     /// A master key given as text: 64 hex digits or base64 of 32 bytes (surrounding
@@ -214,13 +218,13 @@ impl MasterKey {
         out[12..44].copy_from_slice(&*key.bytes);
         let tag = self
             .aes
-            .encrypt_inout_detached(
-                &Nonce::from(n),
-                &aad(person, key.generation, DOMAIN_WRAP),
-                (&mut out[12..44]).into(),
+            .seal_in_place_separate_tag(
+                Nonce::assume_unique_for_key(n),
+                Aad::from(aad(person, key.generation, DOMAIN_WRAP)),
+                &mut out[12..44],
             )
             .expect("32 bytes");
-        out[44..].copy_from_slice(&tag);
+        out[44..].copy_from_slice(tag.as_ref());
         out
     }
 
@@ -234,17 +238,17 @@ impl MasterKey {
             return Err(GovernError::Sealed("wrapped key has the wrong length"));
         }
         let n: [u8; 12] = wrapped[..12].try_into().expect("12");
-        let tag: [u8; 16] = wrapped[44..].try_into().expect("16");
-        let mut bytes = Zeroizing::new([0u8; 32]);
-        bytes.copy_from_slice(&wrapped[12..44]);
+        let mut buf = Zeroizing::new([0u8; 48]);
+        buf.copy_from_slice(&wrapped[12..]);
         self.aes
-            .decrypt_inout_detached(
-                &Nonce::from(n),
-                &aad(person, generation, DOMAIN_WRAP),
-                (&mut bytes[..]).into(),
-                &tag.into(),
+            .open_in_place(
+                Nonce::assume_unique_for_key(n),
+                Aad::from(aad(person, generation, DOMAIN_WRAP)),
+                &mut buf[..],
             )
             .map_err(|_| GovernError::Sealed("data key does not open under this master key"))?;
+        let mut bytes = Zeroizing::new([0u8; 32]);
+        bytes.copy_from_slice(&buf[..32]);
         Ok(DataKey { bytes, generation })
     }
 }
@@ -276,7 +280,7 @@ mod tests {
         assert!(c.open(&pk(2), &sealed).is_err());
         assert!(DataKey::generate(0).cipher().open(&pk(1), &sealed).is_err());
         let mut bad = sealed.clone();
-        bad[20] ^= 1;
+        bad[3] ^= 1;
         assert!(c.open(&pk(1), &bad).is_err());
         assert!(c.open(&pk(1), &sealed[..10]).is_err());
         // A key of the next generation never opens a payload of the previous one.

@@ -176,7 +176,7 @@ impl Committer {
     }
 
     /// Writes, fsyncs, publishes and answers one group.
-    pub fn commit_group(&mut self, group: Group) {
+    pub fn commit_group(&mut self, mut group: Group) {
         if let Some(reason) = &self.failed {
             let e = E::Failed {
                 reason: reason.clone(),
@@ -203,7 +203,14 @@ impl Committer {
         let partitions = self.shared.opts.partitions;
         let segment_bytes = self.shared.opts.segment_bytes;
 
-        'batches: for (batch, _) in &group {
+        let sealer = self.shared.sealer.get().cloned();
+        'batches: for (batch, _) in &mut group {
+            if let Some(sealer) = &sealer
+                && let Err(reason) = sealer.seal(batch)
+            {
+                results.push(Err(E::Seal(reason)));
+                continue;
+            }
             if let Some(r) = batch.iter().find(|r| r.payload.len() > MAX_PAYLOAD) {
                 results.push(Err(E::RecordTooLarge {
                     size: r.payload.len(),

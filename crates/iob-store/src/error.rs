@@ -52,6 +52,10 @@ pub enum StoreError {
         "record payload of {size} bytes exceeds the limit of {max} bytes: split the event or raise the collector's size limit below it"
     )]
     RecordTooLarge { size: usize, max: usize },
+    /// The sealer (encryption at rest) could not turn a batch into its stored form; nothing
+    /// of the batch was written.
+    #[error("sealing the records failed: {0}")]
+    Seal(String),
 
     #[error("partition {partition} does not exist: this store has partitions 0..{count}")]
     NoSuchPartition { partition: u32, count: u32 },

@@ -123,6 +123,15 @@ pub struct NewRecord {
     pub payload: Vec<u8>,
 }
 
+/// Turns records into their stored form on the committer thread, after the batch is handed
+/// to the store and before it is framed: encryption at rest (`iob-engine`'s privacy module).
+/// The store stays blind to what payloads mean; it only calls this and writes what it returns.
+/// Work done here runs in parallel with the threads that parse the next requests.
+pub trait Sealer: Send + Sync {
+    /// Seals `records` in place (payload and codec). An error fails the whole batch.
+    fn seal(&self, records: &mut [NewRecord]) -> Result<(), String>;
+}
+
 /// Where a record lives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct RecordPos {

@@ -31,6 +31,8 @@ pub(crate) struct Shared {
     pub seq_index: IndexFile,
     /// Fault injection for tests: the next group's fsync fails.
     pub fail_next_sync: AtomicBool,
+    /// Set once, before the first append (see [`Store::set_sealer`]).
+    pub sealer: std::sync::OnceLock<Arc<dyn crate::Sealer>>,
 }
 
 /// The event store of one data directory. `Send + Sync`; share it as `Arc<Store>`.
@@ -53,6 +55,12 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
+    /// Makes the committer pass every batch through `sealer` before framing it. Call it once,
+    /// right after opening and before any append; later calls are ignored (returns false).
+    pub fn set_sealer(&self, sealer: Arc<dyn crate::Sealer>) -> bool {
+        self.shared.sealer.set(sealer).is_ok()
+    }
+
     /// Opens (creating if empty) the store in `dir`, recovering from a crash if needed.
     pub fn open(dir: &Path, opts: StoreOptions) -> Result<Store, StoreError> {
         validate(&opts)?;
@@ -73,6 +81,7 @@ impl Store {
             index: r.index,
             seq_index: r.seq_index,
             fail_next_sync: AtomicBool::new(false),
+            sealer: std::sync::OnceLock::new(),
         });
         let mut committer = Committer::new(
             Arc::clone(&shared),
