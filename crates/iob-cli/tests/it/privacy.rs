@@ -383,3 +383,86 @@ fn bulk_reads_filter_by_consent_and_pseudonymize_identifiers() {
     let p: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(p["traits"]["email"].as_str().unwrap().len(), 32, "{p}");
 }
+
+#[test]
+fn consent_bad_input_is_named_and_unknown_persons_are_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), "");
+    let s = Server::start(&cfg);
+    for (body, field, code) in [
+        (
+            json!({"userId":"u","granted":["astrology"]}),
+            "granted[0]",
+            "invalid_value",
+        ),
+        (
+            json!({"userId":"u","granted":"health"}),
+            "granted",
+            "wrong_type",
+        ),
+        (
+            json!({"userId":"u","denied":[5]}),
+            "denied[0]",
+            "wrong_type",
+        ),
+        (json!({"userId":"u"}), "granted", "missing_field"),
+    ] {
+        let r = s.post("/v1/consent", Some(WRITE_KEY), body.to_string().as_bytes());
+        assert_eq!(r.status, 400, "{body}");
+        let p = r.json();
+        assert_eq!(
+            (p["field"].as_str(), p["code"].as_str()),
+            (Some(field), Some(code)),
+            "{p}"
+        );
+    }
+    // A purpose in the read that is not a purpose at all.
+    let r = admin_get(&s, "/v1/persons/u?purpose=Not%20A%20Purpose");
+    assert_eq!(r.status, 400);
+    // Consent from a person never seen before: recorded, and it governs their first reads.
+    let c = json!({"userId":"newcomer","granted":["personalization"],"policyVersion":"v9"});
+    assert_eq!(
+        s.post("/v1/consent", Some(WRITE_KEY), c.to_string().as_bytes())
+            .status,
+        200
+    );
+    let r = admin_get(&s, "/v1/persons/newcomer?purpose=personalization");
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let r = admin_get(&s, "/v1/persons/newcomer?purpose=marketing");
+    assert_eq!(r.status, 403);
+    let ex = admin_get(&s, "/v1/persons/newcomer/export").json();
+    let consent = ex["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["kind"] == "consent")
+        .unwrap();
+    assert_eq!(consent["data"]["policyVersion"], "v9", "{consent}");
+    assert_eq!(consent["data"]["granted"], true);
+}
+
+#[test]
+fn ip_truncation_stores_only_the_network() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), "[privacy]\ntruncate_ip = true\n");
+    let s = Server::start(&cfg);
+    let events = vec![
+        json!({"type":"track","userId":"t1","event":"A","context":{"ip":"203.0.113.77"},"messageId":"i1"}),
+        json!({"type":"track","userId":"t1","event":"B","context":{"ip":"2001:db8:85a3:1234:5678:8a2e:370:7334"},"messageId":"i2"}),
+        json!({"type":"track","userId":"t1","event":"C","context":{"ip":"not an address"},"messageId":"i3"}),
+    ];
+    assert_eq!(batch(&s, events).status, 200);
+    s.stop();
+    let (ok, out, err) = run(&cfg, &["events", "export"]);
+    assert!(ok, "{err}");
+    let ips: Vec<String> = out
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["context"]["ip"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(ips, ["203.0.113.0", "2001:db8:85a3::", ""]);
+}
