@@ -6,22 +6,19 @@
 //! keep a write key in a stored event.
 
 use std::net::IpAddr;
-use std::sync::atomic::AtomicU64;
-use std::sync::atomic::Ordering::Relaxed;
-use std::sync::mpsc;
 
-use iob_collect::import::ImportItem;
 use iob_collect::{
-    CanonicalEvent, CanonicalEvents, CollectError, CollectOptions, Collector, Received, Rejection,
-    SourceField, TrackingPlan, Unplanned as PlanPolicy,
+    CanonicalEvent, CanonicalEvents, CollectOptions, Collector, Received, Rejection, SourceField,
+    TrackingPlan, Unplanned as PlanPolicy,
 };
 use iob_govern::Pseudonymizer;
-use iob_store::{AppendOutcome, Codec, NewQuarantined, NewRecord, Resolution};
+use iob_store::{AppendOutcome, Codec, NewQuarantined, NewRecord};
 use iob_types::{Event, EventKind, PersonKey, Purpose};
 use serde::Serialize;
 use xxhash_rust::xxh3::xxh3_128;
 
-use crate::{Config, Engine, EngineError, Permit, Scope, Unplanned};
+use crate::health::consent_rejection;
+use crate::{Config, Engine, EngineError, Scope, Unplanned};
 
 /// Which collector endpoint a body arrived at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,7 +37,7 @@ impl Endpoint {
         }
     }
 
-    fn parse(name: &str) -> Option<Endpoint> {
+    pub(crate) fn parse(name: &str) -> Option<Endpoint> {
         if name == "batch" {
             Some(Endpoint::Batch)
         } else {
@@ -73,56 +70,6 @@ pub struct RejectedItem {
     pub rejection: Rejection,
     /// Where to find it: `iob quarantine list`.
     pub quarantine_id: u64,
-}
-
-/// Totals of an import.
-#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
-pub struct ImportSummary {
-    pub read: u64,
-    pub imported: u64,
-    pub duplicates: u64,
-    pub quarantined: u64,
-    pub bytes: u64,
-}
-
-/// Parses `chunk` in order, its second half on a scoped thread.
-fn parse_on_two_threads<T: Send>(
-    mut chunk: Vec<T>,
-    parse: &(impl Fn(T) -> ImportItem + Sync),
-) -> Vec<ImportItem> {
-    let second = chunk.split_off(chunk.len() / 2);
-    std::thread::scope(|scope| {
-        let tail = scope.spawn(|| second.into_iter().map(parse).collect::<Vec<_>>());
-        let mut items: Vec<ImportItem> = chunk.into_iter().map(parse).collect();
-        // A panic in a parser is a bug: surface it rather than lose the chunk.
-        items.extend(tail.join().expect("import parser thread panicked"));
-        items
-    })
-}
-
-/// The import's running totals, written by its worker and read for progress.
-#[derive(Default)]
-struct ImportCounts {
-    imported: AtomicU64,
-    duplicates: AtomicU64,
-    quarantined: AtomicU64,
-}
-
-impl ImportCounts {
-    fn fill(&self, s: &mut ImportSummary) {
-        s.imported = self.imported.load(Relaxed);
-        s.duplicates = self.duplicates.load(Relaxed);
-        s.quarantined = self.quarantined.load(Relaxed);
-    }
-}
-
-/// Totals of a quarantine replay.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct ReplaySummary {
-    pub replayed: usize,
-    pub duplicates: usize,
-    /// Entries that still fail, with today's reason.
-    pub still_rejected: Vec<(u64, Rejection)>,
 }
 
 pub(crate) fn build_collector(
@@ -190,28 +137,8 @@ impl PersonMemo {
     }
 }
 
-/// The identifiers and metric of a stored `observe` payload, for the health gate.
-#[derive(Default, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ReadingIds {
-    metric: Option<String>,
-    user_id: Option<String>,
-    anonymous_id: Option<String>,
-    device_id: Option<String>,
-}
-
-/// The rejection of a health reading without health consent.
-fn consent_rejection(index: Option<usize>) -> Rejection {
-    Rejection {
-        code: iob_collect::RejectCode::ConsentRequired,
-        field: "metric".into(),
-        message: "is a health metric, and the person has not given health consent: the reading is kept sealed in the quarantine (replay it after a `consent` event grants `health`)".into(),
-        index,
-    }
-}
-
 /// Seals quarantined bodies that name a person under that person key's data key.
-fn seal_quarantined(
+pub(crate) fn seal_quarantined(
     privacy: &crate::privacy::Privacy,
     pseudonyms: &Pseudonymizer,
     mut items: Vec<NewQuarantined>,
@@ -326,7 +253,10 @@ impl Engine {
         }
     }
 
-    async fn append(&self, records: Vec<NewRecord>) -> Result<Vec<AppendOutcome>, EngineError> {
+    pub(crate) async fn append(
+        &self,
+        records: Vec<NewRecord>,
+    ) -> Result<Vec<AppendOutcome>, EngineError> {
         if records.is_empty() {
             return Ok(Vec::new());
         }
@@ -355,52 +285,6 @@ impl Engine {
         })
         .await
         .map_err(|_| EngineError::ShuttingDown)?
-    }
-
-    /// Takes out of `records` the `observe` readings of health metrics whose person has not
-    /// given health consent (after applying the durable log), each with its rejection; `at`
-    /// maps a record to its item index in the request. Health readings are never stored
-    /// without consent, and never kept in plaintext when refused (the quarantine seals them).
-    pub(crate) fn gate_health(
-        &self,
-        records: &mut Vec<NewRecord>,
-    ) -> Result<Vec<(usize, NewRecord)>, EngineError> {
-        let health = |r: &NewRecord| {
-            r.kind == EventKind::Observe && {
-                let v: ReadingIds = serde_json::from_slice(&r.payload).unwrap_or_default();
-                v.metric.is_some_and(|m| self.privacy.is_health(&m))
-            }
-        };
-        if !records.iter().any(health) {
-            return Ok(Vec::new());
-        }
-        self.unify.catch_up()?;
-        let u = self.unify.unifier.lock();
-        let purpose = Purpose::new(Purpose::HEALTH).expect("valid");
-        let mut refused = Vec::new();
-        let mut kept = Vec::with_capacity(records.len());
-        for (i, r) in std::mem::take(records).into_iter().enumerate() {
-            if !health(&r) {
-                kept.push(r);
-                continue;
-            }
-            let v: ReadingIds = serde_json::from_slice(&r.payload).unwrap_or_default();
-            let person = [
-                ("user", v.user_id),
-                ("anon", v.anonymous_id),
-                ("device", v.device_id),
-            ]
-            .into_iter()
-            .find_map(|(kind, id)| u.lookup(&format!("{kind}:{}", id?)));
-            let allowed = person.is_some_and(|p| u.decide(p, &purpose).allowed());
-            if allowed {
-                kept.push(r);
-            } else {
-                refused.push((i, r));
-            }
-        }
-        *records = kept;
-        Ok(refused)
     }
 
     /// Validates, authenticates and durably stores one collector request.
@@ -557,229 +441,5 @@ impl Engine {
             return Err(EngineError::Rejected(item));
         }
         Ok(receipt)
-    }
-
-    /// Imports from a reader that hands out raw lines or rows (`JsonLines::next_raw`,
-    /// `CsvImport::next_raw`) and a `Sync` parser, as `source`. Each chunk is parsed on two
-    /// threads in file order (parsing is the slowest stage); a worker builds records (canonical
-    /// JSON, person key, dedup key), quarantines rejections and keeps two group commits in
-    /// flight. `progress` is called on the calling thread after each chunk.
-    pub fn import<T: Send>(
-        &self,
-        raw: impl Iterator<Item = Result<T, CollectError>>,
-        parse: impl Fn(T) -> ImportItem + Sync,
-        source: &str,
-        mut progress: impl FnMut(&ImportSummary),
-    ) -> Result<ImportSummary, EngineError> {
-        const CHUNK: usize = 8192;
-        let _profiles_wait = self.unify.pause();
-        let counts = ImportCounts::default();
-        let (chunk_tx, chunk_rx) = mpsc::sync_channel::<Vec<ImportItem>>(2);
-        let mut summary = ImportSummary::default();
-        let mut read_error = None;
-        let stored = std::thread::scope(|scope| {
-            let worker = scope.spawn(|| self.store_chunks(chunk_rx, source, &counts));
-            let mut raw = raw.peekable();
-            while raw.peek().is_some() && read_error.is_none() {
-                let mut unparsed = Vec::with_capacity(CHUNK);
-                for r in raw.by_ref().take(CHUNK) {
-                    match r {
-                        Ok(r) => unparsed.push(r),
-                        Err(e) => {
-                            read_error = Some(e);
-                            break;
-                        }
-                    }
-                }
-                let chunk = parse_on_two_threads(unparsed, &parse);
-                summary.read += chunk.len() as u64;
-                summary.bytes += chunk.iter().map(|i| i.raw.len() as u64 + 1).sum::<u64>();
-                // A send fails only when the worker stopped on an error: it is returned below.
-                if chunk_tx.send(chunk).is_err() {
-                    break;
-                }
-                counts.fill(&mut summary);
-                progress(&summary);
-            }
-            drop(chunk_tx);
-            worker.join().map_err(|_| EngineError::ShuttingDown)?
-        });
-        stored?;
-        counts.fill(&mut summary);
-        progress(&summary);
-        // Everything read before the failure is stored; say where reading stopped.
-        if let Some(e) = read_error {
-            return Err(EngineError::Import {
-                after_rows: summary.read,
-                source: e,
-            });
-        }
-        Ok(summary)
-    }
-
-    /// The import's second stage: chunks of parsed items → records and quarantine entries →
-    /// durable appends (two in flight, so building the next chunk overlaps the fsync).
-    fn store_chunks(
-        &self,
-        chunks: mpsc::Receiver<Vec<ImportItem>>,
-        source: &str,
-        counts: &ImportCounts,
-    ) -> Result<(), EngineError> {
-        const IN_FLIGHT: usize = 2;
-        let (tx, rx) = mpsc::channel::<Result<Vec<AppendOutcome>, iob_store::StoreError>>();
-        let mut in_flight = 0usize;
-        let received_at = self.clock.now();
-        let settle =
-            |r: Result<Vec<AppendOutcome>, iob_store::StoreError>| -> Result<(), EngineError> {
-                for o in r? {
-                    match o {
-                        AppendOutcome::Stored(_) => counts.imported.fetch_add(1, Relaxed),
-                        AppendOutcome::Duplicate => counts.duplicates.fetch_add(1, Relaxed),
-                    };
-                }
-                Ok(())
-            };
-        for chunk in chunks {
-            let mut records = Vec::with_capacity(chunk.len());
-            let mut quarantine = Vec::new();
-            for item in chunk {
-                match item.result {
-                    Ok(mut e) => {
-                        e.source = Some(source.to_string());
-                        records.push(self.record(&e));
-                    }
-                    Err(mut r) => {
-                        r.field = format!("line {}: {}", item.line, r.field);
-                        quarantine.push(NewQuarantined {
-                            received_at,
-                            source: Some(source.to_string()),
-                            person: None,
-                            reason: serde_json::json!({ "endpoint": "import", "line": item.line, "rejection": r }),
-                            codec: Codec::Json,
-                            payload: item.raw,
-                        });
-                    }
-                }
-            }
-            for (_, r) in self.gate_health(&mut records)? {
-                quarantine.push(NewQuarantined {
-                    received_at,
-                    source: Some(source.to_string()),
-                    person: Some(r.person),
-                    reason: serde_json::json!({ "endpoint": "import", "rejection": consent_rejection(None) }),
-                    codec: Codec::Json,
-                    payload: r.payload,
-                });
-            }
-            if !quarantine.is_empty() {
-                let quarantine = seal_quarantined(&self.privacy, &self.pseudonyms, quarantine)?;
-                let n = self.store.quarantine().append(quarantine)?.len();
-                counts.quarantined.fetch_add(n as u64, Relaxed);
-            }
-            if in_flight == IN_FLIGHT {
-                settle(rx.recv().map_err(|_| EngineError::ShuttingDown)?)?;
-                in_flight -= 1;
-            }
-            let tx = tx.clone();
-            self.store.append_with(
-                records,
-                Box::new(move |r| {
-                    let _ = tx.send(r);
-                }),
-            );
-            in_flight += 1;
-        }
-        while in_flight > 0 {
-            settle(rx.recv().map_err(|_| EngineError::ShuttingDown)?)?;
-            in_flight -= 1;
-        }
-        self.unify.notify();
-        Ok(())
-    }
-
-    /// Re-validates quarantined events against today's tracking plan and stores those that now
-    /// pass (`ids = None`: every open entry). Entries that still fail stay open.
-    pub async fn replay_quarantine(
-        &self,
-        permit: &Permit,
-        ids: Option<&[u64]>,
-    ) -> Result<ReplaySummary, EngineError> {
-        let open = self.store.quarantine().list(permit, false, usize::MAX)?;
-        let mut summary = ReplaySummary::default();
-        let mut records = Vec::new();
-        let mut replayed_ids = Vec::new();
-        for mut entry in open {
-            if ids.is_some_and(|ids| !ids.contains(&entry.id)) {
-                continue;
-            }
-            if let Some(person) = entry.person {
-                match self.privacy.open(0, &person, entry.codec, &entry.payload)? {
-                    Some(body) => entry.payload = body.into_owned(),
-                    // The person was erased: nothing left to replay.
-                    None => continue,
-                }
-            }
-            let endpoint = entry.reason["endpoint"].as_str().unwrap_or("import");
-            let rx = Received {
-                source: entry.source.as_deref(),
-                received_at: entry.received_at,
-                ip: None,
-            };
-            let mut parsed: Vec<Result<Event, Rejection>> = Vec::new();
-            match Endpoint::parse(endpoint) {
-                Some(Endpoint::Batch) => match self.collector.parse_batch(&entry.payload, &rx) {
-                    Ok(b) => parsed.extend(b.items.into_iter().map(|i| i.result)),
-                    Err(r) => parsed.push(Err(r)),
-                },
-                Some(Endpoint::Single(kind)) => parsed.push(
-                    self.collector
-                        .parse_event(&entry.payload, Some(kind), &rx)
-                        .map(|p| p.event),
-                ),
-                // Import lines and batch items carry their own `type`.
-                None => parsed.push(
-                    self.collector
-                        .parse_event(&entry.payload, None, &rx)
-                        .map(|p| p.event),
-                ),
-            }
-            if let Some(Err(r)) = parsed.iter().find(|p| p.is_err()) {
-                summary.still_rejected.push((entry.id, r.clone()));
-                continue;
-            }
-            let mut these: Vec<NewRecord> = parsed
-                .into_iter()
-                .flatten()
-                .map(|mut e| {
-                    e.source = entry.source.clone();
-                    self.record(&e)
-                })
-                .collect();
-            if !self.gate_health(&mut these)?.is_empty() {
-                summary
-                    .still_rejected
-                    .push((entry.id, consent_rejection(None)));
-                continue;
-            }
-            records.extend(these);
-            replayed_ids.push(entry.id);
-        }
-        for o in self.append(records).await? {
-            match o {
-                AppendOutcome::Stored(_) => summary.replayed += 1,
-                AppendOutcome::Duplicate => summary.duplicates += 1,
-            }
-        }
-        if !replayed_ids.is_empty() {
-            let store = self.store.clone();
-            tokio::task::spawn_blocking(move || {
-                store
-                    .quarantine()
-                    .resolve(&replayed_ids, Resolution::Replayed)
-            })
-            .await
-            .map_err(|_| EngineError::ShuttingDown)??;
-        }
-        Ok(summary)
     }
 }

@@ -17,16 +17,21 @@
 mod audit;
 mod config;
 mod error;
+mod health;
+mod import;
 mod ingest;
 mod keys;
 mod minimize;
+mod person_reads;
 mod persons;
 mod privacy;
+mod privacy_config;
 mod reads;
 mod retention;
 mod server_config;
 pub mod simulate;
 mod unify;
+mod unify_snapshot;
 mod vault;
 
 use std::path::{Path, PathBuf};
@@ -38,13 +43,15 @@ pub use config::{
     TrackingPlanConfig, Unplanned,
 };
 pub use error::EngineError;
-pub use ingest::{Endpoint, ImportSummary, Receipt, RejectedItem, ReplaySummary, Submission};
+pub use import::{ImportSummary, ReplaySummary};
+pub use ingest::{Endpoint, Receipt, RejectedItem, Submission};
 pub use iob_unify::{PersonId, ProfileView};
 pub use keys::{ApiKey, KeyInfo, KeyRequest, NewKey, parse_lifetime};
+pub use person_reads::{IdentityReport, JourneyPage};
 pub use persons::{ErasureReport, PersonExport};
 pub use reads::EventRecord;
 pub use server_config::{RateLimitConfig, ServerConfig};
-pub use unify::{IdentityReport, JourneyPage, RebuildReport};
+pub use unify::RebuildReport;
 
 pub use iob_collect::{RejectCode, Rejection};
 pub use iob_govern::audit::{

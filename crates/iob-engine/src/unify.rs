@@ -8,21 +8,19 @@
 //! when the engine opens. Must never read the log without a permit, and never let an event be
 //! applied twice or skipped (the unifier's `applied` sequence number guards both).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use iob_govern::{ConsentPolicy, Permit, Pseudonymizer};
-use iob_store::{Store, StoredRecord};
-use iob_types::{Purpose, Timestamp};
-use iob_unify::{
-    ConsentRules, Explanation, PersonId, ProfileView, ReadRefused, StoredEvent, Unifier,
-};
+use iob_store::Store;
+use iob_types::Purpose;
+use iob_unify::{ConsentRules, StoredEvent, Unifier};
 
 use crate::privacy::Privacy;
-use crate::vault::SNAPSHOT_PERSON;
+use crate::unify_snapshot::{frame_snapshot, read_snapshot, snapshot_path};
 use parking_lot::{Condvar, Mutex};
 use serde::Serialize;
 
@@ -30,72 +28,6 @@ use crate::{Config, Engine, EngineError};
 
 /// Log records applied per lock hold, so reads interleave with a long catch-up.
 const PAGE: usize = 4096;
-
-const SNAP_MAGIC: &[u8; 8] = b"IOBUNIFY";
-/// The file framing's version (the state inside carries its own: `iob_unify::snapshot::VERSION`).
-/// Version 2 seals the state (it holds traits and consent histories) under the vault's
-/// snapshot key; version 1 files (plaintext) are not read: the log is replayed instead.
-const SNAP_FILE_VERSION: u16 = 2;
-
-fn snapshot_path(dir: &Path) -> PathBuf {
-    dir.join("unify").join("state.snap")
-}
-
-const SNAP_HEADER: usize = SNAP_MAGIC.len() + 2 + 8;
-
-/// The unifier's state sealed and framed (magic, version, length, crc32c).
-fn frame_snapshot(u: &Unifier, privacy: &Privacy) -> Result<Vec<u8>, EngineError> {
-    let mut state = u.snapshot_into(vec![0u8; SNAP_HEADER]);
-    // Sealed in place after the header (the header is written below, over the zeros).
-    let mut sealed = state.split_off(SNAP_HEADER);
-    privacy
-        .vault
-        .cipher(&SNAPSHOT_PERSON)?
-        .seal_in_place(&SNAPSHOT_PERSON, &mut sealed);
-    let mut b = state;
-    b.append(&mut sealed);
-    let len = (b.len() - SNAP_HEADER) as u64;
-    b[..8].copy_from_slice(SNAP_MAGIC);
-    b[8..10].copy_from_slice(&SNAP_FILE_VERSION.to_le_bytes());
-    b[10..SNAP_HEADER].copy_from_slice(&len.to_le_bytes());
-    let crc = crc32c::crc32c(&b[SNAP_HEADER..]);
-    b.extend_from_slice(&crc.to_le_bytes());
-    Ok(b)
-}
-
-/// The state of a valid snapshot file, or why there is none to use.
-fn read_snapshot(path: &Path, privacy: &Privacy) -> Result<Vec<u8>, String> {
-    let b = match iob_store::read_optional(path) {
-        Ok(Some(b)) => b,
-        Ok(None) => return Err("no snapshot".into()),
-        Err(e) => return Err(e.to_string()),
-    };
-    let h = SNAP_HEADER;
-    if b.len() < h + 4 || &b[..8] != SNAP_MAGIC {
-        return Err("not a unify snapshot".into());
-    }
-    let version = u16::from_le_bytes([b[8], b[9]]);
-    if version != SNAP_FILE_VERSION {
-        return Err(format!("snapshot file version {version}"));
-    }
-    let len = u64::from_le_bytes(b[10..h].try_into().expect("8")) as usize;
-    if b.len() != h + len + 4 {
-        return Err("truncated snapshot".into());
-    }
-    let crc = u32::from_le_bytes(b[h + len..].try_into().expect("4"));
-    if crc32c::crc32c(&b[h..h + len]) != crc {
-        return Err("snapshot checksum mismatch".into());
-    }
-    let sealed = &b[h..h + len];
-    let generation = iob_govern::sealed_generation(sealed).ok_or("truncated snapshot")?;
-    let cipher = privacy
-        .vault
-        .opener(&SNAPSHOT_PERSON, generation)
-        .ok_or("the snapshot key is not in the vault")?;
-    cipher
-        .open(&SNAPSHOT_PERSON, sealed)
-        .map_err(|e| e.to_string())
-}
 
 pub(crate) struct UnifyShared {
     store: Arc<Store>,
@@ -341,15 +273,6 @@ impl UnifyShared {
     }
 }
 
-/// One page of a person's journey.
-#[derive(Debug, Clone, Serialize)]
-pub struct JourneyPage {
-    pub person: PersonId,
-    pub events: Vec<serde_json::Value>,
-    /// Pass as `before` for the next (older) page; `None` at the start of the journey.
-    pub next: Option<String>,
-}
-
 /// What `rebuild` did.
 #[derive(Debug, Clone, Serialize)]
 pub struct RebuildReport {
@@ -361,170 +284,9 @@ pub struct RebuildReport {
     pub equal_to_online: bool,
 }
 
-/// An identity explanation with the linking events' own description.
-#[derive(Debug, Clone, Serialize)]
-pub struct IdentityReport {
-    #[serde(flatten)]
-    pub explanation: Explanation,
-    /// For each log sequence number named above: type, event name, source, event time.
-    pub events: Vec<serde_json::Value>,
-}
-
 impl Engine {
-    fn unify(&self) -> &UnifyShared {
+    pub(crate) fn unify(&self) -> &UnifyShared {
         &self.unify
-    }
-
-    /// The person behind `id` (see [`Unifier::lookup`]), after applying the durable log.
-    fn person(&self, id: &str) -> Result<Option<PersonId>, EngineError> {
-        self.unify().catch_up()?;
-        Ok(self.unify().unifier.lock().lookup(id))
-    }
-
-    /// The profile of the person behind any of their identifiers, with rolling windows,
-    /// recency and decayed affinities evaluated at `at` (default: now; history imported from
-    /// years ago reads best "as of" its own time).
-    pub fn profile(
-        &self,
-        permit: &Permit,
-        id: &str,
-        at: Option<Timestamp>,
-    ) -> Result<Option<ProfileView>, EngineError> {
-        let Some(p) = self.person(id)? else {
-            return Ok(None);
-        };
-        let now = at.unwrap_or_else(|| self.clock.now()).0;
-        let mut view = refused(self.unify().unifier.lock().view(permit, p, now))?;
-        if let Some(v) = &mut view
-            && permit.purpose().as_str() != Purpose::HEALTH
-        {
-            // Health readings are shown only to reads for the health purpose.
-            v.metrics.retain(|m, _| !self.privacy.is_health(m));
-        }
-        if let Some(v) = &mut view {
-            self.pseudonymize_traits(permit, &mut v.traits);
-        }
-        if let (Some(at), Some(v)) = (at, &view)
-            && at.0 < v.last_seen
-        {
-            // Profiles are kept current, not versioned: an earlier "as of" would silently mix
-            // later events into it.
-            return Err(EngineError::Invalid {
-                field: "at".into(),
-                reason: format!(
-                    "is before this person's latest event ({}); a profile holds everything up to now, so evaluate it at or after that time",
-                    Timestamp(v.last_seen).to_rfc3339()
-                ),
-            });
-        }
-        self.audit_person(permit, iob_govern::Access::ProfileRead, p, 1)?;
-        Ok(view)
-    }
-
-    /// The person's journey across channels, newest first, `limit` events per page.
-    pub fn journey(
-        &self,
-        permit: &Permit,
-        id: &str,
-        before: Option<&str>,
-        limit: usize,
-    ) -> Result<Option<JourneyPage>, EngineError> {
-        let before = match before {
-            None => None,
-            Some(c) => Some(parse_cursor(c).ok_or_else(|| EngineError::Invalid {
-                field: "before".into(),
-                reason: format!(
-                    "`{c}` is not a journey cursor (pass the `next` of the previous page)"
-                ),
-            })?),
-        };
-        let Some(person) = self.person(id)? else {
-            return Ok(None);
-        };
-        let limit = limit.clamp(1, 1000);
-        let Some(entries) = refused(self.unify().unifier.lock().journey(
-            permit,
-            person,
-            before,
-            limit + 1,
-        ))?
-        else {
-            return Ok(None);
-        };
-        let more = entries.len() > limit;
-        let mut events = Vec::with_capacity(limit);
-        let health = permit.purpose().as_str() == Purpose::HEALTH;
-        for &(_, seq) in entries.iter().take(limit) {
-            for r in self.store.read_log(permit, seq, 1)? {
-                let Some(mut v) = self.open_json(&r)? else {
-                    continue;
-                };
-                self.pseudonymize_event(permit, &mut v);
-                // Health readings are part of the journey only for the health purpose.
-                let is_health = v["type"] == "observe"
-                    && v["metric"]
-                        .as_str()
-                        .is_some_and(|m| self.privacy.is_health(m));
-                if !is_health || health {
-                    events.push(v);
-                }
-            }
-        }
-        let next = more
-            .then(|| entries.get(limit - 1))
-            .flatten()
-            .map(|(at, seq)| format!("{at}.{seq}"));
-        self.audit_person(
-            permit,
-            iob_govern::Access::TimelineRead,
-            person,
-            events.len(),
-        )?;
-        Ok(Some(JourneyPage {
-            person,
-            events,
-            next,
-        }))
-    }
-
-    /// Why the person behind `id` is who they are: identifiers with the events that linked them,
-    /// merges, refusals.
-    pub fn explain_identity(
-        &self,
-        permit: &Permit,
-        id: &str,
-    ) -> Result<Option<IdentityReport>, EngineError> {
-        let Some(p) = self.person(id)? else {
-            return Ok(None);
-        };
-        let Some(explanation) = refused(self.unify().unifier.lock().explain(permit, p))? else {
-            return Ok(None);
-        };
-        let mut seqs: Vec<u64> = explanation
-            .identifiers
-            .iter()
-            .map(|i| i.linked_by.seq)
-            .chain(explanation.merges.iter().map(|m| m.by.seq))
-            .chain(explanation.refusals.iter().map(|r| r.by.seq))
-            .collect();
-        seqs.sort_unstable();
-        seqs.dedup();
-        let mut events = Vec::new();
-        for seq in seqs {
-            for r in self.store.read_log(permit, seq, 1)? {
-                let v = self.open_json(&r)?.unwrap_or(serde_json::Value::Null);
-                let at = Timestamp(r.event_time.0).to_rfc3339();
-                events.push(serde_json::json!({
-                    "seq": seq, "type": v["type"], "event": v["event"], "messageId": v["messageId"],
-                    "source": v["iobSource"], "timestamp": at,
-                }));
-            }
-        }
-        self.audit_person(permit, iob_govern::Access::IdentityRead, p, events.len())?;
-        Ok(Some(IdentityReport {
-            explanation,
-            events,
-        }))
     }
 
     /// Recomputes identity and profiles from the whole log into a fresh state, checks it against
@@ -650,42 +412,4 @@ fn same_state(a: &Unifier, b: &Unifier, ops: &Permit) -> bool {
         };
         twin.is_some_and(|q| view(a, p) == view(b, q))
     })
-}
-
-/// A unify read refusal as the engine's error (`Ok(None)`: no such person).
-fn refused<T>(r: Result<T, ReadRefused>) -> Result<Option<T>, EngineError> {
-    match r {
-        Ok(v) => Ok(Some(v)),
-        Err(ReadRefused::UnknownPerson) => Ok(None),
-        Err(ReadRefused::Consent { purpose, basis }) => Err(EngineError::ConsentRequired {
-            purpose: purpose.to_string(),
-            basis: format!("{basis:?}").to_lowercase(),
-        }),
-    }
-}
-
-impl Engine {
-    /// A stored record's payload as JSON; `None` if its person was erased.
-    pub(crate) fn open_json(
-        &self,
-        r: &StoredRecord,
-    ) -> Result<Option<serde_json::Value>, EngineError> {
-        let Some(payload) = self
-            .privacy
-            .open(r.pos.seq, &r.person, r.codec, &r.payload)?
-        else {
-            return Ok(None);
-        };
-        serde_json::from_slice(&payload)
-            .map(Some)
-            .map_err(|e| EngineError::Corrupt {
-                seq: r.pos.seq,
-                reason: e.to_string(),
-            })
-    }
-}
-
-fn parse_cursor(c: &str) -> Option<(i64, u64)> {
-    let (at, seq) = c.split_once('.')?;
-    Some((at.parse().ok()?, seq.parse().ok()?))
 }

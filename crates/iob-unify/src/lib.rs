@@ -14,6 +14,7 @@ pub mod features;
 mod hash;
 pub mod identity;
 pub mod profile;
+mod reads;
 pub mod rules;
 pub mod signal;
 pub mod snapshot;
@@ -24,8 +25,9 @@ pub mod view;
 pub use consent::{ConsentChoice, ConsentHistory, ConsentRules};
 pub use identity::{Explanation, IdKey, Identifier, IdentityGraph, PersonId, Provenance};
 pub use profile::{Feature, Profile, ProfileConfig};
+pub use reads::{Erased, ReadRefused};
 pub use rules::{IdentifierConfig, IdentityConfig, IdentityRules, Normalize};
-pub use unifier::{Erased, ReadRefused, StoredEvent, Unifier};
+pub use unifier::{StoredEvent, Unifier};
 pub use view::ProfileView;
 
 /// Errors of the unify stage.

@@ -8,18 +8,17 @@
 
 use std::borrow::Cow;
 
-use iob_govern::{Decision, Permit, Pseudonymizer};
-use iob_types::{EventKind, Purpose};
+use iob_govern::Pseudonymizer;
+use iob_types::EventKind;
 
 use crate::UnifyError;
 use crate::consent::{ConsentChoice, ConsentHistory, ConsentRules};
 use crate::hash::FastMap;
-use crate::identity::{Explanation, IdKey, Identifier, IdentityGraph, PersonId, Provenance};
+use crate::identity::{IdKey, Identifier, IdentityGraph, PersonId, Provenance};
 use crate::profile::{Contribution, Feature, Profile, ProfileConfig};
 use crate::rules::{IdSource, IdentityConfig, IdentityRules};
 use crate::signal::{ContextView, EventView, number, object_fields, scalar_text};
 use crate::symbols::Symbols;
-use crate::view::ProfileView;
 
 /// One stored event, as the log hands it out.
 #[derive(Debug, Clone, Copy)]
@@ -107,22 +106,22 @@ impl<'a> PropsFound<'a> {
 }
 
 /// A person's events as `(event time, seq)`, ascending.
-type Journey = Vec<(i64, u64)>;
+pub(crate) type Journey = Vec<(i64, u64)>;
 
 /// Identity graph, profiles and the symbols they share.
 pub struct Unifier {
     pseudonyms: Pseudonymizer,
-    graph: IdentityGraph,
+    pub(crate) graph: IdentityGraph,
     /// Boxed: the map's entries stay small, so growing it never moves the profiles.
-    profiles: FastMap<PersonId, Box<Profile>>,
+    pub(crate) profiles: FastMap<PersonId, Box<Profile>>,
     /// Per person, `(event time, seq)` of their events, ascending: the journey index.
-    journeys: FastMap<PersonId, Journey>,
+    pub(crate) journeys: FastMap<PersonId, Journey>,
     /// Per person who ever said anything about consent, their choices.
-    consents: FastMap<PersonId, ConsentHistory>,
-    consent_rules: ConsentRules,
+    pub(crate) consents: FastMap<PersonId, ConsentHistory>,
+    pub(crate) consent_rules: ConsentRules,
     /// Reused for each event's consent choices.
     choice_buf: Vec<ConsentChoice>,
-    symbols: Symbols,
+    pub(crate) symbols: Symbols,
     /// Reused for each event's identifiers.
     id_buf: Vec<Identifier>,
     /// Affinity weight per event-name symbol (from `config.event_weights`), filled lazily.
@@ -131,7 +130,7 @@ pub struct Unifier {
     bought: FastMap<u32, bool>,
     /// Property keys profiles read, and for what.
     roles: FastMap<Box<str>, Role>,
-    config: ProfileConfig,
+    pub(crate) config: ProfileConfig,
     /// The last applied log sequence number.
     applied: Option<u64>,
     skipped: u64,
@@ -444,107 +443,9 @@ impl Unifier {
         self.profiles.get(&self.graph.current(p)?).map(|b| &**b)
     }
 
-    /// What the person's consent means for `purpose` now (a person never seen: the defaults).
-    pub fn decide(&self, p: PersonId, purpose: &Purpose) -> Decision {
-        let history = self.graph.current(p).and_then(|p| self.consents.get(&p));
-        match history {
-            Some(h) => h.decide(&self.consent_rules.policy, purpose),
-            None => self.consent_rules.policy.decide(purpose, None),
-        }
-    }
-
-    /// The live person `p` is, if the permit's purpose may read them now.
-    fn admit(&self, permit: &Permit, p: PersonId) -> Result<PersonId, ReadRefused> {
-        let person = self.graph.current(p).ok_or(ReadRefused::UnknownPerson)?;
-        if !self.profiles.contains_key(&person) {
-            return Err(ReadRefused::UnknownPerson);
-        }
-        match self.decide(person, permit.purpose()) {
-            Decision::Denied(basis) => Err(ReadRefused::Consent {
-                purpose: permit.purpose().clone(),
-                basis,
-            }),
-            _ => Ok(person),
-        }
-    }
-
-    /// The profile as shown to users, with rolling windows evaluated at `now_ms`, if the
-    /// permit's purpose has the person's consent at this moment.
-    pub fn view(
-        &self,
-        permit: &Permit,
-        p: PersonId,
-        now_ms: i64,
-    ) -> Result<ProfileView, ReadRefused> {
-        let person = self.admit(permit, p)?;
-        let profile = self
-            .profiles
-            .get(&person)
-            .ok_or(ReadRefused::UnknownPerson)?;
-        Ok(ProfileView::new(
-            person,
-            profile,
-            &self.symbols,
-            &self.config,
-            now_ms,
-        ))
-    }
-
-    /// A page of the person's journey, newest first: `(event time, seq)` strictly before
-    /// `before` (or from the newest), at most `limit`; under the same consent check as
-    /// [`Unifier::view`].
-    pub fn journey(
-        &self,
-        permit: &Permit,
-        p: PersonId,
-        before: Option<(i64, u64)>,
-        limit: usize,
-    ) -> Result<Vec<(i64, u64)>, ReadRefused> {
-        let person = self.admit(permit, p)?;
-        let Some(j) = self.journeys.get(&person) else {
-            return Ok(Vec::new());
-        };
-        let end = before.map_or(j.len(), |b| j.partition_point(|x| *x < b));
-        Ok(j[..end].iter().rev().take(limit).copied().collect())
-    }
-
-    /// The person's consent history (for export and for explaining a refusal); readable under
-    /// any configured purpose, since it is what every other read is judged by.
-    pub fn consents(&self, p: PersonId) -> Option<&ConsentHistory> {
-        self.graph.current(p).and_then(|p| self.consents.get(&p))
-    }
-
     /// Bytes held by the journey index.
     pub fn journey_bytes(&self) -> usize {
         self.journeys.values().map(|j| j.capacity() * 16 + 48).sum()
-    }
-
-    pub fn explain(&self, permit: &Permit, p: PersonId) -> Result<Explanation, ReadRefused> {
-        let person = self.admit(permit, p)?;
-        self.graph.explain(person).ok_or(ReadRefused::UnknownPerson)
-    }
-
-    /// Erases a person from the unify state: their identifiers leave the graph (so the same
-    /// identifiers start a new person afterwards), and their profile, journey and consent
-    /// history are dropped. Returns the log positions of their events, so the caller can find
-    /// and destroy the keys those events are sealed under.
-    pub fn erase(&mut self, permit: &Permit, p: PersonId) -> Result<Erased, ReadRefused> {
-        if permit.purpose().as_str() != Purpose::OPERATIONS {
-            return Err(ReadRefused::Consent {
-                purpose: permit.purpose().clone(),
-                basis: iob_govern::Basis::UnknownPurpose,
-            });
-        }
-        let person = self.graph.current(p).ok_or(ReadRefused::UnknownPerson)?;
-        let identifiers = self.graph.erase(person);
-        self.profiles.remove(&person);
-        self.consents.remove(&person);
-        let events = self.journeys.remove(&person).unwrap_or_default();
-        Ok(Erased {
-            person,
-            identifiers,
-            events: events.into_iter().map(|(_, seq)| seq).collect(),
-        })
     }
 
     pub fn graph(&self) -> &IdentityGraph {
@@ -613,26 +514,4 @@ impl Unifier {
     pub fn symbols(&self) -> &Symbols {
         &self.symbols
     }
-}
-
-/// Why a read of a person was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ReadRefused {
-    #[error("no such person")]
-    UnknownPerson,
-    #[error("the person has not consented to `{purpose}` ({basis:?})")]
-    Consent {
-        purpose: Purpose,
-        basis: iob_govern::Basis,
-    },
-}
-
-/// What [`Unifier::erase`] removed.
-#[derive(Debug, Clone)]
-pub struct Erased {
-    pub person: PersonId,
-    /// The person's identifiers (pseudonyms), now gone from the graph.
-    pub identifiers: Vec<Identifier>,
-    /// Log sequence numbers of the person's events.
-    pub events: Vec<u64>,
 }
