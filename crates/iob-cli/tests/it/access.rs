@@ -97,6 +97,7 @@ fn authorization_matrix() {
         // Authorized, but there is no such key: 404 only for admin.
         ("DELETE", "/v1/keys/no-such-key",                        "",            [401, 401, 401, 403, 403, 403, 403, 404]),
         ("GET",    "/v1/persons/u1/export",                       "",            [401, 401, 401, 403, 403, 403, 403, 200]),
+        ("GET",    "/v1/audit",                                   "",            [401, 401, 401, 403, 403, 403, 403, 200]),
         ("DELETE", "/v1/persons/u2",                              "",            [401, 401, 401, 403, 403, 403, 403, 200]),
         ("GET",    "/health",                                     "",            [200, 200, 200, 200, 200, 200, 200, 200]),
         ("GET",    "/ready",                                      "",            [200, 200, 200, 200, 200, 200, 200, 200]),
