@@ -173,6 +173,19 @@ impl Collector {
     }
 
     /// [`Collector::parse_event`], with the accepted event written to `out` in canonical form.
+    /// One event object under `ctx` (imports: derived `messageId`s), written to `out`.
+    pub(crate) fn parse_one_canonical(
+        &self,
+        bytes: &[u8],
+        ctx: &Ctx,
+        rx: &Received,
+        out: &mut CanonicalEvents,
+    ) -> Result<usize, Rejection> {
+        let text = self.event_text(bytes)?;
+        let (parts, _write_key) = self.parse_parts(text, ctx, rx, &mut Vec::new())?;
+        Ok(out.push(&parts))
+    }
+
     pub fn parse_event_canonical(
         &self,
         bytes: &[u8],

@@ -9,14 +9,14 @@ use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::mpsc;
 
-use iob_collect::import::ImportItem;
-use iob_collect::{CollectError, Received, Rejection};
+use iob_collect::import::{ImportItem, JsonLines, RawLine};
+use iob_collect::{CanonicalEvents, CollectError, Received, Rejection, SourceField};
 use iob_store::{AppendOutcome, Codec, NewQuarantined, NewRecord, Resolution};
 use iob_types::Event;
 use serde::Serialize;
 
 use crate::health::consent_rejection;
-use crate::ingest::{Endpoint, seal_quarantined};
+use crate::ingest::{Endpoint, PersonMemo, seal_quarantined};
 use crate::{Engine, EngineError, Permit};
 
 /// Totals of an import.
@@ -29,18 +29,32 @@ pub struct ImportSummary {
     pub bytes: u64,
 }
 
-/// Parses `chunk` in order, its second half on a scoped thread.
-fn parse_on_two_threads<T: Send>(
+/// A line or row ready for the store: its record, or its rejection (with the raw bytes the
+/// quarantine keeps).
+pub(crate) enum Prepared {
+    Record(NewRecord),
+    Rejected {
+        line: u64,
+        raw: Vec<u8>,
+        rejection: Rejection,
+    },
+}
+
+/// Parses and prepares `chunk` in order, its second half on a scoped thread; also returns the
+/// bytes of input it covered.
+fn prepare_on_two_threads<T: Send>(
     mut chunk: Vec<T>,
-    parse: &(impl Fn(T) -> ImportItem + Sync),
-) -> Vec<ImportItem> {
+    prepare: &(impl Fn(Vec<T>) -> (Vec<Prepared>, u64) + Sync),
+) -> (Vec<Prepared>, u64) {
     let second = chunk.split_off(chunk.len() / 2);
     std::thread::scope(|scope| {
-        let tail = scope.spawn(|| second.into_iter().map(parse).collect::<Vec<_>>());
-        let mut items: Vec<ImportItem> = chunk.into_iter().map(parse).collect();
+        let tail = scope.spawn(|| prepare(second));
+        let (mut items, mut bytes) = prepare(chunk);
         // A panic in a parser is a bug: surface it rather than lose the chunk.
-        items.extend(tail.join().expect("import parser thread panicked"));
-        items
+        let (more, b) = tail.join().expect("import parser thread panicked");
+        items.extend(more);
+        bytes += b;
+        (items, bytes)
     })
 }
 
@@ -80,12 +94,88 @@ impl Engine {
         raw: impl Iterator<Item = Result<T, CollectError>>,
         parse: impl Fn(T) -> ImportItem + Sync,
         source: &str,
+        progress: impl FnMut(&ImportSummary),
+    ) -> Result<ImportSummary, EngineError> {
+        let prepare = |items: Vec<T>| {
+            let mut bytes = 0;
+            let out = items
+                .into_iter()
+                .map(|t| {
+                    let item = parse(t);
+                    bytes += item.raw.len() as u64 + 1;
+                    match item.result {
+                        Ok(mut e) => {
+                            e.source = Some(source.to_string());
+                            Prepared::Record(self.record(&e))
+                        }
+                        Err(rejection) => Prepared::Rejected {
+                            line: item.line,
+                            raw: item.raw,
+                            rejection,
+                        },
+                    }
+                })
+                .collect();
+            (out, bytes)
+        };
+        self.run_import(raw, prepare, source, progress)
+    }
+
+    /// [`Engine::import`] of JSON Lines through the collector's canonical path: each line is
+    /// validated straight into canonical JSON (no `Event` is built and serialized again), and
+    /// its record is built on the parsing threads. Same validation, derived ids, rejections
+    /// and stored bytes as `import` with `JsonLineParser::parse` (tested byte for byte).
+    pub fn import_json_lines<R: std::io::BufRead>(
+        &self,
+        mut lines: JsonLines<'_, '_, R>,
+        source: &str,
+        progress: impl FnMut(&ImportSummary),
+    ) -> Result<ImportSummary, EngineError> {
+        let parser = lines.parser();
+        let field = SourceField::new(Some(source));
+        let prepare = |raws: Vec<RawLine>| {
+            let bytes: usize = raws.iter().map(|r| r.bytes().len() + 1).sum();
+            let mut canon = CanonicalEvents::for_body(bytes);
+            let mut memo = PersonMemo::default();
+            let out = raws
+                .into_iter()
+                .map(|raw| match parser.parse_canonical(&raw, &mut canon) {
+                    Ok(i) => Prepared::Record(self.canonical_record(
+                        canon.get(i),
+                        source,
+                        &field,
+                        &mut memo,
+                    )),
+                    Err(rejection) => Prepared::Rejected {
+                        line: raw.line(),
+                        raw: raw.into_bytes(),
+                        rejection,
+                    },
+                })
+                .collect();
+            (out, bytes as u64)
+        };
+        self.run_import(
+            std::iter::from_fn(|| lines.next_raw()),
+            prepare,
+            source,
+            progress,
+        )
+    }
+
+    /// The import pipeline: chunks read here, parsed and prepared on two threads in file
+    /// order, stored by a worker with two group commits in flight.
+    fn run_import<T: Send>(
+        &self,
+        raw: impl Iterator<Item = Result<T, CollectError>>,
+        prepare: impl Fn(Vec<T>) -> (Vec<Prepared>, u64) + Sync,
+        source: &str,
         mut progress: impl FnMut(&ImportSummary),
     ) -> Result<ImportSummary, EngineError> {
         const CHUNK: usize = 8192;
         let _profiles_wait = self.unify.pause();
         let counts = ImportCounts::default();
-        let (chunk_tx, chunk_rx) = mpsc::sync_channel::<Vec<ImportItem>>(2);
+        let (chunk_tx, chunk_rx) = mpsc::sync_channel::<Vec<Prepared>>(2);
         let mut summary = ImportSummary::default();
         let mut read_error = None;
         let stored = std::thread::scope(|scope| {
@@ -102,9 +192,9 @@ impl Engine {
                         }
                     }
                 }
-                let chunk = parse_on_two_threads(unparsed, &parse);
+                let (chunk, bytes) = prepare_on_two_threads(unparsed, &prepare);
                 summary.read += chunk.len() as u64;
-                summary.bytes += chunk.iter().map(|i| i.raw.len() as u64 + 1).sum::<u64>();
+                summary.bytes += bytes;
                 // A send fails only when the worker stopped on an error: it is returned below.
                 if chunk_tx.send(chunk).is_err() {
                     break;
@@ -132,7 +222,7 @@ impl Engine {
     /// durable appends (two in flight, so building the next chunk overlaps the fsync).
     fn store_chunks(
         &self,
-        chunks: mpsc::Receiver<Vec<ImportItem>>,
+        chunks: mpsc::Receiver<Vec<Prepared>>,
         source: &str,
         counts: &ImportCounts,
     ) -> Result<(), EngineError> {
@@ -154,20 +244,21 @@ impl Engine {
             let mut records = Vec::with_capacity(chunk.len());
             let mut quarantine = Vec::new();
             for item in chunk {
-                match item.result {
-                    Ok(mut e) => {
-                        e.source = Some(source.to_string());
-                        records.push(self.record(&e));
-                    }
-                    Err(mut r) => {
-                        r.field = format!("line {}: {}", item.line, r.field);
+                match item {
+                    Prepared::Record(r) => records.push(r),
+                    Prepared::Rejected {
+                        line,
+                        raw,
+                        rejection: mut r,
+                    } => {
+                        r.field = format!("line {line}: {}", r.field);
                         quarantine.push(NewQuarantined {
                             received_at,
                             source: Some(source.to_string()),
                             person: None,
-                            reason: serde_json::json!({ "endpoint": "import", "line": item.line, "rejection": r }),
+                            reason: serde_json::json!({ "endpoint": "import", "line": line, "rejection": r }),
                             codec: Codec::Json,
-                            payload: item.raw,
+                            payload: raw,
                         });
                     }
                 }

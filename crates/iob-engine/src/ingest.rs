@@ -112,7 +112,7 @@ fn reason(endpoint: Endpoint, r: &Rejection) -> serde_json::Value {
 /// The last person key derived in a request: a client's batch is usually one person's events,
 /// and the HMAC is the costliest step per event after parsing.
 #[derive(Default)]
-struct PersonMemo {
+pub(crate) struct PersonMemo {
     last: Option<(&'static str, String, PersonKey)>,
 }
 
@@ -232,7 +232,7 @@ impl Engine {
 
     /// [`Engine::record`] of an event the collector wrote in canonical form: the same record,
     /// without building an `Event` or serializing it again.
-    fn canonical_record(
+    pub(crate) fn canonical_record(
         &self,
         e: CanonicalEvent<'_>,
         source: &str,

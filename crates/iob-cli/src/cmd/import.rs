@@ -195,14 +195,8 @@ fn import_with(
     // Readers hand out raw lines/rows; the engine parses them on both cores.
     let summary = match format {
         Format::Jsonl => {
-            let mut lines = collector.import_json_lines(reader, name, rx);
-            let parser = lines.parser();
-            engine.import(
-                std::iter::from_fn(|| lines.next_raw()),
-                |l| parser.parse(l),
-                source,
-                report,
-            )
+            let lines = collector.import_json_lines(reader, name, rx);
+            engine.import_json_lines(lines, source, report)
         }
         Format::Csv(mapping) => {
             let mut rows = collector
