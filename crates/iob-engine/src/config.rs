@@ -397,6 +397,10 @@ mod tests {
             "the README shows the defaults"
         );
         assert_eq!(c.profiles.event_weights["Order Completed"], 5.0);
+        assert_eq!(c.privacy.retention_days["Location Updated"], 30);
+        assert!(c.privacy.encrypt);
+        // The policy it describes is a valid one (health is not made opt-out there).
+        crate::unify::consent_policy(&c).unwrap();
     }
 
     fn env(v: &[(&str, &str)]) -> Vec<(String, String)> {
