@@ -151,8 +151,9 @@ impl UnifyShared {
                     None
                 }
             },
+            Err(why) if why == "no snapshot" => None,
             Err(why) => {
-                tracing::debug!(reason = %why, "no usable unify snapshot");
+                tracing::info!(reason = %why, "no usable unify snapshot: replaying the log");
                 None
             }
         };

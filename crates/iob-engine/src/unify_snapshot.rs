@@ -17,16 +17,20 @@ use crate::vault::SNAPSHOT_PERSON;
 const SNAP_MAGIC: &[u8; 8] = b"IOBUNIFY";
 /// The file framing's version (the state inside carries its own: `iob_unify::snapshot::VERSION`).
 /// Version 2 seals the state (it holds traits and consent histories) under the vault's
-/// snapshot key; version 1 files (plaintext) are not read: the log is replayed instead.
-const SNAP_FILE_VERSION: u16 = 2;
+/// snapshot key; version 3 adds the vault's erasure epoch. Older files are not read: the log is
+/// replayed instead.
+const SNAP_FILE_VERSION: u16 = 3;
 
 pub(crate) fn snapshot_path(dir: &Path) -> PathBuf {
     dir.join("unify").join("state.snap")
 }
 
-const SNAP_HEADER: usize = SNAP_MAGIC.len() + 2 + 8;
+/// magic | version u16 | erasure epoch u64 | length u64
+const SNAP_HEADER: usize = SNAP_MAGIC.len() + 2 + 8 + 8;
 
-/// The unifier's state sealed and framed (magic, version, length, crc32c).
+/// The unifier's state sealed and framed (magic, version, the vault's erasure epoch, length,
+/// crc32c). Call it with the unifier locked: erasures change the state and the epoch under that
+/// lock, so the two written together always match.
 pub(crate) fn frame_snapshot(u: &Unifier, privacy: &Privacy) -> Result<Vec<u8>, EngineError> {
     let mut state = u.snapshot_into(vec![0u8; SNAP_HEADER]);
     // Sealed in place after the header (the header is written below, over the zeros).
@@ -40,13 +44,16 @@ pub(crate) fn frame_snapshot(u: &Unifier, privacy: &Privacy) -> Result<Vec<u8>, 
     let len = (b.len() - SNAP_HEADER) as u64;
     b[..8].copy_from_slice(SNAP_MAGIC);
     b[8..10].copy_from_slice(&SNAP_FILE_VERSION.to_le_bytes());
-    b[10..SNAP_HEADER].copy_from_slice(&len.to_le_bytes());
+    b[10..18].copy_from_slice(&privacy.vault.epoch().to_le_bytes());
+    b[18..SNAP_HEADER].copy_from_slice(&len.to_le_bytes());
     let crc = crc32c::crc32c(&b[SNAP_HEADER..]);
     b.extend_from_slice(&crc.to_le_bytes());
     Ok(b)
 }
 
-/// The state of a valid snapshot file, or why there is none to use.
+/// The state of a valid snapshot file, or why there is none to use. A snapshot written before
+/// a key was destroyed (an erasure finished but the process died before rewriting the
+/// snapshot, or a retention day expired since) is not used: it may hold what was erased.
 pub(crate) fn read_snapshot(path: &Path, privacy: &Privacy) -> Result<Vec<u8>, String> {
     let b = match iob_store::read_optional(path) {
         Ok(Some(b)) => b,
@@ -61,7 +68,14 @@ pub(crate) fn read_snapshot(path: &Path, privacy: &Privacy) -> Result<Vec<u8>, S
     if version != SNAP_FILE_VERSION {
         return Err(format!("snapshot file version {version}"));
     }
-    let len = u64::from_le_bytes(b[10..h].try_into().expect("8")) as usize;
+    let epoch = u64::from_le_bytes(b[10..18].try_into().expect("8"));
+    if epoch != privacy.vault.epoch() {
+        return Err(format!(
+            "taken before the latest key destruction (erasure epoch {epoch}, now {})",
+            privacy.vault.epoch()
+        ));
+    }
+    let len = u64::from_le_bytes(b[18..h].try_into().expect("8")) as usize;
     if b.len() != h + len + 4 {
         return Err("truncated snapshot".into());
     }

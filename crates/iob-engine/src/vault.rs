@@ -60,6 +60,10 @@ pub(crate) struct Vault {
     /// sealing an event). Bounded: emptied when it reaches `cache_cap` entries (~600 bytes each).
     cache: Mutex<KeyMap<Arc<PersonCipher>>>,
     cache_cap: usize,
+    /// How many keys were ever destroyed here (the sum of every key generation, which only an
+    /// erasure raises): a snapshot of derived state taken under another epoch may hold data
+    /// that has since been erased, and is not trusted (see `unify_snapshot.rs`).
+    epoch: std::sync::atomic::AtomicU64,
     /// Serializes appends and rewrites.
     file: Mutex<File>,
 }
@@ -116,6 +120,13 @@ impl Vault {
             .write(true)
             .open(&path)
             .map_err(io(&path, "opening"))?;
+        let epoch = keys
+            .values()
+            .map(|s| match s {
+                Slot::Live(k) => u64::from(k.generation()),
+                Slot::Erased(n) => u64::from(*n),
+            })
+            .sum();
         if bytes.as_ref().is_some_and(|b| b.len() > valid_end) {
             tracing::warn!("vault: cut a torn last entry (a crash during a key append)");
             file.set_len(valid_end as u64)
@@ -128,6 +139,7 @@ impl Vault {
             keys: RwLock::new(keys),
             cache: Mutex::new(KeyMap::default()),
             cache_cap,
+            epoch: std::sync::atomic::AtomicU64::new(epoch),
             file: Mutex::new(file),
         })
     }
@@ -193,6 +205,11 @@ impl Vault {
             at += total;
         }
         Ok(at)
+    }
+
+    /// Keys destroyed so far (see the field).
+    pub(crate) fn epoch(&self) -> u64 {
+        self.epoch.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     pub(crate) fn master_id(&self) -> String {
@@ -333,6 +350,7 @@ impl Vault {
             let next = match keys.get(p) {
                 Some(Slot::Live(k)) => {
                     destroyed += 1;
+                    self.epoch.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                     k.generation() + 1
                 }
                 Some(Slot::Erased(n)) => *n,

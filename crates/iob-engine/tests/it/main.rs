@@ -170,3 +170,41 @@ fn json_lines_import_paths_store_the_same_events() {
     assert_eq!((a.0.duplicates, a.0.quarantined), (1, 1));
     assert_eq!(a, b);
 }
+
+/// A crash after an erasure destroyed the keys but before the snapshot was rewritten leaves an
+/// old snapshot that still holds the person: it must not be used.
+#[test]
+fn a_snapshot_older_than_an_erasure_is_not_restored() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let e = engine(dir.path());
+    rt.block_on(send(
+        &e,
+        json!([
+            {"type":"identify","userId":"gone","traits":{"email":"gone@example.org"}},
+            {"type":"track","userId":"stays","event":"Viewed"},
+        ]),
+    ));
+    e.update_profiles().unwrap();
+    e.close().unwrap();
+    let snap = dir.path().join("unify/state.snap");
+    let before = std::fs::read(&snap).unwrap();
+
+    let e = engine(dir.path());
+    assert_eq!(e.unify_stats()["restored_from_snapshot"], true);
+    let ops = e.permit(Actor::Operator, &Purpose::operations()).unwrap();
+    e.erase_person(&ops, "gone").unwrap();
+    e.close().unwrap();
+    // The crash: the pre-erasure snapshot is what is on disk.
+    std::fs::write(&snap, &before).unwrap();
+
+    let e = engine(dir.path());
+    assert_eq!(e.unify_stats()["restored_from_snapshot"], false);
+    let ops = e.permit(Actor::Operator, &Purpose::operations()).unwrap();
+    assert!(e.profile(&ops, "gone", None).unwrap().is_none());
+    assert!(e.profile(&ops, "stays", None).unwrap().is_some());
+    e.close().unwrap();
+}
