@@ -47,9 +47,6 @@ pub enum Command {
 }
 
 pub fn run(global: &Global, cmd: Command) -> anyhow::Result<()> {
-    if let Command::Rotate(a) = cmd {
-        return crate::cmd::privacy::rotate(global, a);
-    }
     let cfg = global.load()?;
     let engine = global.open(&cfg).map_err(|e| {
         let locked = e.chain().any(|c| {
@@ -115,7 +112,7 @@ pub fn run(global: &Global, cmd: Command) -> anyhow::Result<()> {
             engine.revoke_key(&id)?;
             eprintln!("Revoked key `{id}`.");
         }
-        Command::Rotate(_) => unreachable!("handled before the engine opens"),
+        Command::Rotate(a) => crate::cmd::privacy::rotate_on(&engine, a)?,
     }
     engine.close()?;
     Ok(())

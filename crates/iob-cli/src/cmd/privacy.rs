@@ -52,8 +52,9 @@ pub fn run(global: &Global, c: Command) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `iob keys rotate`: re-wraps every data key under a new master key; no event is rewritten.
-pub fn rotate(global: &Global, a: RotateArgs) -> anyhow::Result<()> {
+/// `iob keys rotate` on an open engine: re-wraps every data key under a new master key; no
+/// event is rewritten.
+pub fn rotate_on(engine: &Engine, a: RotateArgs) -> anyhow::Result<()> {
     let new = match &a.new_key_file {
         Some(f) => Some(MasterKey::from_text(
             &std::fs::read_to_string(f)
@@ -61,10 +62,9 @@ pub fn rotate(global: &Global, a: RotateArgs) -> anyhow::Result<()> {
         )?),
         None => None,
     };
-    let (engine, permit) = open(global)?;
+    let permit = engine.permit(Actor::Operator, &Purpose::operations())?;
     let old = engine.master_key_id();
     let (id, n) = engine.rotate_master_key(&permit, new)?;
-    engine.close()?;
     println!("re-wrapped {n} data keys: master key {old} -> {id}");
     if a.new_key_file.is_some() {
         println!(
