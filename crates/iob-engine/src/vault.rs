@@ -52,6 +52,15 @@ enum Slot {
     Erased(u32),
 }
 
+impl std::fmt::Debug for Vault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Vault")
+            .field("path", &self.path)
+            .field("live_keys", &self.live_keys())
+            .finish_non_exhaustive()
+    }
+}
+
 pub(crate) struct Vault {
     path: PathBuf,
     master: RwLock<MasterKey>,
@@ -186,6 +195,15 @@ impl Vault {
         let mut at = 16;
         while at < b.len() {
             let Frame::Ok { body, total } = decode_frame(&b[at..], 21) else {
+                // A crash during an append leaves a torn tail: cut it. A bad frame with valid
+                // frames after it is damage in the middle: cutting there would destroy every
+                // later key (shred people by accident), so refuse instead.
+                if (at + 1..b.len()).any(|i| matches!(decode_frame(&b[i..], 21), Frame::Ok { .. }))
+                {
+                    return Err(bad(format!(
+                        "damaged entry at byte {at} with valid entries after it; restore the vault from a backup (it is not cut, to keep the keys after the damage)"
+                    )));
+                }
                 break;
             };
             let person = PersonKey(body[1..17].try_into().expect("16"));
@@ -405,5 +423,84 @@ impl Vault {
         // Callers hold the file mutex, so no append is in flight during the swap.
         *file = fresh;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn master() -> MasterKey {
+        MasterKey::from_text(&"11".repeat(32)).unwrap()
+    }
+
+    fn pk(i: u8) -> PersonKey {
+        PersonKey([i; 16])
+    }
+
+    #[test]
+    fn torn_tail_is_cut_and_damage_in_the_middle_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let v = Vault::open(dir.path(), master(), 16).unwrap();
+        v.issue(&[pk(1), pk(2), pk(3)]).unwrap();
+        let sealed = v.cipher(&pk(1)).unwrap().seal(&pk(1), b"hello");
+        drop(v);
+        let path = dir.path().join("vault/keys.v1");
+        let good = std::fs::read(&path).unwrap();
+
+        // A torn append: half a frame at the end. Cut; every whole key is kept.
+        let mut torn = good.clone();
+        torn.extend_from_slice(&good[16..16 + 40]);
+        std::fs::write(&path, &torn).unwrap();
+        let v = Vault::open(dir.path(), master(), 16).unwrap();
+        assert_eq!(v.live_keys(), 3);
+        assert_eq!(
+            v.opener(&pk(1), 0).unwrap().open(&pk(1), &sealed).unwrap(),
+            b"hello"
+        );
+        drop(v);
+        assert_eq!(
+            std::fs::read(&path).unwrap().len(),
+            good.len(),
+            "the tail was cut"
+        );
+
+        // A flipped byte in the first entry, with good entries after it: refused, file kept.
+        let mut damaged = good.clone();
+        damaged[16 + 20] ^= 0xff;
+        std::fs::write(&path, &damaged).unwrap();
+        let err = Vault::open(dir.path(), master(), 16)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("damaged entry at byte 16"), "{err}");
+        assert_eq!(std::fs::read(&path).unwrap(), damaged);
+
+        // Wrong master key: named, not garbage.
+        std::fs::write(&path, &good).unwrap();
+        let other = MasterKey::from_text(&"22".repeat(32)).unwrap();
+        let err = Vault::open(dir.path(), other, 16).unwrap_err().to_string();
+        assert!(err.contains("master key"), "{err}");
+    }
+
+    #[test]
+    fn erase_destroys_keys_durably_and_raises_the_epoch() {
+        let dir = tempfile::tempdir().unwrap();
+        let v = Vault::open(dir.path(), master(), 16).unwrap();
+        v.issue(&[pk(1), pk(2)]).unwrap();
+        assert_eq!(v.epoch(), 0);
+        assert_eq!(v.erase(&[pk(1), pk(9)]).unwrap(), 1);
+        assert_eq!(v.epoch(), 1);
+        assert!(v.opener(&pk(1), 0).is_none());
+        // Re-issued after erasure: the next generation, the epoch unchanged.
+        v.issue(&[pk(1)]).unwrap();
+        assert_eq!(v.cipher(&pk(1)).unwrap().generation(), 1);
+        drop(v);
+        let v = Vault::open(dir.path(), master(), 16).unwrap();
+        assert_eq!((v.epoch(), v.live_keys()), (1, 2));
+        assert!(
+            v.opener(&pk(1), 0).is_none(),
+            "the old generation stays destroyed"
+        );
+        assert!(v.opener(&pk(1), 1).is_some());
     }
 }
