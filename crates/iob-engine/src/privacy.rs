@@ -73,6 +73,13 @@ impl Privacy {
                     let _ = std::fs::remove_file(&next);
                 }
             }
+            if !path.exists() && dir.join("vault").join("keys.v1").exists() {
+                // Generating a new key here would make every sealed event unreadable.
+                return Err(EngineError::Config {
+                    key: path.display().to_string(),
+                    reason: "the master key is missing but the vault holds keys wrapped under one: restore the key file (or set privacy.master_key_file / IOB_MASTER_KEY to it)".into(),
+                });
+            }
             if !path.exists() {
                 std::fs::create_dir_all(path.parent().expect("secrets/"))
                     .map_err(|e| EngineError::io("creating the secrets directory", e))?;

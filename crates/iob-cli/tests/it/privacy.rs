@@ -262,6 +262,12 @@ fn master_key_rotation_keeps_data_readable_and_old_key_stops_working() {
     );
     let (ok, _, err) = run(&cfg_old, &["profile", USER, "--purpose", "analytics"]);
     assert!(!ok && err.contains("master key"), "{err}");
+    // A lost key file is not silently replaced by a new key (that would shred everything).
+    std::fs::remove_file(&key_path).unwrap();
+    let cfg = write_config(dir.path(), ""); // back to the generated key's location
+    let (ok, _, err) = run(&cfg, &["profile", USER, "--purpose", "analytics"]);
+    assert!(!ok && err.contains("master key is missing"), "{err}");
+    assert!(!key_path.exists());
 }
 
 #[test]
