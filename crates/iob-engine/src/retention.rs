@@ -163,24 +163,28 @@ impl RetentionWorker {
         if privacy.retention.is_empty() {
             return Ok(None);
         }
+        // What expired while the engine was down goes now, before anything is read or written
+        // (and deterministically: not whenever the thread gets to it).
+        privacy.retention.enforce(&privacy.vault, clock.now().0)?;
         let stop = std::sync::Arc::new((Mutex::new(false), parking_lot::Condvar::new()));
         let s = stop.clone();
         let thread = std::thread::Builder::new()
             .name("iob-retention".into())
             .spawn(move || {
                 loop {
-                    if let Err(e) = privacy
-                        .retention
-                        .enforce(&privacy.vault, clock.now().0)
-                    {
-                        tracing::error!(error = %e, "retention: could not destroy expired keys; retrying");
-                    }
                     let mut stopped = s.0.lock();
                     if !*stopped {
                         s.1.wait_for(&mut stopped, every.max(std::time::Duration::from_millis(100)));
                     }
                     if *stopped {
                         return;
+                    }
+                    drop(stopped);
+                    if let Err(e) = privacy
+                        .retention
+                        .enforce(&privacy.vault, clock.now().0)
+                    {
+                        tracing::error!(error = %e, "retention: could not destroy expired keys; retrying");
                     }
                 }
             })
