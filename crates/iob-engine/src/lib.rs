@@ -47,7 +47,7 @@ pub use import::{ImportSummary, ReplaySummary};
 pub use ingest::{Endpoint, Receipt, RejectedItem, Submission};
 pub use iob_unify::{PersonId, ProfileView};
 pub use keys::{ApiKey, KeyInfo, KeyRequest, NewKey, parse_lifetime};
-pub use person_reads::{IdentityReport, JourneyPage};
+pub use person_reads::{ConsentReport, IdentityReport, JourneyPage};
 pub use persons::{ErasureReport, PersonExport};
 pub use reads::EventRecord;
 pub use server_config::{RateLimitConfig, ServerConfig};

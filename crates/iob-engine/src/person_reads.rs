@@ -31,7 +31,73 @@ pub struct IdentityReport {
     pub events: Vec<serde_json::Value>,
 }
 
+/// A person's consent: the decision per purpose now, and every choice recorded.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConsentReport {
+    pub person: PersonId,
+    /// Per configured purpose: `allowed`, and why (`granted`, `withdrawn`, `default`).
+    pub purposes: std::collections::BTreeMap<String, serde_json::Value>,
+    pub history: Vec<iob_unify::ConsentChoice>,
+}
+
 impl Engine {
+    /// The consent state of the person behind `id`: what each purpose may do now and the
+    /// history it follows from. Readable under any configured purpose (it is what every other
+    /// read is judged by, and what a consent banner shows back); audited like every read.
+    pub fn consent_state(
+        &self,
+        permit: &Permit,
+        id: &str,
+    ) -> Result<Option<ConsentReport>, EngineError> {
+        let Some(p) = self.person(id)? else {
+            return Ok(None);
+        };
+        let report = {
+            let u = self.unify().unifier.lock();
+            let Some(person) = u.graph().current(p) else {
+                return Ok(None);
+            };
+            if u.profile(person).is_none() {
+                return Ok(None);
+            }
+            let purposes = u
+                .consent_rules()
+                .policy
+                .purposes()
+                .map(|(purpose, default)| {
+                    let (allowed, basis) = match u.decide(person, purpose) {
+                        iob_govern::Decision::Allowed(b) => (true, Some(b)),
+                        iob_govern::Decision::Denied(b) => (false, Some(b)),
+                        iob_govern::Decision::Exempt => (true, None),
+                    };
+                    let since = u
+                        .consents(person)
+                        .and_then(|h| h.latest(purpose.as_str()))
+                        .map(|c| Timestamp(c.at).to_rfc3339());
+                    (
+                        purpose.to_string(),
+                        serde_json::json!({"allowed": allowed, "basis": basis, "default": default, "since": since}),
+                    )
+                })
+                .collect();
+            ConsentReport {
+                person,
+                purposes,
+                history: u
+                    .consents(person)
+                    .map(|h| h.choices().to_vec())
+                    .unwrap_or_default(),
+            }
+        };
+        self.audit_person(
+            permit,
+            iob_govern::Access::ConsentRead,
+            report.person,
+            report.history.len(),
+        )?;
+        Ok(Some(report))
+    }
+
     /// The person behind `id` (see [`Unifier::lookup`]), after applying the durable log.
     fn person(&self, id: &str) -> Result<Option<PersonId>, EngineError> {
         self.unify().catch_up()?;

@@ -76,6 +76,7 @@ pub fn router(engine: Arc<Engine>, cfg: &ServerConfig) -> Router {
         .route("/v1/persons/{id}/export", get(privacy::export))
         .route("/v1/persons/{id}/timeline", get(persons::timeline))
         .route("/v1/persons/{id}/identity", get(persons::identity))
+        .route("/v1/persons/{id}/consent", get(persons::consent))
         .route("/v1/keys", get(keys::list).post(keys::create))
         .route("/v1/keys/{id}", delete(keys::revoke))
         .route("/v1/stats", get(admin::stats))

@@ -41,6 +41,14 @@ fn permit(st: &AppState, key: ApiKey, q: &ReadQuery) -> Result<Permit, Problem> 
         field: "purpose".into(),
         reason: e.to_string(),
     })?;
+    // `operations` is not consent-based and sees raw identifiers: data-subject requests and
+    // maintenance, for admin keys only.
+    if purpose.as_str() == Purpose::OPERATIONS && key.scope != iob_engine::Scope::Admin {
+        return Err(EngineError::Forbidden {
+            action: "read under the `operations` purpose (not consent-based, raw identifiers: admin keys only); declare the purpose you read for",
+        }
+        .into());
+    }
     Ok(st.engine.permit(Actor::ApiKey(key.id), &purpose)?)
 }
 
@@ -111,6 +119,18 @@ pub async fn identity(
 ) -> Result<Json<Value>, Problem> {
     read_person(st, &headers, id, q, |engine, permit, id, _| {
         engine.explain_identity(permit, id)
+    })
+    .await
+}
+
+pub async fn consent(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    q: Result<Query<ReadQuery>, QueryRejection>,
+) -> Result<Json<Value>, Problem> {
+    read_person(st, &headers, id, q, |engine, permit, id, _| {
+        engine.consent_state(permit, id)
     })
     .await
 }

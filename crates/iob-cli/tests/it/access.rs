@@ -88,7 +88,10 @@ fn authorization_matrix() {
         // Personalization is opt-in and u1 never granted it: authorized, but refused by consent.
         ("GET",    "/v1/persons/u1?purpose=personalization",      "",            [401, 401, 401, 403, 403, 403, 403, 403]),
         ("GET",    "/v1/persons/u1/timeline?purpose=analytics",   "",            [401, 401, 401, 403, 403, 403, 200, 200]),
-        ("GET",    "/v1/persons/u1/identity?purpose=operations",  "",            [401, 401, 401, 403, 403, 403, 200, 200]),
+        ("GET",    "/v1/persons/u1/identity?purpose=analytics",   "",            [401, 401, 401, 403, 403, 403, 200, 200]),
+        // `operations` (no consent check, raw identifiers) is for admin keys only.
+        ("GET",    "/v1/persons/u1/identity?purpose=operations",  "",            [401, 401, 401, 403, 403, 403, 403, 200]),
+        ("GET",    "/v1/persons/u1/consent?purpose=analytics",    "",            [401, 401, 401, 403, 403, 403, 200, 200]),
         ("GET",    "/v1/stats",                                   "",            [401, 401, 401, 403, 403, 200, 200, 200]),
         ("GET",    "/v1/quarantine",                              "",            [401, 401, 401, 403, 403, 403, 403, 200]),
         ("POST",   "/v1/quarantine/replay",                       "",            [401, 401, 401, 403, 403, 403, 403, 200]),

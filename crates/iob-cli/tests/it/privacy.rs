@@ -445,6 +445,42 @@ fn consent_bad_input_is_named_and_unknown_persons_are_recorded() {
         .unwrap();
     assert_eq!(consent["data"]["policyVersion"], "v9", "{consent}");
     assert_eq!(consent["data"]["granted"], true);
+    // The consent state, as a banner or a CMP would read it back.
+    let r = admin_get(&s, "/v1/persons/newcomer/consent?purpose=analytics");
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let c = r.json();
+    let p = &c["purposes"];
+    assert_eq!(
+        (
+            p["personalization"]["allowed"].as_bool(),
+            p["personalization"]["basis"].as_str()
+        ),
+        (Some(true), Some("granted")),
+        "{c}"
+    );
+    assert_eq!(
+        (
+            p["marketing"]["allowed"].as_bool(),
+            p["marketing"]["basis"].as_str()
+        ),
+        (Some(false), Some("default")),
+        "{c}"
+    );
+    assert_eq!(
+        (
+            p["analytics"]["allowed"].as_bool(),
+            p["analytics"]["default"].as_str()
+        ),
+        (Some(true), Some("opt-out")),
+        "{c}"
+    );
+    assert_eq!(p["health"]["allowed"], false);
+    assert_eq!(c["history"].as_array().unwrap().len(), 1);
+    assert!(p["personalization"]["since"].as_str().is_some());
+    assert_eq!(
+        admin_get(&s, "/v1/persons/nobody/consent?purpose=analytics").status,
+        404
+    );
 }
 
 #[test]

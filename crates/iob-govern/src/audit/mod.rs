@@ -84,6 +84,8 @@ pub enum Access {
     TimelineRead,
     /// A person's identity explanation.
     IdentityRead,
+    /// A person's consent state and history.
+    ConsentRead,
     /// Events in log order (`iob events tail`, reads by sequence number).
     LogRead,
     /// Events in an event-time range.
@@ -108,6 +110,7 @@ impl Access {
             Access::ProfileRead => "profile.read",
             Access::TimelineRead => "timeline.read",
             Access::IdentityRead => "identity.read",
+            Access::ConsentRead => "consent.read",
             Access::LogRead => "log.read",
             Access::LogScan => "log.scan",
             Access::LogExport => "log.export",
