@@ -145,3 +145,67 @@ fn erase_forgets_identifiers_profile_journey_and_consent() {
     assert_ne!(again, carol);
     assert_eq!(u.view(&ops(), again, T0 + 5).unwrap().events, 1);
 }
+
+use proptest::prelude::*;
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Consent choices applied in any arrival order give the same decisions and the same
+    /// history (by event time), also when the choices are split across two identities that
+    /// merge later.
+    #[test]
+    fn consent_does_not_depend_on_arrival_order(
+        choices in proptest::collection::vec((0usize..4, any::<bool>(), any::<bool>()), 1..12),
+        order in any::<u64>(),
+    ) {
+        const PURPOSES: [&str; 4] = ["analytics", "personalization", "marketing", "health"];
+        // Distinct event times (a tie is broken by log position, which is arrival order).
+        let evs: Vec<Ev> = choices
+            .iter()
+            .enumerate()
+            .map(|(i, &(p, granted, anon))| {
+                let (g, d): (Vec<&str>, Vec<&str>) = if granted {
+                    (vec![PURPOSES[p]], vec![])
+                } else {
+                    (vec![], vec![PURPOSES[p]])
+                };
+                if anon {
+                    consent(None, Some("a-1"), &g, &d, T0 + i as i64 * 1000)
+                } else {
+                    consent(Some("u-1"), None, &g, &d, T0 + i as i64 * 1000)
+                }
+            })
+            .collect();
+        let mut link = track(Some("u-1"), Some("a-1"), "Signed In", T0 - 1, json!({}));
+        link.0 = EventKind::Identify;
+        link.2["type"] = json!("identify");
+
+        let mut shuffled = evs.clone();
+        let mut state = order;
+        for i in (1..shuffled.len()).rev() {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            shuffled.swap(i, (state >> 33) as usize % (i + 1));
+        }
+        let mut a = unifier();
+        let mut in_order = vec![link.clone()];
+        in_order.extend(evs);
+        apply_all(&mut a, &in_order);
+        let mut b = unifier();
+        shuffled.push(link);
+        apply_all(&mut b, &shuffled);
+
+        let (pa, pb) = (a.lookup("u-1").unwrap(), b.lookup("u-1").unwrap());
+        prop_assert_eq!(b.lookup("anon:a-1"), Some(pb));
+        for p in PURPOSES {
+            let purpose = Purpose::new(p).unwrap();
+            prop_assert_eq!(a.decide(pa, &purpose), b.decide(pb, &purpose), "{}", p);
+        }
+        let strip = |u: &iob_unify::Unifier, p| -> Vec<(String, bool, i64)> {
+            u.consents(p)
+                .map(|h| h.choices().iter().map(|c| (c.purpose.clone(), c.granted, c.at)).collect())
+                .unwrap_or_default()
+        };
+        prop_assert_eq!(strip(&a, pa), strip(&b, pb));
+    }
+}
