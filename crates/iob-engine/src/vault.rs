@@ -503,4 +503,33 @@ mod tests {
         );
         assert!(v.opener(&pk(1), 1).is_some());
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+        /// Any truncation or byte flip of a vault file: open fails with an error or succeeds;
+        /// never a panic, and a key it still holds opens what was sealed under it.
+        #[test]
+        fn damaged_vault_files_never_panic(cut in 0usize..400, flip in proptest::option::of((0usize..400, 1u8..=255))) {
+            let dir = tempfile::tempdir().unwrap();
+            let v = Vault::open(dir.path(), master(), 16).unwrap();
+            v.issue(&[pk(1), pk(2), pk(3), pk(4)]).unwrap();
+            let sealed: Vec<Vec<u8>> = (1..=4).map(|i| v.cipher(&pk(i)).unwrap().seal(&pk(i), b"x")).collect();
+            drop(v);
+            let path = dir.path().join("vault/keys.v1");
+            let mut b = std::fs::read(&path).unwrap();
+            b.truncate(b.len().saturating_sub(cut));
+            if let Some((at, x)) = flip && at < b.len() {
+                b[at] ^= x;
+            }
+            std::fs::write(&path, &b).unwrap();
+            if let Ok(v) = Vault::open(dir.path(), master(), 16) {
+                for (i, s) in (1..=4u8).zip(&sealed) {
+                    if let Some(c) = v.opener(&pk(i), 0) {
+                        proptest::prop_assert_eq!(c.open(&pk(i), s).unwrap(), b"x");
+                    }
+                }
+            }
+        }
+    }
 }
