@@ -361,28 +361,36 @@ impl Vault {
 
     /// Destroys the data keys of `persons` and rewrites the vault without them.
     pub(crate) fn erase(&self, persons: &[PersonKey]) -> Result<usize, EngineError> {
+        // Lock order everywhere: file, then cache, then keys (`ciphers` takes cache then keys).
         let mut file = self.file.lock();
+        let mut cache = self.cache.lock();
         let mut keys = self.keys.write();
+        let mut previous = Vec::with_capacity(persons.len());
         let mut destroyed = 0;
         for p in persons {
             let next = match keys.get(p) {
                 Some(Slot::Live(k)) => {
                     destroyed += 1;
-                    self.epoch.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                     k.generation() + 1
                 }
                 Some(Slot::Erased(n)) => *n,
                 None => 0,
             };
-            keys.insert(*p, Slot::Erased(next));
+            previous.push((*p, keys.insert(*p, Slot::Erased(next))));
+            cache.remove(p);
         }
-        {
-            let mut cache = self.cache.lock();
-            for p in persons {
-                cache.remove(p);
+        if let Err(e) = self.rewrite(&mut file, &self.master.read(), &keys) {
+            // Not on disk: the keys are not destroyed, and memory must not say they are.
+            for (p, slot) in previous.into_iter().rev() {
+                match slot {
+                    Some(s) => keys.insert(p, s),
+                    None => keys.remove(&p),
+                };
             }
+            return Err(e);
         }
-        self.rewrite(&mut file, &self.master.read(), &keys)?;
+        self.epoch
+            .fetch_add(destroyed as u64, std::sync::atomic::Ordering::SeqCst);
         Ok(destroyed)
     }
 
@@ -502,6 +510,34 @@ mod tests {
             "the old generation stays destroyed"
         );
         assert!(v.opener(&pk(1), 1).is_some());
+    }
+
+    /// Sealing (cache, then keys) and erasing (file, cache, keys) take their locks in one order:
+    /// running both at once finishes.
+    #[test]
+    fn erasing_while_sealing_does_not_deadlock() {
+        let dir = tempfile::tempdir().unwrap();
+        let v = std::sync::Arc::new(Vault::open(dir.path(), master(), 4).unwrap());
+        let persons: Vec<PersonKey> = (0..32).map(pk).collect();
+        v.issue(&persons).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sealer = {
+            let (v, persons) = (v.clone(), persons.clone());
+            std::thread::spawn(move || {
+                for _ in 0..2000 {
+                    let _ = v.ciphers(persons.iter());
+                }
+                tx.send(()).unwrap();
+            })
+        };
+        for round in 0..20u8 {
+            v.erase(&[pk(round)]).unwrap();
+            v.issue(&[pk(round)]).unwrap();
+        }
+        rx.recv_timeout(std::time::Duration::from_secs(20))
+            .expect("sealing finished while erasures ran");
+        sealer.join().unwrap();
+        assert_eq!(v.epoch(), 20);
     }
 
     proptest::proptest! {
