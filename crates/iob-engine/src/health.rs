@@ -32,33 +32,44 @@ pub(crate) fn consent_rejection(index: Option<usize>) -> Rejection {
 
 impl Engine {
     /// Takes out of `records` the `observe` readings of health metrics whose person has not
-    /// given health consent (after applying the durable log), each with its rejection; `at`
-    /// maps a record to its item index in the request. Health readings are never stored
-    /// without consent, and never kept in plaintext when refused (the quarantine seals them).
+    /// given health consent (after applying the durable log), each with its position in
+    /// `records`. Health readings are never stored without consent, and never kept in
+    /// plaintext when refused (the quarantine seals them). Each payload is read at most once.
     pub(crate) fn gate_health(
         &self,
         records: &mut Vec<NewRecord>,
     ) -> Result<Vec<(usize, NewRecord)>, EngineError> {
-        let health = |r: &NewRecord| {
-            r.kind == EventKind::Observe && {
+        // The identifiers of each health reading; `None` for every other record.
+        let readings: Vec<Option<ReadingIds>> = records
+            .iter()
+            .map(|r| {
+                if r.kind != EventKind::Observe {
+                    return None;
+                }
                 let v: ReadingIds = serde_json::from_slice(&r.payload).unwrap_or_default();
-                v.metric.is_some_and(|m| self.privacy.is_health(&m))
-            }
-        };
-        if !records.iter().any(health) {
+                v.metric
+                    .as_deref()
+                    .is_some_and(|m| self.privacy.is_health(m))
+                    .then_some(v)
+            })
+            .collect();
+        if readings.iter().all(Option::is_none) {
             return Ok(Vec::new());
         }
         self.unify.catch_up()?;
         let u = self.unify.unifier.lock();
-        let purpose = Purpose::new(Purpose::HEALTH).expect("valid");
+        let purpose = Purpose::health();
         let mut refused = Vec::new();
         let mut kept = Vec::with_capacity(records.len());
-        for (i, r) in std::mem::take(records).into_iter().enumerate() {
-            if !health(&r) {
+        for (i, (r, reading)) in std::mem::take(records)
+            .into_iter()
+            .zip(readings)
+            .enumerate()
+        {
+            let Some(v) = reading else {
                 kept.push(r);
                 continue;
-            }
-            let v: ReadingIds = serde_json::from_slice(&r.payload).unwrap_or_default();
+            };
             let person = [
                 ("user", v.user_id),
                 ("anon", v.anonymous_id),
@@ -66,8 +77,7 @@ impl Engine {
             ]
             .into_iter()
             .find_map(|(kind, id)| u.lookup(&format!("{kind}:{}", id?)));
-            let allowed = person.is_some_and(|p| u.decide(p, &purpose).allowed());
-            if allowed {
+            if person.is_some_and(|p| u.decide(p, &purpose).allowed()) {
                 kept.push(r);
             } else {
                 refused.push((i, r));

@@ -14,13 +14,13 @@
 use std::collections::HashMap;
 
 use iob_govern::Permit;
-use iob_types::{EventKind, PersonKey, Purpose};
+use iob_types::{EventKind, PersonKey};
 use serde_json::Value;
 
 use crate::{Engine, EngineError};
 
 fn exempt(permit: &Permit) -> bool {
-    permit.purpose().as_str() == Purpose::OPERATIONS
+    permit.purpose().is_operations()
 }
 
 /// Consent decisions of one bulk read, cached per stored person key.
@@ -55,10 +55,7 @@ impl<'a> ConsentFilter<'a> {
             return true;
         }
         let purpose = self.permit.purpose();
-        if kind == EventKind::Observe
-            && purpose.as_str() != Purpose::HEALTH
-            && metric.is_some_and(|m| self.engine.privacy.is_health(m))
-        {
+        if !purpose.is_health() && self.engine.privacy.is_health_reading(kind, metric) {
             return false;
         }
         *self.decided.entry(*person).or_insert_with(|| {

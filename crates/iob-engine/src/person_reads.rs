@@ -7,7 +7,7 @@
 
 use iob_govern::Permit;
 use iob_store::StoredRecord;
-use iob_types::{Purpose, Timestamp};
+use iob_types::Timestamp;
 use iob_unify::{Explanation, PersonId, ProfileView, ReadRefused};
 use serde::Serialize;
 
@@ -119,7 +119,7 @@ impl Engine {
         let now = at.unwrap_or_else(|| self.clock.now()).0;
         let mut view = refused(self.unify().unifier.lock().view(permit, p, now))?;
         if let Some(v) = &mut view
-            && permit.purpose().as_str() != Purpose::HEALTH
+            && !permit.purpose().is_health()
         {
             // Health readings are shown only to reads for the health purpose.
             v.metrics.retain(|m, _| !self.privacy.is_health(m));
@@ -176,19 +176,14 @@ impl Engine {
         };
         let more = entries.len() > limit;
         let mut events = Vec::with_capacity(limit);
-        let health = permit.purpose().as_str() == Purpose::HEALTH;
         for &(_, seq) in entries.iter().take(limit) {
             for r in self.store.read_log(permit, seq, 1)? {
                 let Some(mut v) = self.open_json(&r)? else {
                     continue;
                 };
-                self.pseudonymize_event(permit, &mut v);
                 // Health readings are part of the journey only for the health purpose.
-                let is_health = v["type"] == "observe"
-                    && v["metric"]
-                        .as_str()
-                        .is_some_and(|m| self.privacy.is_health(m));
-                if !is_health || health {
+                if permit.purpose().is_health() || !self.privacy.is_health_json(&v) {
+                    self.pseudonymize_event(permit, &mut v);
                     events.push(v);
                 }
             }

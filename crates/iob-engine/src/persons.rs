@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 
 use iob_govern::{MasterKey, Permit};
 use iob_store::Codec;
-use iob_types::{PersonKey, Purpose, Timestamp};
+use iob_types::{PersonKey, Timestamp};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -46,7 +46,7 @@ pub struct PersonExport {
 }
 
 fn require_operations(permit: &Permit, what: &'static str) -> Result<(), EngineError> {
-    if permit.purpose().as_str() == Purpose::OPERATIONS {
+    if permit.purpose().is_operations() {
         Ok(())
     } else {
         Err(EngineError::Invalid {
@@ -181,10 +181,7 @@ impl Engine {
                 let Some(v) = self.open_json(&r)? else {
                     continue;
                 };
-                let health = v["type"] == "observe"
-                    && v["metric"]
-                        .as_str()
-                        .is_some_and(|m| self.privacy.is_health(m));
+                let health = self.privacy.is_health_json(&v);
                 let purpose = if health {
                     json!(["health"])
                 } else {

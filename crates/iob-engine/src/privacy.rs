@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 
 use iob_govern::{MasterKey, PersonCipher, Pseudonymizer, sealed_generation};
 use iob_store::{Codec, NewQuarantined, NewRecord};
-use iob_types::PersonKey;
+use iob_types::{EventKind, PersonKey};
 
 use crate::retention::Retention;
 use crate::vault::Vault;
@@ -136,6 +136,16 @@ impl Privacy {
 
     pub(crate) fn is_health(&self, metric: &str) -> bool {
         self.health.contains(metric)
+    }
+
+    /// Whether a stored event is a health reading: an `observe` of a configured health metric.
+    pub(crate) fn is_health_reading(&self, kind: EventKind, metric: Option<&str>) -> bool {
+        kind == EventKind::Observe && metric.is_some_and(|m| self.is_health(m))
+    }
+
+    /// [`Privacy::is_health_reading`] of an event's JSON.
+    pub(crate) fn is_health_json(&self, v: &serde_json::Value) -> bool {
+        v["type"] == "observe" && self.is_health_reading(EventKind::Observe, v["metric"].as_str())
     }
 
     /// Seals every record's payload under its person key's data key, issuing missing keys

@@ -34,22 +34,24 @@ impl Engine {
         else {
             return Ok(None);
         };
-        let corrupt = |e: String| EngineError::Corrupt {
-            seq: r.pos.seq,
-            reason: e,
+        let seq = r.pos.seq;
+        let corrupt = |e: &dyn std::fmt::Display| EngineError::Corrupt {
+            seq,
+            reason: e.to_string(),
         };
-        let mut event = Event::from_json(&payload).map_err(|e| corrupt(e.to_string()))?;
-        let metric = event.reading.as_ref().map(|m| m.metric.as_str());
-        if !filter.allows(&r.person, event.kind, metric) {
-            return Ok(None);
-        }
-        if permit.purpose().as_str() != iob_types::Purpose::OPERATIONS {
+        let event = if permit.purpose().is_operations() {
+            Event::from_json(&payload).map_err(|e| corrupt(&e))?
+        } else {
+            // Read once as JSON: filtered by consent, identifiers replaced, then typed.
             let mut v: serde_json::Value =
-                serde_json::from_slice(&payload).map_err(|e| corrupt(e.to_string()))?;
+                serde_json::from_slice(&payload).map_err(|e| corrupt(&e))?;
+            if !filter.allows(&r.person, r.kind, v["metric"].as_str()) {
+                return Ok(None);
+            }
             self.pseudonymize_event(permit, &mut v);
-            let json = serde_json::to_vec(&v).map_err(|e| corrupt(e.to_string()))?;
-            event = Event::from_json(&json).map_err(|e| corrupt(e.to_string()))?;
-        }
+            Event::from_json(&serde_json::to_vec(&v).map_err(|e| corrupt(&e))?)
+                .map_err(|e| corrupt(&e))?
+        };
         Ok(Some(EventRecord {
             pos: r.pos,
             person: r.person,

@@ -63,14 +63,14 @@ impl ConsentPolicy {
         }
         let mut map = BTreeMap::new();
         for p in purposes {
-            if p.as_str() == Purpose::OPERATIONS {
+            if p.is_operations() {
                 continue;
             }
             let d = defaults
                 .get(p.as_str())
                 .copied()
                 .unwrap_or_else(|| builtin_default(p.as_str()));
-            if p.as_str() == Purpose::HEALTH && d != DefaultConsent::OptIn {
+            if p.is_health() && d != DefaultConsent::OptIn {
                 return Err(GovernError::Policy(
                     "health is always opt-in: remove `health` from privacy.consent_defaults".into(),
                 ));
@@ -92,7 +92,7 @@ impl ConsentPolicy {
     /// Whether reads for `purpose` depend on the person's consent (every purpose but
     /// `operations`).
     pub fn is_consent_based(&self, purpose: &Purpose) -> bool {
-        purpose.as_str() != Purpose::OPERATIONS
+        !purpose.is_operations()
     }
 
     /// The decision for `purpose`, given the person's latest choice for it (`Some(true)`

@@ -49,7 +49,7 @@ impl Default for Governor {
 
 impl Governor {
     pub fn new(mut purposes: Vec<Purpose>) -> Self {
-        if !purposes.iter().any(|p| p.as_str() == Purpose::OPERATIONS) {
+        if !purposes.iter().any(Purpose::is_operations) {
             purposes.push(Purpose::operations());
         }
         Governor { purposes }

@@ -43,7 +43,7 @@ fn permit(st: &AppState, key: ApiKey, q: &ReadQuery) -> Result<Permit, Problem> 
     })?;
     // `operations` is not consent-based and sees raw identifiers: data-subject requests and
     // maintenance, for admin keys only.
-    if purpose.as_str() == Purpose::OPERATIONS && key.scope != iob_engine::Scope::Admin {
+    if purpose.is_operations() && key.scope != iob_engine::Scope::Admin {
         return Err(EngineError::Forbidden {
             action: "read under the `operations` purpose (not consent-based, raw identifiers: admin keys only); declare the purpose you read for",
         }

@@ -56,6 +56,19 @@ impl Purpose {
         .collect()
     }
 
+    /// `operations`: the engine's own work and data-subject requests; not consent-based.
+    pub fn is_operations(&self) -> bool {
+        self.as_str() == Self::OPERATIONS
+    }
+
+    /// `health`: the only purpose that sees health readings.
+    pub fn is_health(&self) -> bool {
+        self.as_str() == Self::HEALTH
+    }
+
+    pub fn health() -> Self {
+        Purpose(Arc::from(Self::HEALTH))
+    }
     pub fn analytics() -> Self {
         Purpose(Arc::from(Self::ANALYTICS))
     }

@@ -95,7 +95,7 @@ impl Unifier {
     /// history are dropped. Returns the log positions of their events, so the caller can find
     /// and destroy the keys those events are sealed under.
     pub fn erase(&mut self, permit: &Permit, p: PersonId) -> Result<Erased, ReadRefused> {
-        if permit.purpose().as_str() != Purpose::OPERATIONS {
+        if !permit.purpose().is_operations() {
             return Err(ReadRefused::Consent {
                 purpose: permit.purpose().clone(),
                 basis: iob_govern::Basis::UnknownPurpose,
