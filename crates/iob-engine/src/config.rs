@@ -182,6 +182,19 @@ fn valid_source_name(name: &str) -> bool {
 }
 
 impl Config {
+    /// `collect.purposes`, validated.
+    pub fn purposes(&self) -> Result<Vec<iob_types::Purpose>, EngineError> {
+        self.collect
+            .purposes
+            .iter()
+            .map(|p| iob_types::Purpose::new(p))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| EngineError::Config {
+                key: "collect.purposes".into(),
+                reason: e.to_string(),
+            })
+    }
+
     /// Reads `path` (if given), applies `IOB_*` overrides from `env`, and validates.
     pub fn load(
         path: Option<&Path>,

@@ -7,7 +7,6 @@
 //! this module must never log one (ids only).
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -324,27 +323,10 @@ pub fn load_pseudonym_key(dir: &Path) -> Result<SecretKey, EngineError> {
     }
 }
 
-/// Writes `bytes` to `path` atomically (temp file, fsync, rename), readable by the owner only.
+/// [`iob_govern::write_private`] (atomic, mode 0600), as an engine error.
 pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> Result<(), EngineError> {
-    let tmp = path.with_extension("tmp");
-    let io = |e| EngineError::io(format!("writing {}", path.display()), e);
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let mut f = opts.open(&tmp).map_err(io)?;
-    f.write_all(bytes).map_err(io)?;
-    f.sync_all().map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(io)?;
-    if let Some(parent) = path.parent()
-        && let Ok(d) = std::fs::File::open(parent)
-    {
-        let _ = d.sync_all();
-    }
-    Ok(())
+    iob_govern::write_private(path, bytes)
+        .map_err(|e| EngineError::io(format!("writing {}", path.display()), e))
 }
 
 #[cfg(test)]

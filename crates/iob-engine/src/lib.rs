@@ -140,16 +140,7 @@ impl Engine {
         for note in audit.notes() {
             tracing::warn!(%note, "audit log recovered from an unclean stop");
         }
-        let purposes = config
-            .collect
-            .purposes
-            .iter()
-            .map(|p| Purpose::new(p))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| EngineError::Config {
-                key: "collect.purposes".into(),
-                reason: e.to_string(),
-            })?;
+        let purposes = config.purposes()?;
         let collector = ingest::build_collector(config, &purposes)?;
         let mut sources: Vec<String> = config.sources.iter().map(|s| s.name.clone()).collect();
         for (k, _) in keys.keys() {

@@ -269,7 +269,8 @@ impl Privacy {
                 let n = self.vault.rotate(key)?;
                 std::fs::rename(&next, path)
                     .map_err(|e| EngineError::io("replacing the master key file", e))?;
-                iob_store::fsync_dir(path.parent().expect("secrets/"))?;
+                iob_govern::sync_dir(path.parent().expect("secrets/"))
+                    .map_err(|e| EngineError::io("syncing the secrets directory", e))?;
                 Ok((id, n))
             }
             (_, Some(key)) => {

@@ -112,7 +112,7 @@ impl Retention {
             vault.issue(&[key])?;
             live.insert(entry);
             let bytes = serde_json::to_vec(&*live).expect("serializable");
-            iob_store::write_atomic(&self.path, &bytes)?;
+            crate::keys::write_private(&self.path, &bytes)?;
         }
         Ok(key)
     }
@@ -139,7 +139,7 @@ impl Retention {
             live.remove(e);
         }
         let bytes = serde_json::to_vec(&*live).expect("serializable");
-        iob_store::write_atomic(&self.path, &bytes)?;
+        crate::keys::write_private(&self.path, &bytes)?;
         tracing::info!(
             day_keys = keys.len(),
             "retention: destroyed expired day keys"

@@ -16,7 +16,6 @@ use std::time::{Duration, Instant};
 
 use iob_govern::{ConsentPolicy, Permit, Pseudonymizer};
 use iob_store::Store;
-use iob_types::Purpose;
 use iob_unify::{ConsentRules, StoredEvent, Unifier};
 
 use crate::privacy::Privacy;
@@ -80,16 +79,7 @@ impl Drop for Follower {
 
 /// The consent policy of `config`: its purposes and their defaults.
 pub(crate) fn consent_policy(config: &Config) -> Result<ConsentPolicy, EngineError> {
-    let purposes = config
-        .collect
-        .purposes
-        .iter()
-        .map(|p| Purpose::new(p))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| EngineError::Config {
-            key: "collect.purposes".into(),
-            reason: e.to_string(),
-        })?;
+    let purposes = config.purposes()?;
     ConsentPolicy::new(&purposes, &config.privacy.consent_defaults).map_err(|e| {
         EngineError::Config {
             key: "privacy.consent_defaults".into(),

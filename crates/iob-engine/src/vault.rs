@@ -119,7 +119,7 @@ impl Vault {
             None => {
                 let mut b = Vec::new();
                 b.extend_from_slice(&Self::header(&master));
-                iob_store::write_atomic(&path, &b)?;
+                crate::keys::write_private(&path, &b)?;
                 b.len()
             }
             Some(b) => Self::load(&path, b, &master, &mut keys)?,
@@ -421,7 +421,7 @@ impl Vault {
                 Slot::Erased(n) => erased_frame(&mut b, p, *n),
             }
         }
-        iob_store::write_atomic(&self.path, &b)?;
+        crate::keys::write_private(&self.path, &b)?;
         // The held handle still names the old (unlinked) inode: reopen for later appends.
         let fresh = OpenOptions::new()
             .read(true)

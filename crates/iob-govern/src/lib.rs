@@ -21,6 +21,7 @@ mod consent;
 mod error;
 mod limit;
 mod permit;
+mod private_file;
 mod pseudonym;
 mod sealing;
 
@@ -30,6 +31,7 @@ pub use consent::{Basis, ConsentPolicy, Decision, DefaultConsent};
 pub use error::GovernError;
 pub use limit::{Limit, RateLimiter};
 pub use permit::{Actor, Governor, Permit};
+pub use private_file::{sync_dir, write_private};
 pub use pseudonym::{Pseudonymizer, SecretKey};
 pub use sealing::{
     DataKey, MasterKey, PersonCipher, SEAL_OVERHEAD, WRAPPED_LEN, generate_master_key_text,

@@ -33,7 +33,7 @@ mod store;
 
 pub use error::StoreError;
 /// Small durable files beside the log (checkpoints, snapshots): written atomically.
-pub use frames::{fsync_dir, read_optional, write_atomic};
+pub use frames::{read_optional, write_atomic};
 pub use quarantine::{NewQuarantined, Quarantine, QuarantineCounts, QuarantineEntry, Resolution};
 pub use read::TimeScan;
 pub use recovery::{RecoveryReport, TornTail};

@@ -4,7 +4,6 @@
 //! Must never print or log the key, and never let two different records encode to the same
 //! bytes (every field is length-prefixed, options are tagged).
 
-use std::io::Write;
 use std::path::Path;
 
 use hmac::{Hmac, KeyInit, Mac};
@@ -116,28 +115,10 @@ pub fn same_mac(a: &str, b: &str) -> bool {
     a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
 
-/// Writes `bytes` to `path` atomically (temp file, fsync, rename, directory fsync), readable
-/// by the owner only.
+/// [`crate::private_file::write_private`], as an audit error.
 fn write_private(path: &Path, bytes: &[u8]) -> Result<(), GovernError> {
-    let io = |e| GovernError::audit_io(format!("writing {}", path.display()), e);
-    let parent = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent).map_err(io)?;
-    let tmp = path.with_extension("tmp");
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let mut f = opts.open(&tmp).map_err(io)?;
-    f.write_all(bytes).map_err(io)?;
-    f.sync_all().map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(io)?;
-    sync_dir(parent).map_err(io)
+    crate::private_file::write_private(path, bytes)
+        .map_err(|e| GovernError::audit_io(format!("writing {}", path.display()), e))
 }
 
-/// fsyncs a directory (a created or renamed entry in it is durable after this).
-pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    std::fs::File::open(dir)?.sync_all()
-}
+pub use crate::private_file::sync_dir;

@@ -4,12 +4,11 @@
 //! Reads and writes files only; it must never decide whether a chain is valid (that is
 //! `verify.rs` and `log.rs`) and never hold the key.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::chain::{AuditKey, same_mac, sync_dir};
+use super::chain::{AuditKey, same_mac};
 use crate::GovernError;
 
 pub const HEAD_FILE: &str = "HEAD";
@@ -137,18 +136,6 @@ pub fn write_head(dir: &Path, key: &AuditKey, seq: u64, hash: &str) -> Result<()
     let mut body = serde_json::to_vec(&head).expect("serializable");
     body.push(b'\n');
     let path = dir.join(HEAD_FILE);
-    let tmp = dir.join("HEAD.tmp");
-    let io = |e| GovernError::audit_io(format!("writing {}", path.display()), e);
-    let mut o = std::fs::OpenOptions::new();
-    o.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        o.mode(0o600);
-    }
-    let mut f = o.open(&tmp).map_err(io)?;
-    f.write_all(&body).map_err(io)?;
-    f.sync_data().map_err(io)?;
-    std::fs::rename(&tmp, &path).map_err(io)?;
-    sync_dir(dir).map_err(io)
+    crate::private_file::write_private(&path, &body)
+        .map_err(|e| GovernError::audit_io(format!("writing {}", path.display()), e))
 }
