@@ -125,7 +125,8 @@ impl UnifyShared {
         let snapshot = snapshot_path(&config.data_dir());
         let mut unifier = new_unifier(config, pseudonyms)?;
         let saved = match read_snapshot(&snapshot, &privacy) {
-            Ok(state) => match unifier.restore(&state) {
+            Ok(None) => None,
+            Ok(Some(state)) => match unifier.restore(&state) {
                 // A snapshot ahead of the log (a log restored from an older backup) is stale.
                 Ok(()) if unifier.applied().is_none_or(|a| a < store.stats().next_seq) => {
                     tracing::info!(applied_through = ?unifier.applied(), persons = unifier.persons(), "unify state restored from its snapshot");
@@ -141,7 +142,6 @@ impl UnifyShared {
                     None
                 }
             },
-            Err(why) if why == "no snapshot" => None,
             Err(why) => {
                 tracing::info!(reason = %why, "no usable unify snapshot: replaying the log");
                 None

@@ -51,13 +51,13 @@ pub(crate) fn frame_snapshot(u: &Unifier, privacy: &Privacy) -> Result<Vec<u8>, 
     Ok(b)
 }
 
-/// The state of a valid snapshot file, or why there is none to use. A snapshot written before
+/// The state of a valid snapshot file (`None`: there is none yet), or why it cannot be used. A snapshot written before
 /// a key was destroyed (an erasure finished but the process died before rewriting the
 /// snapshot, or a retention day expired since) is not used: it may hold what was erased.
-pub(crate) fn read_snapshot(path: &Path, privacy: &Privacy) -> Result<Vec<u8>, String> {
+pub(crate) fn read_snapshot(path: &Path, privacy: &Privacy) -> Result<Option<Vec<u8>>, String> {
     let b = match iob_store::read_optional(path) {
         Ok(Some(b)) => b,
-        Ok(None) => return Err("no snapshot".into()),
+        Ok(None) => return Ok(None),
         Err(e) => return Err(e.to_string()),
     };
     let h = SNAP_HEADER;
@@ -91,5 +91,6 @@ pub(crate) fn read_snapshot(path: &Path, privacy: &Privacy) -> Result<Vec<u8>, S
         .ok_or("the snapshot key is not in the vault")?;
     cipher
         .open(&SNAPSHOT_PERSON, sealed)
+        .map(Some)
         .map_err(|e| e.to_string())
 }

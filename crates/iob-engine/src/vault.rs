@@ -245,19 +245,7 @@ impl Vault {
 
     /// The expanded live key of `person`, from the cache or the vault.
     fn cached(&self, person: &PersonKey) -> Option<Arc<PersonCipher>> {
-        if let Some(c) = self.cache.lock().get(person) {
-            return Some(c.clone());
-        }
-        let cipher = match self.keys.read().get(person) {
-            Some(Slot::Live(k)) => Arc::new(k.cipher()),
-            _ => return None,
-        };
-        let mut cache = self.cache.lock();
-        if cache.len() >= self.cache_cap {
-            cache.clear();
-        }
-        cache.insert(*person, cipher.clone());
-        Some(cipher)
+        self.ciphers(std::iter::once(person)).pop().flatten()
     }
 
     /// The expanded live keys of `persons` (`None` where there is none), with one lock of the

@@ -5,23 +5,34 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
-use iob_engine::{ErasureReport, PersonExport};
+use iob_engine::{Engine, EngineError, ErasureReport, Permit, PersonExport};
 
 use crate::AppState;
 use crate::admin::admin;
 use crate::problem::Problem;
+
+/// Runs `request` for person `id` under the admin key's `operations` permit, off the async
+/// threads (erasure rewrites files; export reads the person's whole history).
+async fn subject_request<T: Send + 'static>(
+    st: AppState,
+    headers: &HeaderMap,
+    id: String,
+    request: impl FnOnce(&Engine, &Permit, &str) -> Result<T, EngineError> + Send + 'static,
+) -> Result<Json<T>, Problem> {
+    let permit = admin(&st, headers)?;
+    let engine = st.engine.clone();
+    let out = tokio::task::spawn_blocking(move || request(&engine, &permit, &id))
+        .await
+        .map_err(|_| EngineError::ShuttingDown)??;
+    Ok(Json(out))
+}
 
 pub async fn erase(
     State(st): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<ErasureReport>, Problem> {
-    let permit = admin(&st, &headers)?;
-    let engine = st.engine.clone();
-    let report = tokio::task::spawn_blocking(move || engine.erase_person(&permit, &id))
-        .await
-        .map_err(|_| iob_engine::EngineError::ShuttingDown)??;
-    Ok(Json(report))
+    subject_request(st, &headers, id, Engine::erase_person).await
 }
 
 pub async fn export(
@@ -29,10 +40,5 @@ pub async fn export(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<PersonExport>, Problem> {
-    let permit = admin(&st, &headers)?;
-    let engine = st.engine.clone();
-    let export = tokio::task::spawn_blocking(move || engine.export_person(&permit, &id))
-        .await
-        .map_err(|_| iob_engine::EngineError::ShuttingDown)??;
-    Ok(Json(export))
+    subject_request(st, &headers, id, Engine::export_person).await
 }

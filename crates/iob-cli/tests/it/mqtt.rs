@@ -96,20 +96,27 @@ impl Mosquitto {
         format!("mqtt://127.0.0.1:{}", self.port)
     }
 
+    /// `mosquitto_pub` to this broker at QoS 1 on `topic`.
+    fn publisher(&self, topic: &str) -> Command {
+        let mut cmd = Command::new(&self.publisher);
+        cmd.args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &self.port.to_string(),
+            "-q",
+            "1",
+            "-t",
+            topic,
+        ]);
+        cmd
+    }
+
     /// `mosquitto_pub -q 1 -l`: each line of `lines` is one message, from one connection.
     fn publish_lines(&self, topic: &str, lines: String) -> std::thread::JoinHandle<()> {
-        let mut child = Command::new(&self.publisher)
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-q",
-                "1",
-                "-t",
-                topic,
-                "-l",
-            ])
+        let mut child = self
+            .publisher(topic)
+            .arg("-l")
             .stdin(Stdio::piped())
             .spawn()
             .unwrap();
@@ -126,17 +133,7 @@ impl Mosquitto {
     fn publish(&self, topic: &str, payload: &[u8]) {
         let file = self._dir.path().join("payload");
         std::fs::write(&file, payload).unwrap();
-        let mut cmd = Command::new(&self.publisher);
-        cmd.args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &self.port.to_string(),
-            "-q",
-            "1",
-            "-t",
-            topic,
-        ]);
+        let mut cmd = self.publisher(topic);
         if payload.is_empty() {
             cmd.arg("-n");
         } else {
