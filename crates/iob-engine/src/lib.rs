@@ -16,6 +16,7 @@
 
 mod audit;
 mod config;
+mod derived;
 mod error;
 mod health;
 mod import;
@@ -42,6 +43,7 @@ pub use config::{
     AdminConfig, CollectConfig, Config, MqttConfig, PrivacyConfig, SourceConfig, StoreConfig,
     TrackingPlanConfig, Unplanned,
 };
+pub use derived::{DerivedData, DerivedPage, DerivedRecord, ErasedPerson, PersonDirectory};
 pub use error::EngineError;
 pub use import::{ImportSummary, ReplaySummary};
 pub use ingest::{Endpoint, Receipt, RejectedItem, Submission};
@@ -86,6 +88,8 @@ pub struct Engine {
     unify: Arc<unify::UnifyShared>,
     /// Every read of personal data appends here before it returns (`audit.rs`).
     audit: AuditLog,
+    /// Stores derived from the log (analytics, models) that erasure must reach.
+    derived: parking_lot::RwLock<Vec<Arc<dyn DerivedData>>>,
     /// Destroys expired retention keys in the background (none without retention rules).
     _retention: Option<retention::RetentionWorker>,
     /// Stops the unify follower when the engine goes away (declared last: dropped last).
@@ -181,6 +185,7 @@ impl Engine {
                 privacy,
                 unify,
                 audit,
+                derived: parking_lot::RwLock::new(Vec::new()),
                 _retention: retention,
                 _follower: follower,
             },

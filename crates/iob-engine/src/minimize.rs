@@ -72,9 +72,13 @@ impl Engine {
     /// Replaces the identifiers in a stored event's JSON by their pseudonyms, unless the permit
     /// is for `operations`.
     pub(crate) fn pseudonymize_event(&self, permit: &Permit, v: &mut Value) {
-        if exempt(permit) {
-            return;
+        if !exempt(permit) {
+            self.pseudonymize_json(v);
         }
+    }
+
+    /// Replaces the identifiers in a stored event's JSON by their pseudonyms.
+    pub(crate) fn pseudonymize_json(&self, v: &mut Value) {
         let u = self.unify.unifier.lock();
         let rules = u.graph().rules();
         let hide = |kind: &str, slot: &mut Value| {

@@ -34,6 +34,8 @@ pub struct ErasureReport {
     /// Events stored without encryption (`privacy.encrypt = false`): their bytes remain in
     /// the log (an append-only file); reads skip them from now on.
     pub plaintext_events: usize,
+    /// Items removed from each derived store (compacted analytics rows, model state).
+    pub derived: Vec<(String, u64)>,
 }
 
 /// Everything held about a person.
@@ -81,9 +83,11 @@ impl Engine {
         // The keys their events are stored under (routing keys), and their identifiers'.
         let mut keys: BTreeSet<PersonKey> = erased.identifiers.iter().map(|i| i.key).collect();
         let mut plaintext_events = 0;
+        let mut times = Vec::with_capacity(erased.events.len());
         for &seq in &erased.events {
             for r in self.store.read_log(permit, seq, 1)? {
                 keys.insert(r.person);
+                times.push(r.event_time.0);
                 if r.codec == Codec::Json {
                     plaintext_events += 1;
                 }
@@ -100,6 +104,14 @@ impl Engine {
             .count();
         drop(unifier);
         shared.force_snapshot()?;
+        // Derived stores last: the person is already unreadable through the log, so a crash
+        // here leaves rows no directory maps to anyone (hidden), to be removed on the retry.
+        let derived = self.erase_derived(&crate::ErasedPerson {
+            person: erased.person,
+            keys: keys.clone(),
+            seqs: erased.events.clone(),
+            times,
+        })?;
         tracing::info!(
             person = person.0,
             identifiers = erased.identifiers.len(),
@@ -114,6 +126,7 @@ impl Engine {
             keys_destroyed,
             quarantined,
             plaintext_events,
+            derived,
         })
     }
 

@@ -195,6 +195,11 @@ impl IdentityGraph {
             .count()
     }
 
+    /// Number of person ids ever handed out (live, merged away or erased).
+    pub fn slots(&self) -> usize {
+        self.slots.len()
+    }
+
     /// Number of identifiers known.
     pub fn identifiers(&self) -> usize {
         self.ids.len()

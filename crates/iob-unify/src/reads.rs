@@ -24,6 +24,33 @@ impl Unifier {
         }
     }
 
+    /// For every person id ever handed out, the live person it now is if `purpose` may read
+    /// them (`u32::MAX`: erased, or no consent). `operations` sees every live person.
+    pub fn directory(&self, purpose: &Purpose) -> Vec<u32> {
+        let n = self.graph.slots();
+        let mut out = vec![u32::MAX; n];
+        let mut live = vec![u32::MAX; n];
+        for (slot, entry) in live.iter_mut().enumerate() {
+            let p = PersonId(slot as u64);
+            let Some(root) = self.graph.current(p) else {
+                continue;
+            };
+            if root != p || !self.profiles.contains_key(&root) {
+                continue;
+            }
+            let ok = purpose.is_operations() || self.decide(root, purpose).allowed();
+            if ok {
+                *entry = slot as u32;
+            }
+        }
+        for (slot, o) in out.iter_mut().enumerate() {
+            if let Some(root) = self.graph.current(PersonId(slot as u64)) {
+                *o = live[root.0 as usize];
+            }
+        }
+        out
+    }
+
     /// The live person `p` is, if the permit's purpose may read them now.
     fn admit(&self, permit: &Permit, p: PersonId) -> Result<PersonId, ReadRefused> {
         let person = self.graph.current(p).ok_or(ReadRefused::UnknownPerson)?;
