@@ -36,6 +36,10 @@ pub struct Config {
     pub mqtt: MqttConfig,
     /// Consent defaults, health metrics, encryption at rest, IP truncation.
     pub privacy: PrivacyConfig,
+    /// Recommendations: interaction weights, decay, model parameters (`iob-recommend`).
+    pub recommend: crate::RecommendConfig,
+    /// Decide API placements by name: model, `n`, rules. Empty: one placement, `default`.
+    pub placements: BTreeMap<String, crate::PlacementConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -16,6 +16,7 @@
 
 mod audit;
 mod config;
+mod decide;
 mod derived;
 mod error;
 mod health;
@@ -28,6 +29,7 @@ mod persons;
 mod privacy;
 mod privacy_config;
 mod reads;
+mod recommend_config;
 mod retention;
 mod server_config;
 pub mod simulate;
@@ -43,6 +45,7 @@ pub use config::{
     AdminConfig, CollectConfig, Config, MqttConfig, PrivacyConfig, SourceConfig, StoreConfig,
     TrackingPlanConfig, Unplanned,
 };
+pub use decide::Subject;
 pub use derived::{DerivedData, DerivedPage, DerivedRecord, ErasedPerson, PersonDirectory};
 pub use error::EngineError;
 pub use import::{ImportSummary, ReplaySummary};
@@ -52,6 +55,9 @@ pub use keys::{ApiKey, KeyInfo, KeyRequest, NewKey, parse_lifetime};
 pub use person_reads::{ConsentReport, IdentityReport, JourneyPage};
 pub use persons::{ErasureReport, PersonExport};
 pub use reads::EventRecord;
+pub use recommend_config::{
+    AlsConfig, EaseConfig, KnnConfig, ModelChoice, PlacementConfig, RecommendConfig,
+};
 pub use server_config::{RateLimitConfig, ServerConfig};
 pub use unify::RebuildReport;
 
