@@ -166,7 +166,7 @@ pub struct PlacementConfig {
     pub max_n: usize,
     /// Leave out items the person already bought.
     pub exclude_purchased: bool,
-    /// Leave out every item the person interacted with.
+    /// Leave out every item the person interacted with (off: "view again" placements).
     pub exclude_seen: bool,
     /// Only items whose property has one of these values (`{ in_stock = ["true"] }`).
     pub include: BTreeMap<String, Vec<String>>,
@@ -185,7 +185,7 @@ impl Default for PlacementConfig {
             n: 10,
             max_n: 100,
             exclude_purchased: true,
-            exclude_seen: false,
+            exclude_seen: true,
             include: BTreeMap::new(),
             exclude: BTreeMap::new(),
             diversity_property: None,

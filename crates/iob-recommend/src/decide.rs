@@ -120,7 +120,6 @@ pub fn decide(
         return fallback(models, catalog, placement, Some(history), Fallback::ColdStart, n);
     }
     let mut scores = vec![0f32; models.n_items()];
-    let mut als_user: Option<Vec<f32>> = None;
     match model {
         ModelChoice::Ease => models.ease.as_ref().expect("resolved").score(&known, &mut scores),
         ModelChoice::Knn => models.knn.as_ref().expect("resolved").score(&known, &mut scores),
@@ -134,10 +133,8 @@ pub fn decide(
                 None => a.model.fold_in(&known),
             };
             a.model.score(&u, &mut scores);
-            als_user = Some(u);
         }
     }
-    let _ = als_user;
     let excluded = |i: usize| {
         let i = i as u32;
         (placement.rules.exclude_purchased && history.purchased.binary_search(&i).is_ok())
@@ -236,7 +233,8 @@ fn popular(
 ) -> Vec<(u32, f32)> {
     models.popularity.top(n, |i| {
         let bought = history.is_some_and(|h| {
-            placement.rules.exclude_purchased && h.purchased.binary_search(&i).is_ok()
+            (placement.rules.exclude_purchased && h.purchased.binary_search(&i).is_ok())
+                || (placement.rules.exclude_seen && h.items.binary_search_by_key(&i, |p| p.0).is_ok())
         });
         !bought && placement.rules.passes(catalog, i) && !skip.iter().any(|s| s == catalog.id(i))
     })

@@ -51,11 +51,24 @@ pub struct Recommender {
     engine: Arc<Engine>,
     cfg: iob_engine::RecommendConfig,
     placements: BTreeMap<String, Placement>,
+    state: Arc<State>,
+}
+
+/// What erasure must reach, registered with the engine. Holds no reference to the engine, so
+/// the engine (and its directory lock) goes away when its last user drops it.
+pub struct State {
     dir: PathBuf,
     models: RwLock<Arc<ModelSet>>,
     live: RwLock<Live>,
     /// Serializes trainings and erasures (both rewrite the artifact).
     writer: parking_lot::Mutex<()>,
+}
+
+impl std::ops::Deref for Recommender {
+    type Target = State;
+    fn deref(&self) -> &State {
+        &self.state
+    }
 }
 
 fn empty_models() -> ModelSet {
@@ -107,16 +120,18 @@ impl Recommender {
             engine: Arc::clone(&engine),
             cfg: config.recommend.clone(),
             placements: placements(config),
-            dir,
-            models: RwLock::new(Arc::new(models)),
-            live: RwLock::new(live),
-            writer: parking_lot::Mutex::new(()),
+            state: Arc::new(State {
+                dir,
+                models: RwLock::new(Arc::new(models)),
+                live: RwLock::new(live),
+                writer: parking_lot::Mutex::new(()),
+            }),
         });
         rec.refresh()?;
         if !have_models && config.recommend.train_on_start && rec.live.read().next_seq > 0 {
             rec.train()?;
         }
-        engine.register_derived(Arc::clone(&rec) as Arc<dyn DerivedData>);
+        engine.register_derived(Arc::clone(&rec.state) as Arc<dyn DerivedData>);
         Ok(rec)
     }
 
@@ -337,7 +352,13 @@ impl Recommender {
     }
 }
 
-impl DerivedData for Recommender {
+impl State {
+    fn models(&self) -> Arc<ModelSet> {
+        Arc::clone(&self.models.read())
+    }
+}
+
+impl DerivedData for State {
     fn name(&self) -> &'static str {
         "recommendations"
     }
