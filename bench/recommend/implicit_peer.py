@@ -110,7 +110,7 @@ def main():
     grids = {
         "implicit-als": [dict(factors=f, regularization=r, alpha=al)
                          for f in ([64] if a.quick else [64, 128])
-                         for r in ([0.1] if a.quick else [0.01, 0.1, 1.0, 10.0])
+                         for r in ([0.1] if a.quick else [0.1, 1.0, 10.0, 50.0])
                          for al in ([1.0] if a.quick else [1.0, 5.0, 20.0])],
         "implicit-bpr": [dict(factors=f, learning_rate=lr, regularization=r, iterations=it)
                          for f in ([64] if a.quick else [64, 128])

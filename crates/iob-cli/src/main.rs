@@ -84,6 +84,16 @@ enum Command {
         after_help = "EXAMPLES:\n  iob audit verify\n  iob audit list --actor admin --limit 20\n  iob audit list --subject 3f2a...e1 --action profile.read"
     )]
     Audit(cmd::audit::Command),
+    /// Recommendations for a person at a placement (the decide API's answer, JSON).
+    #[command(
+        after_help = "EXAMPLES:\n  iob recommend user-00001\n  iob recommend user-00001 --placement home -n 5"
+    )]
+    Recommend(cmd::recommend::RecommendArgs),
+    /// (Re)train the recommendation models from persons who consent to personalization.
+    Train,
+    /// Offline evaluations (`iob eval recommend`).
+    #[command(subcommand)]
+    Eval(cmd::recommend::EvalCommand),
     /// Measure ingestion speed (in process, over HTTP, import).
     #[command(subcommand)]
     Bench(cmd::bench::Command),
@@ -118,6 +128,9 @@ fn main() -> std::process::ExitCode {
         Command::Demo(a) => cmd::demo::run(&global, a),
         Command::Audit(c) => cmd::audit::run(&global, c),
         Command::Bench(c) => cmd::bench::run(&global, c),
+        Command::Recommend(a) => cmd::recommend::recommend(&global, a),
+        Command::Train => cmd::recommend::train(&global),
+        Command::Eval(c) => cmd::recommend::eval(c),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

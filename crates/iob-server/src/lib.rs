@@ -12,6 +12,8 @@
 //! * HTTPS with rustls ([`serve_tls`]) when a certificate and key are configured.
 //! * Data-subject routes (`DELETE /v1/persons/{id}`, `/v1/persons/{id}/export`): erasure and
 //!   export, admin key only.
+//! * `GET /v1/decide` (`decide.rs`): recommendations for a person at a placement, under the
+//!   `personalization` purpose, with explanations and the reason for any fallback.
 //! * One table ([`problem`]) maps every engine error to an HTTP status and a stable code.
 //! * [`mqtt`]: the MQTT source (readings from a broker subscription, acknowledged once stored).
 //!
@@ -22,6 +24,7 @@ mod admin;
 mod audit;
 mod auth;
 mod collect;
+mod decide;
 mod keys;
 pub mod mqtt;
 mod persons;
@@ -43,10 +46,21 @@ use tower_http::decompression::RequestDecompressionLayer;
 #[derive(Clone)]
 pub struct AppState {
     pub engine: Arc<Engine>,
+    /// Recommendations (`GET /v1/decide`); `None`: the route answers 503.
+    pub recommend: Option<Arc<iob_recommend::Recommender>>,
 }
 
-/// The full router for `engine` configured by `cfg`.
+/// The full router for `engine` configured by `cfg` (without recommendations).
 pub fn router(engine: Arc<Engine>, cfg: &ServerConfig) -> Router {
+    router_with(engine, cfg, None)
+}
+
+/// The full router, with the recommender behind `GET /v1/decide`.
+pub fn router_with(
+    engine: Arc<Engine>,
+    cfg: &ServerConfig,
+    recommend: Option<Arc<iob_recommend::Recommender>>,
+) -> Router {
     let cors = if cfg.cors_origins.iter().any(|o| o == "*") {
         CorsLayer::new().allow_origin(Any)
     } else {
@@ -79,6 +93,7 @@ pub fn router(engine: Arc<Engine>, cfg: &ServerConfig) -> Router {
         .route("/v1/persons/{id}/consent", get(persons::consent))
         .route("/v1/keys", get(keys::list).post(keys::create))
         .route("/v1/keys/{id}", delete(keys::revoke))
+        .route("/v1/decide", get(decide::decide))
         .route("/v1/stats", get(admin::stats))
         .route("/v1/audit", get(audit::list))
         .route("/v1/quarantine", get(admin::quarantine_list))
@@ -90,7 +105,7 @@ pub fn router(engine: Arc<Engine>, cfg: &ServerConfig) -> Router {
         .layer(DefaultBodyLimit::max(cfg.max_body_bytes))
         .layer(RequestDecompressionLayer::new())
         .layer(cors)
-        .with_state(AppState { engine })
+        .with_state(AppState { engine, recommend })
 }
 
 /// A loaded TLS certificate and key for [`serve_tls`].

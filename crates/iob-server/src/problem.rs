@@ -128,6 +128,26 @@ impl From<EngineError> for Problem {
     }
 }
 
+impl From<iob_recommend::RecommendError> for Problem {
+    fn from(e: iob_recommend::RecommendError) -> Self {
+        use iob_recommend::RecommendError as R;
+        match e {
+            R::Engine(e) => e.into(),
+            R::Invalid { field, reason } => EngineError::Invalid { field, reason }.into(),
+            R::Artifact { .. } => Problem::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "model_unreadable",
+                e.to_string(),
+            ),
+            R::Training { .. } => {
+                Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "training_failed", e.to_string())
+            }
+            R::Io { .. } => Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "io_error", e.to_string()),
+            R::Dataset { .. } => Problem::new(StatusCode::BAD_REQUEST, "invalid_value", e.to_string()),
+        }
+    }
+}
+
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         let mut body = json!({

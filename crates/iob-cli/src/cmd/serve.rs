@@ -42,6 +42,9 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
         cfg.server.tls_key = Some(key);
     }
     let engine = Arc::new(global.open(&cfg)?);
+    // Models load from the data directory (trained now if there are none yet and events exist).
+    let recommend = iob_recommend::Recommender::open(engine.clone(), &cfg)
+        .context("loading the recommendation models")?;
     let mqtt = match cfg.mqtt.url {
         Some(_) => Some(iob_server::mqtt::MqttSource::new(
             engine.clone(),
@@ -86,7 +89,7 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
         // Machine-readable line for scripts and tests that start the server on port 0.
         let scheme = if tls.is_some() { "https" } else { "http" };
         println!("listening on {scheme}://{addr}");
-        let router = iob_server::router(engine.clone(), &cfg.server);
+        let router = iob_server::router_with(engine.clone(), &cfg.server, Some(recommend.clone()));
         let served = match tls {
             Some(tls) => iob_server::serve_tls(listener, router, tls, shutdown).await,
             None => iob_server::serve(listener, router, shutdown).await,
@@ -100,6 +103,7 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
         anyhow::Ok(())
     })?;
     drop(rt);
+    drop(recommend);
     let engine =
         Arc::try_unwrap(engine).map_err(|_| anyhow::anyhow!("engine still in use at shutdown"))?;
     engine.close().context("closing the data directory")?;

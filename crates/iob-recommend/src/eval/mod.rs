@@ -209,7 +209,7 @@ pub fn run_all(s: &Split, opts: &EvalOptions, progress: &mut dyn FnMut(&str)) ->
     let (fs, regs, alphas): (&[usize], &[f32], &[f32]) = if opts.quick {
         (&[32], &[0.1], &[5.0])
     } else {
-        (&[64, 128], &[0.01, 0.1, 1.0], &[1.0, 5.0, 20.0])
+        (&[64, 128], &[0.1, 1.0, 10.0, 50.0], &[1.0, 5.0, 20.0])
     };
     for &factors in fs {
         for &regularization in regs {
