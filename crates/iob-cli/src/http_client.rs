@@ -34,7 +34,16 @@ impl Client {
     }
 
     pub async fn get(&self, path: &str) -> anyhow::Result<Response> {
-        let req = hyper::Request::get(format!("{}{path}", self.base)).body(Full::default())?;
+        self.get_with(path, None).await
+    }
+
+    /// GET with an `Authorization` header.
+    pub async fn get_with(&self, path: &str, auth: Option<&str>) -> anyhow::Result<Response> {
+        let mut req = hyper::Request::get(format!("{}{path}", self.base));
+        if let Some(a) = auth {
+            req = req.header("authorization", a);
+        }
+        let req = req.body(Full::default())?;
         let resp = self
             .inner
             .request(req)

@@ -60,6 +60,8 @@ pub enum Command {
     },
     /// MQTT readings through a local Mosquitto into a child `iob serve --mqtt`.
     Mqtt(super::bench_mqtt::Args),
+    /// Recommendations: training time (EASE, ALS vs implicit), decide latency, model memory.
+    Recommend(super::bench_recommend::Args),
     /// In-process ingestion with encryption at rest on and off, interleaved in one run:
     /// the cost of sealing every payload under per-person data keys, as a ratio.
     Privacy {
@@ -144,6 +146,7 @@ pub fn run(global: &Global, cmd: Command) -> anyhow::Result<()> {
         } => http(global, events, batch, connections, singles),
         Command::Import { events, file } => import(global, events, file),
         Command::Mqtt(args) => super::bench_mqtt::run(global, args),
+        Command::Recommend(args) => super::bench_recommend::run(global, args),
         Command::Privacy { events, rounds } => privacy(global, events, rounds),
     }
 }

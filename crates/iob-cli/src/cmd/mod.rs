@@ -2,6 +2,7 @@
 pub mod audit;
 pub mod bench;
 pub mod bench_mqtt;
+pub mod bench_recommend;
 pub mod demo;
 pub mod events;
 pub mod import;
