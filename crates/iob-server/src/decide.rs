@@ -72,3 +72,25 @@ pub async fn decide(
     .map_err(|_| Problem::from(EngineError::ShuttingDown))??;
     Ok(Json(serde_json::to_value(answer).unwrap_or(Value::Null)))
 }
+
+/// `POST /v1/models/train` (admin): retrains the recommendation models from persons who consent
+/// to personalization now and switches to them; answers what was trained.
+pub async fn train(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, Problem> {
+    require(&st, &headers, Need::Admin)?;
+    let Some(rec) = st.recommend.clone() else {
+        return Err(Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "recommendations_off",
+            "this server runs without recommendations",
+        ));
+    };
+    let report = tokio::task::spawn_blocking(move || rec.train().map(|r| (r, rec.models().seq)))
+        .await
+        .map_err(|_| Problem::from(EngineError::ShuttingDown))??;
+    let mut v = serde_json::to_value(report.0).unwrap_or(Value::Null);
+    v["model_version"] = report.1.into();
+    Ok(Json(v))
+}

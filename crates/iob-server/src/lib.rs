@@ -13,7 +13,8 @@
 //! * Data-subject routes (`DELETE /v1/persons/{id}`, `/v1/persons/{id}/export`): erasure and
 //!   export, admin key only.
 //! * `GET /v1/decide` (`decide.rs`): recommendations for a person at a placement, under the
-//!   `personalization` purpose, with explanations and the reason for any fallback.
+//!   `personalization` purpose, with explanations and the reason for any fallback;
+//!   `POST /v1/models/train` (admin) retrains the models of a running server.
 //! * One table ([`problem`]) maps every engine error to an HTTP status and a stable code.
 //! * [`mqtt`]: the MQTT source (readings from a broker subscription, acknowledged once stored).
 //!
@@ -94,6 +95,7 @@ pub fn router_with(
         .route("/v1/keys", get(keys::list).post(keys::create))
         .route("/v1/keys/{id}", delete(keys::revoke))
         .route("/v1/decide", get(decide::decide))
+        .route("/v1/models/train", post(decide::train))
         .route("/v1/stats", get(admin::stats))
         .route("/v1/audit", get(audit::list))
         .route("/v1/quarantine", get(admin::quarantine_list))

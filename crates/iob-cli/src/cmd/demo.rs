@@ -327,10 +327,44 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
         truths.health_deviations.len(),
         truths.bargain_hunters.len()
     );
+    let engine = recommend_once(engine, &cfg)?;
     engine.close()?;
     println!(
         "\nexplore: iob events tail -n 5 --data-dir {0}   |   iob quarantine list --data-dir {0}   |   iob timeline user-00001 --data-dir {0}",
         dir.display()
     );
     Ok(())
+}
+
+/// Trains the recommendation models on the demo's consenting persons and prints one decide
+/// answer (what `GET /v1/decide?person=user-00001` would say).
+fn recommend_once(engine: Engine, cfg: &Config) -> anyhow::Result<Engine> {
+    let engine = Arc::new(engine);
+    let started = Instant::now();
+    let rec = iob_recommend::Recommender::open(engine.clone(), cfg)?;
+    let trained = started.elapsed().as_secs_f64();
+    let models = rec.models();
+    let persons = models.als.as_ref().map_or(0, |a| a.persons.len());
+    println!(
+        "\nrecommendations: trained on {persons} persons who consent to personalization, {} items, in {trained:.2} s (iob train)",
+        models.n_items()
+    );
+    let permit = engine.permit(Actor::Operator, &Purpose::new("personalization")?)?;
+    for id in ["user-00001", "user-00002", "user-00003"] {
+        let d = rec.decide(&permit, id, None, Some(3))?;
+        let why = d
+            .fallback
+            .as_ref()
+            .map(|f| format!(" (not personalized: {})", f.code()))
+            .unwrap_or_default();
+        println!("  iob recommend {id} -n 3: model {}{why}", d.model);
+        for item in &d.items {
+            println!("    {:<12} {:>7.3}  {}", item.item, item.score, item.explanation);
+        }
+        if d.personalized {
+            break;
+        }
+    }
+    drop(rec);
+    Arc::try_unwrap(engine).map_err(|_| anyhow::anyhow!("engine still shared"))
 }

@@ -102,6 +102,11 @@ fn authorization_matrix() {
         ("GET",    "/v1/persons/u1/export",                       "",            [401, 401, 401, 403, 403, 403, 403, 200]),
         ("GET",    "/v1/audit",                                   "",            [401, 401, 401, 403, 403, 403, 403, 200]),
         ("DELETE", "/v1/persons/u2",                              "",            [401, 401, 401, 403, 403, 403, 403, 200]),
+        // Decide: a person read (read:personal); without consent the answer is a fallback (200).
+        ("GET",    "/v1/decide?person=u1&n=5",                    "",            [401, 401, 401, 403, 403, 403, 200, 200]),
+        ("GET",    "/v1/decide?person=u1&n=many",                 "",            [401, 401, 401, 403, 403, 403, 400, 400]),
+        ("GET",    "/v1/decide?person=u1&placement=nope",         "",            [401, 401, 401, 403, 403, 403, 400, 400]),
+        ("POST",   "/v1/models/train",                            "",            [401, 401, 401, 403, 403, 403, 403, 200]),
         ("GET",    "/health",                                     "",            [200, 200, 200, 200, 200, 200, 200, 200]),
         ("GET",    "/ready",                                      "",            [200, 200, 200, 200, 200, 200, 200, 200]),
     ];

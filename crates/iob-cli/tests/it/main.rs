@@ -3,6 +3,7 @@ mod access;
 mod audit;
 mod cli;
 mod common;
+mod decide;
 mod http;
 mod kill9;
 mod mqtt;
