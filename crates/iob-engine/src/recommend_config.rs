@@ -151,7 +151,10 @@ pub struct KnnConfig {
 
 impl Default for KnnConfig {
     fn default() -> Self {
-        KnnConfig { k: 50, shrink: 10.0 }
+        KnnConfig {
+            k: 50,
+            shrink: 10.0,
+        }
     }
 }
 

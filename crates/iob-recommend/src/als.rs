@@ -67,8 +67,12 @@ impl Als {
         let cui = x.map(|v| v * p.alpha);
         let ciu = cui.transpose();
         let mut rng = rand::rngs::StdRng::seed_from_u64(p.seed);
-        let mut user: Vec<f32> = (0..x.rows * f).map(|_| rng.random::<f32>() * 0.01).collect();
-        let mut item: Vec<f32> = (0..x.cols * f).map(|_| rng.random::<f32>() * 0.01).collect();
+        let mut user: Vec<f32> = (0..x.rows * f)
+            .map(|_| rng.random::<f32>() * 0.01)
+            .collect();
+        let mut item: Vec<f32> = (0..x.cols * f)
+            .map(|_| rng.random::<f32>() * 0.01)
+            .collect();
         for it in 0..p.iterations {
             let t = std::time::Instant::now();
             solve_side(&cui, &mut user, &item, f, p);

@@ -43,7 +43,11 @@ pub fn list(dir: &Path) -> Vec<(u64, PathBuf)> {
         .flatten()
         .filter_map(|e| {
             let name = e.file_name().into_string().ok()?;
-            let seq = name.strip_prefix("model-")?.strip_suffix(".bin")?.parse().ok()?;
+            let seq = name
+                .strip_prefix("model-")?
+                .strip_suffix(".bin")?
+                .parse()
+                .ok()?;
             Some((seq, e.path()))
         })
         .collect();
@@ -74,8 +78,8 @@ pub fn load_latest(dir: &Path) -> Result<Option<ModelSet>> {
 }
 
 pub fn load(path: &Path) -> Result<ModelSet> {
-    let bytes =
-        std::fs::read(path).map_err(|e| RecommendError::io(format!("reading {}", path.display()), e))?;
+    let bytes = std::fs::read(path)
+        .map_err(|e| RecommendError::io(format!("reading {}", path.display()), e))?;
     decode(&bytes).map_err(|reason| RecommendError::Artifact {
         path: path.display().to_string(),
         reason,
@@ -205,19 +209,28 @@ impl<'a> R<'a> {
         Ok(self.take(1)?[0])
     }
     fn u32(&mut self) -> D<u32> {
-        Ok(u32::from_le_bytes(self.take(4)?.try_into().expect("4 bytes")))
+        Ok(u32::from_le_bytes(
+            self.take(4)?.try_into().expect("4 bytes"),
+        ))
     }
     fn u64(&mut self) -> D<u64> {
-        Ok(u64::from_le_bytes(self.take(8)?.try_into().expect("8 bytes")))
+        Ok(u64::from_le_bytes(
+            self.take(8)?.try_into().expect("8 bytes"),
+        ))
     }
     fn f32(&mut self) -> D<f32> {
-        Ok(f32::from_le_bytes(self.take(4)?.try_into().expect("4 bytes")))
+        Ok(f32::from_le_bytes(
+            self.take(4)?.try_into().expect("4 bytes"),
+        ))
     }
     fn len(&mut self, each: usize) -> D<usize> {
         let n = self.u64()? as usize;
         // A length that cannot fit in what is left is corruption, not an allocation request.
         if n.saturating_mul(each) > self.b.len() - self.at {
-            return Err(format!("length {n} at byte {} exceeds the file", self.at - 8));
+            return Err(format!(
+                "length {n} at byte {} exceeds the file",
+                self.at - 8
+            ));
         }
         Ok(n)
     }
@@ -252,7 +265,10 @@ pub fn decode(bytes: &[u8]) -> D<ModelSet> {
     let crc = u32::from_le_bytes(bytes[20..24].try_into().expect("4 bytes"));
     let body = &bytes[HEADER..];
     if body.len() != len {
-        return Err(format!("body is {} bytes, header says {len} (truncated?)", body.len()));
+        return Err(format!(
+            "body is {} bytes, header says {len} (truncated?)",
+            body.len()
+        ));
     }
     if crc32c::crc32c(body) != crc {
         return Err("checksum mismatch (corrupted)".into());

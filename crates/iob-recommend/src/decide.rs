@@ -108,7 +108,14 @@ pub fn decide(
     };
     let model = models.resolve(placement.model);
     if model == ModelChoice::Popularity {
-        return fallback(models, catalog, placement, Some(history), Fallback::PopularityPlacement, n);
+        return fallback(
+            models,
+            catalog,
+            placement,
+            Some(history),
+            Fallback::PopularityPlacement,
+            n,
+        );
     }
     let known: Vec<(u32, f32)> = history
         .items
@@ -117,17 +124,33 @@ pub fn decide(
         .filter(|&(i, w)| (i as usize) < models.n_items() && w > 0.0)
         .collect();
     if known.is_empty() {
-        return fallback(models, catalog, placement, Some(history), Fallback::ColdStart, n);
+        return fallback(
+            models,
+            catalog,
+            placement,
+            Some(history),
+            Fallback::ColdStart,
+            n,
+        );
     }
     let mut scores = vec![0f32; models.n_items()];
     match model {
-        ModelChoice::Ease => models.ease.as_ref().expect("resolved").score(&known, &mut scores),
-        ModelChoice::Knn => models.knn.as_ref().expect("resolved").score(&known, &mut scores),
+        ModelChoice::Ease => models
+            .ease
+            .as_ref()
+            .expect("resolved")
+            .score(&known, &mut scores),
+        ModelChoice::Knn => models
+            .knn
+            .as_ref()
+            .expect("resolved")
+            .score(&known, &mut scores),
         _ => {
             let a = models.als.as_ref().expect("resolved");
-            let stored = history.person.and_then(|p| a.row_of(p)).filter(|&r| {
-                a.counts[r] as usize == known.len()
-            });
+            let stored = history
+                .person
+                .and_then(|p| a.row_of(p))
+                .filter(|&r| a.counts[r] as usize == known.len());
             let u = match stored {
                 Some(r) => a.model.user_factors(r).expect("row").to_vec(),
                 None => a.model.fold_in(&known),
@@ -150,15 +173,35 @@ pub fn decide(
     }
     let picks = placement.rules.diversify(catalog, &cands, n);
     if picks.is_empty() {
-        return fallback(models, catalog, placement, Some(history), Fallback::ColdStart, n);
+        return fallback(
+            models,
+            catalog,
+            placement,
+            Some(history),
+            Fallback::ColdStart,
+            n,
+        );
     }
     let mut items: Vec<Recommended> = picks
         .iter()
         .map(|&(i, s)| {
             let mut contrib = match model {
-                ModelChoice::Ease => models.ease.as_ref().expect("resolved").contributions(&known, i),
-                ModelChoice::Knn => models.knn.as_ref().expect("resolved").contributions(&known, i),
-                _ => models.als.as_ref().expect("resolved").model.contributions(&known, i),
+                ModelChoice::Ease => models
+                    .ease
+                    .as_ref()
+                    .expect("resolved")
+                    .contributions(&known, i),
+                ModelChoice::Knn => models
+                    .knn
+                    .as_ref()
+                    .expect("resolved")
+                    .contributions(&known, i),
+                _ => models
+                    .als
+                    .as_ref()
+                    .expect("resolved")
+                    .model
+                    .contributions(&known, i),
             };
             contrib.retain(|c| c.1 > 0.0);
             contrib.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
@@ -182,7 +225,14 @@ pub fn decide(
     // Rules may leave fewer than n: top up with popular items, saying so.
     if items.len() < n {
         let have: Vec<String> = items.iter().map(|r| r.item.clone()).collect();
-        let more = popular(models, catalog, placement, Some(history), n - items.len(), &have);
+        let more = popular(
+            models,
+            catalog,
+            placement,
+            Some(history),
+            n - items.len(),
+            &have,
+        );
         items.extend(more.into_iter().map(|(i, s)| Recommended {
             item: catalog.id(i).to_string(),
             score: s,
@@ -202,7 +252,11 @@ pub fn decide(
 
 fn explain(contrib: &[(u32, f32)], catalog: &Catalog, purchased: &[u32]) -> String {
     let part = |&(h, _): &(u32, f32)| {
-        let verb = if purchased.binary_search(&h).is_ok() { "bought" } else { "viewed" };
+        let verb = if purchased.binary_search(&h).is_ok() {
+            "bought"
+        } else {
+            "viewed"
+        };
         (verb, catalog.id(h).to_string())
     };
     match contrib {
@@ -234,7 +288,8 @@ fn popular(
     models.popularity.top(n, |i| {
         let bought = history.is_some_and(|h| {
             (placement.rules.exclude_purchased && h.purchased.binary_search(&i).is_ok())
-                || (placement.rules.exclude_seen && h.items.binary_search_by_key(&i, |p| p.0).is_ok())
+                || (placement.rules.exclude_seen
+                    && h.items.binary_search_by_key(&i, |p| p.0).is_ok())
         });
         !bought && placement.rules.passes(catalog, i) && !skip.iter().any(|s| s == catalog.id(i))
     })

@@ -25,7 +25,8 @@ pub struct Ease {
 impl Ease {
     /// Trains on `x` (persons × items, weights as values) with L2 regularization `lambda`.
     pub fn train(x: &Csr, lambda: f32) -> Result<Ease> {
-        if !(lambda > 0.0) {
+        // Written so NaN is refused too.
+        if lambda.is_nan() || lambda <= 0.0 {
             return Err(RecommendError::invalid("lambda", "must be > 0"));
         }
         let n = x.cols;
@@ -36,7 +37,9 @@ impl Ease {
             for (a, (&i, &vi)) in cs.iter().zip(vs).enumerate() {
                 let vi = vi as f64;
                 let col = g.col_mut(i as usize);
-                let col = col.try_as_col_major_mut().expect("faer Mat columns are contiguous");
+                let col = col
+                    .try_as_col_major_mut()
+                    .expect("faer Mat columns are contiguous");
                 let col = col.as_slice_mut();
                 for (&j, &vj) in cs[a..].iter().zip(&vs[a..]) {
                     col[j as usize] += vi * vj as f64;

@@ -81,16 +81,24 @@ mod tests {
         let v = json!({"type":"track","event":"Product Viewed","properties":{"item_id":"sku-1","category":"boots"}});
         let t = touches(&v, &cfg);
         assert_eq!(t.len(), 1);
-        assert_eq!((t[0].item.as_str(), t[0].weight, t[0].purchase), ("sku-1", 1.0, false));
+        assert_eq!(
+            (t[0].item.as_str(), t[0].weight, t[0].purchase),
+            ("sku-1", 1.0, false)
+        );
         assert_eq!(t[0].props, vec![("category".into(), "boots".into())]);
         let o = json!({"type":"track","event":"Order Completed","properties":{"products":[{"item_id":"a","in_stock":true},{"item_id":7}]}});
         let t = touches(&o, &cfg);
-        assert_eq!(t.iter().map(|t| t.item.as_str()).collect::<Vec<_>>(), ["a", "7"]);
+        assert_eq!(
+            t.iter().map(|t| t.item.as_str()).collect::<Vec<_>>(),
+            ["a", "7"]
+        );
         assert!(t.iter().all(|t| t.purchase && t.weight == 5.0));
         assert_eq!(t[0].props, vec![("in_stock".into(), "true".into())]);
-        let low = json!({"type":"track","event":"Product Rated","properties":{"item_id":"a","rating":3}});
+        let low =
+            json!({"type":"track","event":"Product Rated","properties":{"item_id":"a","rating":3}});
         assert!(touches(&low, &cfg).is_empty());
-        let high = json!({"type":"track","event":"Product Rated","properties":{"item_id":"a","rating":5}});
+        let high =
+            json!({"type":"track","event":"Product Rated","properties":{"item_id":"a","rating":5}});
         assert_eq!(touches(&high, &cfg)[0].weight, 4.0);
         let other = json!({"type":"track","event":"Signed Up","properties":{"item_id":"a"}});
         assert!(touches(&other, &cfg).is_empty());

@@ -17,7 +17,12 @@ pub struct Popularity {
 impl Popularity {
     /// From raw interactions: Σ weight · 2^(−age / half-life) per item (`half_life_ms = 0`:
     /// plain weighted counts).
-    pub fn train(n_items: usize, interactions: &[Interaction], now: i64, half_life_ms: i64) -> Self {
+    pub fn train(
+        n_items: usize,
+        interactions: &[Interaction],
+        now: i64,
+        half_life_ms: i64,
+    ) -> Self {
         let mut scores = vec![0f32; n_items];
         for i in interactions {
             if let Some(s) = scores.get_mut(i.item as usize) {

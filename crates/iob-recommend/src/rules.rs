@@ -51,8 +51,16 @@ impl Rules {
     }
 
     /// Greedy diversity re-ranking of `candidates` (best first) down to `n`.
-    pub fn diversify(&self, catalog: &Catalog, candidates: &[(u32, f32)], n: usize) -> Vec<(u32, f32)> {
-        let Some(prop) = self.diversity_property.as_deref().filter(|_| self.diversity > 0.0)
+    pub fn diversify(
+        &self,
+        catalog: &Catalog,
+        candidates: &[(u32, f32)],
+        n: usize,
+    ) -> Vec<(u32, f32)> {
+        let Some(prop) = self
+            .diversity_property
+            .as_deref()
+            .filter(|_| self.diversity > 0.0)
         else {
             return candidates.iter().take(n).copied().collect();
         };
@@ -67,7 +75,11 @@ impl Rules {
                     .and_then(|v| used.iter().find(|(u, _)| *u == v))
                     .map_or(0, |(_, c)| *c);
                 // Scores may be negative: penalize by moving toward −∞ rather than toward 0.
-                if s >= 0.0 { s * keep.powi(seen) } else { s / keep.max(1e-6).powi(seen) }
+                if s >= 0.0 {
+                    s * keep.powi(seen)
+                } else {
+                    s / keep.max(1e-6).powi(seen)
+                }
             };
             let (best, _) = left
                 .iter()
@@ -111,7 +123,10 @@ mod tests {
         let c = catalog();
         let mut r = Rules::default();
         r.include.insert("in_stock".into(), vec!["true".into()]);
-        assert_eq!((0..4).filter(|&i| r.passes(&c, i)).collect::<Vec<_>>(), [0, 1, 3]);
+        assert_eq!(
+            (0..4).filter(|&i| r.passes(&c, i)).collect::<Vec<_>>(),
+            [0, 1, 3]
+        );
         r.exclude.insert("category".into(), vec!["boots".into()]);
         assert_eq!((0..4).filter(|&i| r.passes(&c, i)).collect::<Vec<_>>(), [3]);
         // An item without the included property is left out.

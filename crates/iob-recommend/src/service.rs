@@ -182,9 +182,10 @@ impl Recommender {
     pub fn train(&self) -> Result<TrainReport> {
         let _w = self.writer.lock();
         self.refresh()?;
-        let permit = self
-            .engine
-            .permit(Actor::Operator, &Purpose::new(Purpose::PERSONALIZATION).expect("valid"))?;
+        let permit = self.engine.permit(
+            Actor::Operator,
+            &Purpose::new(Purpose::PERSONALIZATION).expect("valid"),
+        )?;
         let directory = self.engine.person_directory(&permit)?;
         let (upto, catalog) = {
             let live = self.live.read();
@@ -246,7 +247,10 @@ impl Recommender {
             if self.placements.contains_key("default") {
                 "default"
             } else {
-                self.placements.keys().next().map_or("default", |s| s.as_str())
+                self.placements
+                    .keys()
+                    .next()
+                    .map_or("default", |s| s.as_str())
             }
         });
         let p = self.placements.get(name).ok_or_else(|| {
@@ -375,7 +379,11 @@ impl DerivedData for State {
             }
         }
         let current = self.models();
-        if current.als.as_ref().is_some_and(|a| a.row_of(person.person.0).is_some()) {
+        if current
+            .als
+            .as_ref()
+            .is_some_and(|a| a.row_of(person.person.0).is_some())
+        {
             let mut next = (*current).clone();
             if let Some(a) = &mut next.als {
                 a.remove(person.person.0);

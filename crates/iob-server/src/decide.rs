@@ -75,10 +75,7 @@ pub async fn decide(
 
 /// `POST /v1/models/train` (admin): retrains the recommendation models from persons who consent
 /// to personalization now and switches to them; answers what was trained.
-pub async fn train(
-    State(st): State<AppState>,
-    headers: HeaderMap,
-) -> Result<Json<Value>, Problem> {
+pub async fn train(State(st): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, Problem> {
     require(&st, &headers, Need::Admin)?;
     let Some(rec) = st.recommend.clone() else {
         return Err(Problem::new(

@@ -139,11 +139,17 @@ impl From<iob_recommend::RecommendError> for Problem {
                 "model_unreadable",
                 e.to_string(),
             ),
-            R::Training { .. } => {
-                Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "training_failed", e.to_string())
+            R::Training { .. } => Problem::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "training_failed",
+                e.to_string(),
+            ),
+            R::Io { .. } => {
+                Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "io_error", e.to_string())
             }
-            R::Io { .. } => Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "io_error", e.to_string()),
-            R::Dataset { .. } => Problem::new(StatusCode::BAD_REQUEST, "invalid_value", e.to_string()),
+            R::Dataset { .. } => {
+                Problem::new(StatusCode::BAD_REQUEST, "invalid_value", e.to_string())
+            }
         }
     }
 }

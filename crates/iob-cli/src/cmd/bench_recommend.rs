@@ -124,7 +124,10 @@ fn training(a: &Args) -> anyhow::Result<()> {
         iob_runs.push(t.elapsed().as_secs_f64() / params.iterations as f64);
     }
     let iob_per = pct(iob_runs, 0.5);
-    println!("  iob ALS (64 factors, 2 threads, 3 CG steps): {:.2} ms per iteration (median of 3 fits)", iob_per * 1e3);
+    println!(
+        "  iob ALS (64 factors, 2 threads, 3 CG steps): {:.2} ms per iteration (median of 3 fits)",
+        iob_per * 1e3
+    );
     let mut peer_runs = Vec::new();
     for _ in 0..3 {
         let out = std::process::Command::new(&a.python)
@@ -140,7 +143,13 @@ fn training(a: &Args) -> anyhow::Result<()> {
                 peer_runs.push(v["per_iteration"].as_f64().unwrap_or(f64::NAN));
             }
             Ok(o) => {
-                println!("  implicit ALS: peer failed: {}", String::from_utf8_lossy(&o.stderr).lines().last().unwrap_or(""));
+                println!(
+                    "  implicit ALS: peer failed: {}",
+                    String::from_utf8_lossy(&o.stderr)
+                        .lines()
+                        .last()
+                        .unwrap_or("")
+                );
                 break;
             }
             Err(e) => {
@@ -209,15 +218,30 @@ fn serving_core(a: &Args, items: usize, with_ease: bool) -> anyhow::Result<()> {
     }
     let interactions: Vec<Interaction> = pairs
         .iter()
-        .map(|&(row, item)| Interaction { row, item, weight: 1.0, at: 0 })
+        .map(|&(row, item)| Interaction {
+            row,
+            item,
+            weight: 1.0,
+            at: 0,
+        })
         .collect();
-    let mut cfg = RecommendConfig::default();
-    cfg.half_life_days = 0.0;
-    cfg.ease.max_items = if with_ease { items } else { 0 };
+    let cfg = RecommendConfig {
+        half_life_days: 0.0,
+        ease: iob_engine::EaseConfig {
+            max_items: if with_ease { items } else { 0 },
+            ..iob_engine::EaseConfig::default()
+        },
+        ..RecommendConfig::default()
+    };
     let t = Instant::now();
     let (models, report) = ModelSet::train(
         1,
-        TrainData { persons: (0..persons as u64).collect(), interactions, catalog, now: 0 },
+        TrainData {
+            persons: (0..persons as u64).collect(),
+            interactions,
+            catalog,
+            now: 0,
+        },
         &cfg,
     );
     println!(
@@ -226,7 +250,10 @@ fn serving_core(a: &Args, items: usize, with_ease: bool) -> anyhow::Result<()> {
         t.elapsed().as_secs_f64(),
         report.als_secs.unwrap_or(0.0),
         report.knn_secs,
-        report.ease_secs.map(|s| format!(", EASE {s:.1} s")).unwrap_or_default()
+        report
+            .ease_secs
+            .map(|s| format!(", EASE {s:.1} s"))
+            .unwrap_or_default()
     );
     for (m, bytes) in &report.memory_bytes {
         println!("  memory {m}: {:.1} MiB", *bytes as f64 / (1024.0 * 1024.0));
@@ -248,7 +275,11 @@ fn serving_core(a: &Args, items: usize, with_ease: bool) -> anyhow::Result<()> {
                 .collect();
             items.sort_unstable_by_key(|p| p.0);
             items.dedup_by_key(|p| p.0);
-            let h = History { person: None, items, purchased: Vec::new() };
+            let h = History {
+                person: None,
+                items,
+                purchased: Vec::new(),
+            };
             let t = Instant::now();
             let d = decide(&models, &models.catalog, &p, Ok(&h), 20);
             times.push(t.elapsed().as_secs_f64());
@@ -267,8 +298,13 @@ fn serving_engine(a: &Args) -> anyhow::Result<()> {
     let write = "bench-write-key-0123456789";
     let cfg: Config = Config {
         data_dir: Some(dir.path().to_path_buf()),
-        sources: vec![SourceConfig { name: "web".into(), write_key: Some(write.into()) }],
-        admin: iob_engine::AdminConfig { key: Some(admin.into()) },
+        sources: vec![SourceConfig {
+            name: "web".into(),
+            write_key: Some(write.into()),
+        }],
+        admin: iob_engine::AdminConfig {
+            key: Some(admin.into()),
+        },
         ..Config::default()
     };
     let (engine, _) = Engine::open(&cfg)?;
@@ -276,7 +312,10 @@ fn serving_engine(a: &Args) -> anyhow::Result<()> {
     let items = 10_000usize;
     let persons = 3_000usize;
     let pairs = synthetic(items, persons, 20, 9);
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
     let t = Instant::now();
     rt.block_on(async {
         for chunk in pairs.chunks(20 * 50) {
@@ -315,7 +354,10 @@ fn serving_engine(a: &Args) -> anyhow::Result<()> {
         times.push(t.elapsed().as_secs_f64());
         anyhow::ensure!(d.personalized, "expected a personalized answer");
     }
-    println!("  in process, with the audit record (fsync) of each call: top-20 {}", ms(&times));
+    println!(
+        "  in process, with the audit record (fsync) of each call: top-20 {}",
+        ms(&times)
+    );
     // HTTP on loopback.
     let router = iob_server::router_with(engine.clone(), &cfg.server, Some(rec.clone()));
     let times = rt.block_on(async {
@@ -331,15 +373,25 @@ fn serving_engine(a: &Args) -> anyhow::Result<()> {
         for k in 0..a.decides {
             let id = format!("u{}", (k * 7919) % persons);
             let t = Instant::now();
-            let r = client.get_with(&format!("/v1/decide?person={id}&n=20"), Some(&auth)).await?;
+            let r = client
+                .get_with(&format!("/v1/decide?person={id}&n=20"), Some(&auth))
+                .await?;
             times.push(t.elapsed().as_secs_f64());
-            anyhow::ensure!(r.status == 200, "decide answered {}: {}", r.status, String::from_utf8_lossy(&r.body));
+            anyhow::ensure!(
+                r.status == 200,
+                "decide answered {}: {}",
+                r.status,
+                String::from_utf8_lossy(&r.body)
+            );
         }
         let _ = tx.send(());
         let _ = server.await;
         anyhow::Ok(times)
     })?;
-    println!("  over HTTP (loopback, one connection, read:personal/admin key): top-20 {}", ms(&times));
+    println!(
+        "  over HTTP (loopback, one connection, read:personal/admin key): top-20 {}",
+        ms(&times)
+    );
     drop(rec);
     drop(rt);
     Arc::try_unwrap(engine)

@@ -359,7 +359,10 @@ fn recommend_once(engine: Engine, cfg: &Config) -> anyhow::Result<Engine> {
             .unwrap_or_default();
         println!("  iob recommend {id} -n 3: model {}{why}", d.model);
         for item in &d.items {
-            println!("    {:<12} {:>7.3}  {}", item.item, item.score, item.explanation);
+            println!(
+                "    {:<12} {:>7.3}  {}",
+                item.item, item.score, item.explanation
+            );
         }
         if d.personalized {
             break;

@@ -27,7 +27,8 @@ pub struct RecommendArgs {
 fn open(global: &Global) -> anyhow::Result<(Arc<Engine>, Arc<Recommender>)> {
     let cfg = global.load()?;
     let engine = Arc::new(global.open(&cfg)?);
-    let rec = Recommender::open(engine.clone(), &cfg).context("loading the recommendation models")?;
+    let rec =
+        Recommender::open(engine.clone(), &cfg).context("loading the recommendation models")?;
     Ok((engine, rec))
 }
 
@@ -109,12 +110,14 @@ pub fn eval(a: EvalCommand) -> anyhow::Result<()> {
     let cwd = std::env::current_dir()?;
     let root = match a.data {
         Some(d) => d,
-        None => eval::data::default_root(&cwd).context(
-            "no shared/data folder found next to the repository: pass --data DIR",
-        )?,
+        None => eval::data::default_root(&cwd)
+            .context("no shared/data folder found next to the repository: pass --data DIR")?,
     };
     let names: Vec<String> = if a.datasets.is_empty() {
-        eval::data::DATASETS.iter().map(|(n, _)| n.to_string()).collect()
+        eval::data::DATASETS
+            .iter()
+            .map(|(n, _)| n.to_string())
+            .collect()
     } else {
         a.datasets.clone()
     };
@@ -145,7 +148,12 @@ pub fn eval(a: EvalCommand) -> anyhow::Result<()> {
             }
         };
         for &p in &protocols {
-            eprintln!("{name} / {}: {} persons, {} items", p.name(), d.n_users, d.n_items);
+            eprintln!(
+                "{name} / {}: {} persons, {} items",
+                p.name(),
+                d.n_users,
+                d.n_items
+            );
             let s = eval::split::split(&d, p, opts.seed);
             let dir = a.out.join(name).join(p.slug());
             s.write(&dir, name, p)?;

@@ -31,7 +31,11 @@ fn view(user: &str, item: &str) -> Value {
 }
 
 fn consent(user: &str, granted: bool) -> Value {
-    let (g, d) = if granted { (vec!["personalization"], vec![]) } else { (vec![], vec!["personalization"]) };
+    let (g, d) = if granted {
+        (vec!["personalization"], vec![])
+    } else {
+        (vec![], vec!["personalization"])
+    };
     json!({"type":"consent","userId":user,"granted":g,"denied":d})
 }
 
@@ -65,7 +69,14 @@ fn decide_over_http() {
     }
     events.extend([consent("ada", true), view("ada", "a1"), view("ada", "a2")]);
     batch(&s, events);
-    let r = request(&s.addr, "POST", "/v1/models/train", Some(&format!("Bearer {ADMIN_KEY}")), &[], b"");
+    let r = request(
+        &s.addr,
+        "POST",
+        "/v1/models/train",
+        Some(&format!("Bearer {ADMIN_KEY}")),
+        &[],
+        b"",
+    );
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(r.json()["persons"], 7);
 
@@ -74,11 +85,19 @@ fn decide_over_http() {
     let v = r.json();
     assert_eq!(v["personalized"], true, "{v}");
     assert_eq!(v["items"][0]["item"], "a3");
-    let because: Vec<&str> = v["items"][0]["because"].as_array().unwrap().iter().map(|b| b["item"].as_str().unwrap()).collect();
+    let because: Vec<&str> = v["items"][0]["because"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["item"].as_str().unwrap())
+        .collect();
     assert!(because.contains(&"a1") && because.contains(&"a2"), "{v}");
 
     // A new event changes the answer at once (no retraining).
-    batch(&s, vec![view("ada", "a3"), view("ada", "b1"), view("ada", "b2")]);
+    batch(
+        &s,
+        vec![view("ada", "a3"), view("ada", "b1"), view("ada", "b2")],
+    );
     let r = decide(&s, "person=ada&placement=home&n=1");
     assert_eq!(items(&r), vec!["b3".to_string()], "{}", r.json());
 
@@ -91,7 +110,12 @@ fn decide_over_http() {
     let v = decide(&s, "person=stranger").json();
     assert_eq!(v["fallback"]["reason"], "unknown_person");
 
-    for (q, field) in [("person=ada&n=0", "n"), ("person=ada&n=x", "n"), ("person=ada&placement=zzz", "placement"), ("n=3", "person")] {
+    for (q, field) in [
+        ("person=ada&n=0", "n"),
+        ("person=ada&n=x", "n"),
+        ("person=ada&placement=zzz", "placement"),
+        ("n=3", "person"),
+    ] {
         let r = decide(&s, q);
         assert_eq!(r.status, 400, "{q}");
         assert_eq!(r.json()["field"], field, "{q}: {}", r.json());

@@ -36,10 +36,7 @@ pub fn load(root: &Path, name: &str) -> Result<Dataset> {
         .map(|(_, f)| root.join(f))
         .ok_or_else(|| RecommendError::Dataset {
             name: name.into(),
-            reason: format!(
-                "unknown; known: {}",
-                DATASETS.map(|(n, _)| n).join(", ")
-            ),
+            reason: format!("unknown; known: {}", DATASETS.map(|(n, _)| n).join(", ")),
         })?;
     let mut b = Builder::default();
     match name {
@@ -113,7 +110,10 @@ fn read(name: &str, path: &Path) -> Result<String> {
 fn bad(name: &str, v: &str) -> RecommendError {
     RecommendError::Dataset {
         name: name.into(),
-        reason: format!("unreadable value `{}`", v.chars().take(40).collect::<String>()),
+        reason: format!(
+            "unreadable value `{}`",
+            v.chars().take(40).collect::<String>()
+        ),
     }
 }
 

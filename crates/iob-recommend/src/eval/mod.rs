@@ -80,14 +80,11 @@ pub fn train_matrix(s: &Split) -> Csr {
     m
 }
 
+/// Scores every item for person `u` with history `h` into `out` (added to zeros).
+pub type Scorer = dyn Fn(usize, &[(u32, f32)], &mut [f32]) + Sync;
+
 /// Evaluates a scorer on the validation (`test = false`) or test part.
-pub fn evaluate(
-    s: &Split,
-    x: &Csr,
-    opts: &EvalOptions,
-    test: bool,
-    score: &(dyn Fn(usize, &[(u32, f32)], &mut [f32]) + Sync),
-) -> Metrics {
+pub fn evaluate(s: &Split, x: &Csr, opts: &EvalOptions, test: bool, score: &Scorer) -> Metrics {
     let users: Vec<usize> = (0..s.n_users)
         .filter(|&u| !(if test { &s.test[u] } else { &s.valid[u] }).is_empty())
         .collect();
@@ -126,7 +123,9 @@ pub fn evaluate(
                 })
             })
             .collect();
-        hs.into_iter().map(|h| h.join().expect("eval thread")).collect()
+        hs.into_iter()
+            .map(|h| h.join().expect("eval thread"))
+            .collect()
     });
     let mut total = Metrics::default();
     for p in &parts {
@@ -143,7 +142,7 @@ fn tune<P: std::fmt::Debug>(
     x: &Csr,
     opts: &EvalOptions,
     progress: &mut dyn FnMut(&str),
-    mut run: impl FnMut(&P) -> Option<(f64, Box<dyn Fn(usize, &[(u32, f32)], &mut [f32]) + Sync>)>,
+    mut run: impl FnMut(&P) -> Option<(f64, Box<Scorer>)>,
 ) -> Option<AlgoResult> {
     let mut best: Option<AlgoResult> = None;
     for p in &grid {
@@ -186,10 +185,18 @@ pub fn run_all(s: &Split, opts: &EvalOptions, progress: &mut dyn FnMut(&str)) ->
         }
         Popularity::from_scores(counts)
     };
-    out.extend(tune("popularity", vec!["counts"], s, &x, opts, progress, |_| {
-        let p = pop.clone();
-        Some((0.0, Box::new(move |_, _, o: &mut [f32]| p.score(o))))
-    }));
+    out.extend(tune(
+        "popularity",
+        vec!["counts"],
+        s,
+        &x,
+        opts,
+        progress,
+        |_| {
+            let p = pop.clone();
+            Some((0.0, Box::new(move |_, _, o: &mut [f32]| p.score(o))))
+        },
+    ));
     // EASE: λ grid; larger catalogs get fewer points (each is an n³ inversion).
     let lambdas: Vec<f32> = if opts.quick {
         vec![100.0, 500.0]
@@ -202,7 +209,10 @@ pub fn run_all(s: &Split, opts: &EvalOptions, progress: &mut dyn FnMut(&str)) ->
         let mut m = None;
         let secs = timed(&mut || m = Ease::train(&x, l).ok());
         let m = m?;
-        Some((secs, Box::new(move |_, h: &[(u32, f32)], o: &mut [f32]| m.score(h, o))))
+        Some((
+            secs,
+            Box::new(move |_, h: &[(u32, f32)], o: &mut [f32]| m.score(h, o)),
+        ))
     }));
     // ALS.
     let mut grid = Vec::new();
@@ -259,7 +269,10 @@ pub fn run_all(s: &Split, opts: &EvalOptions, progress: &mut dyn FnMut(&str)) ->
         let mut m = None;
         let secs = timed(&mut || m = Some(Knn::train(&x, p)));
         let m = m?;
-        Some((secs, Box::new(move |_, h: &[(u32, f32)], o: &mut [f32]| m.score(h, o))))
+        Some((
+            secs,
+            Box::new(move |_, h: &[(u32, f32)], o: &mut [f32]| m.score(h, o)),
+        ))
     }));
     out
 }
@@ -269,7 +282,15 @@ pub fn table(reports: &[Report]) -> String {
     let mut t = String::new();
     t.push_str(&format!(
         "{:<18} {:<16} {:<12} {:>9} {:>8} {:>8} {:>8} {:>8}  {}\n",
-        "dataset", "protocol", "algorithm", "Recall@10", "NDCG@10", "MRR@10", "Hit@10", "train s", "chosen on validation"
+        "dataset",
+        "protocol",
+        "algorithm",
+        "Recall@10",
+        "NDCG@10",
+        "MRR@10",
+        "Hit@10",
+        "train s",
+        "chosen on validation"
     ));
     for r in reports {
         for a in &r.results {

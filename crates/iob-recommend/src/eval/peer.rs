@@ -67,7 +67,10 @@ pub fn run(
         cmd.arg("--quick");
     }
     let out = cmd.output().map_err(|e| {
-        RecommendError::io(format!("running {} {}", python.display(), script.display()), e)
+        RecommendError::io(
+            format!("running {} {}", python.display(), script.display()),
+            e,
+        )
     })?;
     if !out.status.success() {
         return Err(RecommendError::Dataset {
@@ -84,12 +87,11 @@ pub fn run(
             ),
         });
     }
-    let parsed: PeerOutput = serde_json::from_slice(&out.stdout).map_err(|e| {
-        RecommendError::Dataset {
+    let parsed: PeerOutput =
+        serde_json::from_slice(&out.stdout).map_err(|e| RecommendError::Dataset {
             name: split_dir.display().to_string(),
             reason: format!("peer script printed no result JSON: {e}"),
-        }
-    })?;
+        })?;
     Ok(parsed
         .results
         .into_iter()

@@ -113,7 +113,10 @@ pub fn split(d: &Dataset, protocol: Protocol, seed: u64) -> Split {
         for &(i, t) in &items[..n_train] {
             s.train.push((u as u32, i, t));
         }
-        s.valid[u] = items[n_train..n_train + n_valid].iter().map(|p| p.0).collect();
+        s.valid[u] = items[n_train..n_train + n_valid]
+            .iter()
+            .map(|p| p.0)
+            .collect();
         s.test[u] = items[n_train + n_valid..].iter().map(|p| p.0).collect();
         s.valid[u].sort_unstable();
         s.test[u].sort_unstable();
@@ -134,7 +137,8 @@ impl Split {
             for (u, i) in rows {
                 writeln!(w, "{u}\t{i}").map_err(|e| RecommendError::io("writing a split", e))?;
             }
-            w.flush().map_err(|e| RecommendError::io("writing a split", e))
+            w.flush()
+                .map_err(|e| RecommendError::io("writing a split", e))
         };
         write("train.tsv", &mut self.train.iter().map(|&(u, i, _)| (u, i)))?;
         let per = |v: &Vec<Vec<u32>>| -> Vec<(u32, u32)> {
@@ -173,7 +177,14 @@ mod tests {
             name: "t".into(),
             n_users: 2,
             n_items: 4,
-            interactions: vec![(0, 0, 3), (0, 1, 1), (0, 2, 2), (0, 3, 9), (1, 2, 1), (1, 3, 2)],
+            interactions: vec![
+                (0, 0, 3),
+                (0, 1, 1),
+                (0, 2, 2),
+                (0, 3, 9),
+                (1, 2, 1),
+                (1, 3, 2),
+            ],
         };
         let s = split(&d, Protocol::LeaveLastOut, 1);
         assert_eq!(s.test[0], vec![3]);
@@ -182,6 +193,9 @@ mod tests {
         assert!(s.valid[1].is_empty());
         assert_eq!(s.train.len(), 3);
         let r = split(&d, Protocol::Random811, 1);
-        assert_eq!(r.train.len() + r.valid.concat().len() + r.test.concat().len(), 6);
+        assert_eq!(
+            r.train.len() + r.valid.concat().len() + r.test.concat().len(),
+            6
+        );
     }
 }

@@ -18,13 +18,23 @@ pub fn small() -> ModelSet {
     let pairs = [(0, 0), (0, 1), (1, 1), (1, 2), (2, 0), (2, 1), (2, 2)];
     let interactions = pairs
         .iter()
-        .map(|&(row, item)| Interaction { row, item, weight: 1.0, at: 0 })
+        .map(|&(row, item)| Interaction {
+            row,
+            item,
+            weight: 1.0,
+            at: 0,
+        })
         .collect();
     let mut cfg = RecommendConfig::default();
     cfg.ease.lambda = 1.0;
     cfg.als.factors = 2;
     cfg.half_life_days = 0.0;
-    let data = TrainData { persons: vec![10, 11, 12], interactions, catalog, now: 5 };
+    let data = TrainData {
+        persons: vec![10, 11, 12],
+        interactions,
+        catalog,
+        now: 5,
+    };
     ModelSet::train(7, data, &cfg).0
 }
 
@@ -42,7 +52,10 @@ fn malformed_files_are_clear_errors() {
     let bytes = encode(&small());
     for cut in [0, 5, 23, 24, 40, bytes.len() - 1] {
         let e = decode(&bytes[..cut]).unwrap_err();
-        assert!(e.contains("header") || e.contains("truncated"), "cut {cut}: {e}");
+        assert!(
+            e.contains("header") || e.contains("truncated"),
+            "cut {cut}: {e}"
+        );
     }
     for at in [30, bytes.len() / 2, bytes.len() - 1] {
         let mut b = bytes.clone();

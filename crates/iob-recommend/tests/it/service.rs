@@ -66,7 +66,14 @@ fn personalized_answers_with_explanations_change_at_once_and_respect_rules() {
     let cfg = config(dir.path(), CFG);
     let e = engine(&cfg);
     population(&e);
-    send(&e, json!([consent("alice", true), view("alice", "a1", "boots"), view("alice", "a2", "boots")]));
+    send(
+        &e,
+        json!([
+            consent("alice", true),
+            view("alice", "a1", "boots"),
+            view("alice", "a2", "boots")
+        ]),
+    );
     let rec = Recommender::open(e.clone(), &cfg).unwrap();
     let report = rec.models();
     // Trained at open (no artifact yet): 7 consenting persons (silent excluded), 6 items.
@@ -81,14 +88,21 @@ fn personalized_answers_with_explanations_change_at_once_and_respect_rules() {
     let because: Vec<&str> = d.items[0].because.iter().map(|b| b.item.as_str()).collect();
     assert_eq!(because.len(), 2);
     assert!(because.contains(&"a1") && because.contains(&"a2"));
-    assert!(d.items[0].explanation.starts_with("because you viewed a"), "{}", d.items[0].explanation);
+    assert!(
+        d.items[0].explanation.starts_with("because you viewed a"),
+        "{}",
+        d.items[0].explanation
+    );
 
     // kNN placement: a3 first, and `similar` names the a-group.
     let d = rec.decide(&p, "alice", Some("similar"), None).unwrap();
     assert_eq!(d.model, "knn");
     assert_eq!(items(&d)[0], "a3");
     let sim: Vec<String> = rec.similar("a1", 2).into_iter().map(|s| s.0).collect();
-    assert!(sim.contains(&"a2".to_string()) && sim.contains(&"a3".to_string()), "{sim:?}");
+    assert!(
+        sim.contains(&"a2".to_string()) && sim.contains(&"a3".to_string()),
+        "{sim:?}"
+    );
 
     // Include rule: a3 is out of stock, so the stock placement never shows it.
     let d = rec.decide(&p, "alice", Some("stock"), None).unwrap();
@@ -97,20 +111,31 @@ fn personalized_answers_with_explanations_change_at_once_and_respect_rules() {
     // Real time: alice buys a3 and views b1, b2: no retraining, the answer changes at once,
     // and what she bought is excluded.
     let before = rec.models().seq;
-    send(&e, json!([
-        {"type":"track","userId":"alice","event":"Order Completed",
-         "properties":{"products":[{"item_id":"a3","category":"boots"}]}},
-        view("alice", "b1", "tents"), view("alice", "b2", "tents"),
-    ]));
+    send(
+        &e,
+        json!([
+            {"type":"track","userId":"alice","event":"Order Completed",
+             "properties":{"products":[{"item_id":"a3","category":"boots"}]}},
+            view("alice", "b1", "tents"), view("alice", "b2", "tents"),
+        ]),
+    );
     let d = rec.decide(&p, "alice", Some("home"), None).unwrap();
     assert_eq!(rec.models().seq, before, "no retraining");
     assert_eq!(d.items[0].item, "b3", "{d:?}");
     assert!(d.items[0].because.iter().all(|b| b.item.starts_with('b')));
-    assert!(!items(&d).iter().any(|i| ["a1", "a2", "a3", "b1", "b2"].contains(i)), "seen: {d:?}");
+    assert!(
+        !items(&d)
+            .iter()
+            .any(|i| ["a1", "a2", "a3", "b1", "b2"].contains(i)),
+        "seen: {d:?}"
+    );
     // A placement that may show viewed items again still leaves out what she bought.
     let d = rec.decide(&p, "alice", Some("again"), None).unwrap();
     assert!(items(&d).contains(&"a1"), "{d:?}");
-    assert!(!items(&d).contains(&"a3"), "bought items are excluded: {d:?}");
+    assert!(
+        !items(&d).contains(&"a3"),
+        "bought items are excluded: {d:?}"
+    );
     assert!(d.items[0].explanation.contains("bought a3"), "{d:?}");
 
     // Popularity placement: never personalized, says so.
@@ -132,27 +157,49 @@ fn fallbacks_say_why_and_bad_input_names_the_field() {
     assert!(!d.personalized);
     assert_eq!(d.fallback, Some(Fallback::UnknownPerson));
     assert_eq!(d.items.len(), 3);
-    assert!(d.items.iter().all(|r| r.explanation.contains("unknown person")));
+    assert!(
+        d.items
+            .iter()
+            .all(|r| r.explanation.contains("unknown person"))
+    );
 
     // `silent` never consented: popular items, nothing from their history.
     let d = rec.decide(&p, "silent", Some("home"), None).unwrap();
     assert!(!d.personalized);
-    assert!(matches!(&d.fallback, Some(Fallback::NoConsent { .. })), "{d:?}");
+    assert!(
+        matches!(&d.fallback, Some(Fallback::NoConsent { .. })),
+        "{d:?}"
+    );
 
     // Consent withdrawn: the next answer is not personalized.
-    assert!(rec.decide(&p, "ua0", Some("home"), None).unwrap().personalized);
+    assert!(
+        rec.decide(&p, "ua0", Some("home"), None)
+            .unwrap()
+            .personalized
+    );
     send(&e, json!([consent("ua0", false)]));
     let d = rec.decide(&p, "ua0", Some("home"), None).unwrap();
-    assert_eq!(d.fallback, Some(Fallback::NoConsent { basis: "withdrawn".into() }));
+    assert_eq!(
+        d.fallback,
+        Some(Fallback::NoConsent {
+            basis: "withdrawn".into()
+        })
+    );
 
     // A consenting person with no history: cold start.
     send(&e, json!([consent("newbie", true)]));
     let d = rec.decide(&p, "newbie", Some("home"), None).unwrap();
     assert_eq!(d.fallback, Some(Fallback::ColdStart));
 
-    let err = rec.decide(&p, "ua1", Some("nope"), None).unwrap_err().to_string();
+    let err = rec
+        .decide(&p, "ua1", Some("nope"), None)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("`placement`") && err.contains("home"), "{err}");
-    let err = rec.decide(&p, "ua1", Some("home"), Some(0)).unwrap_err().to_string();
+    let err = rec
+        .decide(&p, "ua1", Some("home"), Some(0))
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("`n`"), "{err}");
     assert!(rec.decide(&p, "ua1", Some("home"), Some(101)).is_err());
 }
@@ -165,7 +212,11 @@ fn erasure_removes_the_persons_model_state_on_disk_and_artifacts_load_at_start()
     population(&e);
     let rec = Recommender::open(e.clone(), &cfg).unwrap();
     let p = permit(&e);
-    assert!(rec.decide(&p, "ub1", Some("home"), None).unwrap().personalized);
+    assert!(
+        rec.decide(&p, "ub1", Some("home"), None)
+            .unwrap()
+            .personalized
+    );
     let person = match e.decide_subject(&p, "ub1").unwrap() {
         iob_engine::Subject::Person { person, .. } => person.0,
         other => panic!("{other:?}"),
@@ -182,7 +233,11 @@ fn erasure_removes_the_persons_model_state_on_disk_and_artifacts_load_at_start()
     let als = on_disk.als.unwrap();
     assert!(als.row_of(person).is_none());
     assert_eq!(als.persons.len(), 5);
-    assert_eq!(artifact::list(rec.artifact_dir()).len(), 1, "no older file keeps them");
+    assert_eq!(
+        artifact::list(rec.artifact_dir()).len(),
+        1,
+        "no older file keeps them"
+    );
     let d = rec.decide(&p, "ub1", Some("home"), None).unwrap();
     assert_eq!(d.fallback, Some(Fallback::UnknownPerson));
 
