@@ -115,8 +115,8 @@ def main():
         "implicit-bpr": [dict(factors=f, learning_rate=lr, regularization=r, iterations=it)
                          for f in ([64] if a.quick else [64, 128])
                          for lr in ([0.05] if a.quick else [0.01, 0.05, 0.1])
-                         for r in ([0.01] if a.quick else [0.001, 0.01])
-                         for it in ([100] if a.quick else [100, 300])],
+                         for r in [0.01]
+                         for it in [100]],
     }
     for name, grid in grids.items():
         best = None
