@@ -12,7 +12,7 @@
 use rand::{Rng, SeedableRng};
 
 use crate::matrix::Csr;
-use crate::vecmath::{axpy, cholesky_solve, dot};
+use crate::vecmath::{axpy, cholesky, dot, solve_factored};
 
 /// Training parameters.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -128,8 +128,19 @@ impl Als {
     /// Folds a person in from their history: the exact least-squares factors against the
     /// fixed item factors (what an ALS user step would give them).
     pub fn fold_in(&self, history: &[(u32, f32)]) -> Vec<f32> {
+        self.fold_in_explained(history)
+            .map(|(u, _)| u)
+            .unwrap_or_else(|| vec![0.0; self.factors])
+    }
+
+    /// [`Als::fold_in`], and the factorized system to explain scores with (one factorization
+    /// serves the fold-in and every explanation).
+    pub fn fold_in_explained(&self, history: &[(u32, f32)]) -> Option<(Vec<f32>, AlsExplainer)> {
         let f = self.factors;
         let mut a = self.system(history);
+        if !cholesky(&mut a, f) {
+            return None;
+        }
         let mut b = vec![0f64; f];
         for &(h, w) in history {
             if let Some(y) = self.item.get(h as usize * f..(h as usize + 1) * f) {
@@ -139,9 +150,11 @@ impl Als {
                 }
             }
         }
-        cholesky_solve(&mut a, &b, f)
-            .map(|x| x.into_iter().map(|v| v as f32).collect())
-            .unwrap_or_else(|| vec![0.0; f])
+        let u = solve_factored(&a, &b, f)
+            .into_iter()
+            .map(|v| v as f32)
+            .collect();
+        Some((u, AlsExplainer { l: a }))
     }
 
     /// Adds every item's score for person factors `u` into `out`.
@@ -154,16 +167,28 @@ impl Als {
 
     /// What each history item contributed to `item`'s score: `c_h · y_itemᵀ W y_h`.
     pub fn contributions(&self, history: &[(u32, f32)], item: u32) -> Vec<(u32, f32)> {
+        match self.fold_in_explained(history) {
+            Some((_, ex)) => self.contributions_with(&ex, history, item),
+            None => Vec::new(),
+        }
+    }
+
+    /// [`Als::contributions`] with the system already factorized.
+    pub fn contributions_with(
+        &self,
+        ex: &AlsExplainer,
+        history: &[(u32, f32)],
+        item: u32,
+    ) -> Vec<(u32, f32)> {
         let f = self.factors;
         let Some(yj) = self.item.get(item as usize * f..(item as usize + 1) * f) else {
             return Vec::new();
         };
-        let mut a = self.system(history);
         let rhs: Vec<f64> = yj.iter().map(|&v| v as f64).collect();
-        let Some(z) = cholesky_solve(&mut a, &rhs, f) else {
-            return Vec::new();
-        };
-        let z: Vec<f32> = z.into_iter().map(|v| v as f32).collect();
+        let z: Vec<f32> = solve_factored(&ex.l, &rhs, f)
+            .into_iter()
+            .map(|v| v as f32)
+            .collect();
         history
             .iter()
             .filter_map(|&(h, w)| {
@@ -176,6 +201,12 @@ impl Als {
     pub fn memory_bytes(&self) -> usize {
         (self.user.len() + self.item.len()) * 4 + self.yty.len() * 8
     }
+}
+
+/// A person's factorized ALS system `(YᵀCY + λI) = L·Lᵀ`, for explanations.
+#[derive(Debug, Clone)]
+pub struct AlsExplainer {
+    l: Vec<f64>,
 }
 
 /// `YᵀY + reg·I` (row-major `f × f`, `f64`), with the rows of `y` split over two threads.

@@ -134,6 +134,7 @@ pub fn decide(
         );
     }
     let mut scores = vec![0f32; models.n_items()];
+    let mut als_explainer = None;
     match model {
         ModelChoice::Ease => models
             .ease
@@ -151,11 +152,15 @@ pub fn decide(
                 .person
                 .and_then(|p| a.row_of(p))
                 .filter(|&r| a.counts[r] as usize == known.len());
-            let u = match stored {
-                Some(r) => a.model.user_factors(r).expect("row").to_vec(),
-                None => a.model.fold_in(&known),
+            // One factorization serves the fold-in and every explanation.
+            let folded = a.model.fold_in_explained(&known);
+            let u = match (stored, &folded) {
+                (Some(r), _) => a.model.user_factors(r).expect("row").to_vec(),
+                (None, Some((u, _))) => u.clone(),
+                (None, None) => vec![0.0; a.model.factors],
             };
             a.model.score(&u, &mut scores);
+            als_explainer = folded.map(|(_, ex)| ex);
         }
     }
     let excluded = |i: usize| {
@@ -196,12 +201,15 @@ pub fn decide(
                     .as_ref()
                     .expect("resolved")
                     .contributions(&known, i),
-                _ => models
-                    .als
-                    .as_ref()
-                    .expect("resolved")
-                    .model
-                    .contributions(&known, i),
+                _ => match &als_explainer {
+                    Some(ex) => models
+                        .als
+                        .as_ref()
+                        .expect("resolved")
+                        .model
+                        .contributions_with(ex, &known, i),
+                    None => Vec::new(),
+                },
             };
             contrib.retain(|c| c.1 > 0.0);
             contrib.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));

@@ -33,13 +33,19 @@ pub fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
 /// Solves `A x = b` for a symmetric positive definite `A` (row-major `n × n`, overwritten by
 /// its Cholesky factor) in `f64`. Returns `None` when `A` is not positive definite.
 pub fn cholesky_solve(a: &mut [f64], b: &[f64], n: usize) -> Option<Vec<f64>> {
+    cholesky(a, n).then(|| solve_factored(a, b, n))
+}
+
+/// Replaces the lower triangle of `a` by its Cholesky factor `L` (`A = L·Lᵀ`); `false` when
+/// `A` is not positive definite.
+pub fn cholesky(a: &mut [f64], n: usize) -> bool {
     for j in 0..n {
         let mut d = a[j * n + j];
         for k in 0..j {
             d -= a[j * n + k] * a[j * n + k];
         }
         if d <= 0.0 || !d.is_finite() {
-            return None;
+            return false;
         }
         let d = d.sqrt();
         a[j * n + j] = d;
@@ -51,22 +57,27 @@ pub fn cholesky_solve(a: &mut [f64], b: &[f64], n: usize) -> Option<Vec<f64>> {
             a[i * n + j] = s / d;
         }
     }
+    true
+}
+
+/// Solves `L·Lᵀ x = b` with the factor [`cholesky`] left in `l`.
+pub fn solve_factored(l: &[f64], b: &[f64], n: usize) -> Vec<f64> {
     let mut y = b.to_vec();
     for i in 0..n {
         let mut s = y[i];
         for k in 0..i {
-            s -= a[i * n + k] * y[k];
+            s -= l[i * n + k] * y[k];
         }
-        y[i] = s / a[i * n + i];
+        y[i] = s / l[i * n + i];
     }
     for i in (0..n).rev() {
         let mut s = y[i];
         for k in i + 1..n {
-            s -= a[k * n + i] * y[k];
+            s -= l[k * n + i] * y[k];
         }
-        y[i] = s / a[i * n + i];
+        y[i] = s / l[i * n + i];
     }
-    Some(y)
+    y
 }
 
 /// Indices of the `k` largest finite scores among those `keep` accepts, best first (ties: the

@@ -58,7 +58,7 @@ fn items(d: &iob_recommend::Decision) -> Vec<&str> {
     d.items.iter().map(|r| r.item.as_str()).collect()
 }
 
-const CFG: &str = "[recommend.ease]\nlambda = 1.0\n[recommend.als]\nfactors = 2\n[placements.home]\nn = 3\n[placements.similar]\nmodel = \"knn\"\nn = 2\n[placements.stock]\nmodel = \"knn\"\nn = 2\n[placements.stock.include]\nin_stock = [\"true\"]\n[placements.again]\nexclude_seen = false\n[placements.top]\nmodel = \"popularity\"\nn = 2";
+const CFG: &str = "[recommend.ease]\nlambda = 1.0\n[recommend.als]\nfactors = 2\n[placements.home]\nn = 3\n[placements.similar]\nmodel = \"knn\"\nn = 2\n[placements.stock]\nmodel = \"knn\"\nn = 2\n[placements.stock.include]\nin_stock = [\"true\"]\n[placements.again]\nexclude_seen = false\n[placements.als]\nmodel = \"als\"\nn = 1\n[placements.top]\nmodel = \"popularity\"\nn = 2";
 
 #[test]
 fn personalized_answers_with_explanations_change_at_once_and_respect_rules() {
@@ -103,6 +103,12 @@ fn personalized_answers_with_explanations_change_at_once_and_respect_rules() {
         sim.contains(&"a2".to_string()) && sim.contains(&"a3".to_string()),
         "{sim:?}"
     );
+
+    // ALS folds alice in (she is a training row with the same history: her stored factors)
+    // and explains a3 by her history too.
+    let d = rec.decide(&p, "alice", Some("als"), None).unwrap();
+    assert_eq!((d.model, items(&d)[0]), ("als", "a3"), "{d:?}");
+    assert!(!d.items[0].because.is_empty(), "{d:?}");
 
     // Include rule: a3 is out of stock, so the stock placement never shows it.
     let d = rec.decide(&p, "alice", Some("stock"), None).unwrap();
