@@ -361,6 +361,31 @@ fn serving_engine(a: &Args) -> anyhow::Result<()> {
         "  in process, with the audit record (fsync) of each call: top-20 {}",
         ms(&times)
     );
+    // Where that goes: resolving the person, deciding consent and the durable audit record.
+    let mut subject = Vec::new();
+    for k in 0..a.decides.min(500) {
+        let id = format!("u{}", (k * 31) % persons);
+        let t = Instant::now();
+        engine.decide_subject(&permit, &id)?;
+        subject.push(t.elapsed().as_secs_f64());
+    }
+    println!(
+        "    of which Engine::decide_subject (lookup, consent, audit record + fsync): {}",
+        ms(&subject)
+    );
+    let mut audit = Vec::new();
+    for _ in 0..a.decides.min(500) {
+        let t = Instant::now();
+        engine.record_access(
+            &permit,
+            iob_engine::AuditEntry::bulk(iob_engine::Access::Decide, "bench"),
+        )?;
+        audit.push(t.elapsed().as_secs_f64());
+    }
+    println!(
+        "    of which the audit record alone (append + fdatasync + HEAD): {}",
+        ms(&audit)
+    );
     // HTTP on loopback.
     let router = iob_server::router_with(engine.clone(), &cfg.server, Some(rec.clone()));
     let times = rt.block_on(async {
