@@ -356,6 +356,21 @@ impl Recommender {
     }
 }
 
+/// For offline commands that erase a person without serving recommendations (`iob privacy
+/// erase`): registers the model artifact of `engine`'s data directory with the engine, so the
+/// erasure removes the person's factors from it too.
+pub fn register_for_erasure(engine: &Engine) -> Result<()> {
+    let dir = artifact::dir(engine.data_dir());
+    let models = artifact::load_latest(&dir)?.unwrap_or_else(empty_models);
+    engine.register_derived(Arc::new(State {
+        dir,
+        models: RwLock::new(Arc::new(models)),
+        live: RwLock::new(Live::default()),
+        writer: parking_lot::Mutex::new(()),
+    }));
+    Ok(())
+}
+
 impl State {
     fn models(&self) -> Arc<ModelSet> {
         Arc::clone(&self.models.read())

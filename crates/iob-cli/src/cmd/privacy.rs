@@ -41,7 +41,11 @@ fn open(global: &Global) -> anyhow::Result<(Engine, iob_engine::Permit)> {
 pub fn run(global: &Global, c: Command) -> anyhow::Result<()> {
     let (engine, permit) = open(global)?;
     let out = match c {
-        Command::Erase { id } => serde_json::to_value(engine.erase_person(&permit, &id)?)?,
+        Command::Erase { id } => {
+            // The recommendation models hold per-person factors: the erasure must reach them.
+            iob_recommend::service::register_for_erasure(&engine)?;
+            serde_json::to_value(engine.erase_person(&permit, &id)?)?
+        }
         Command::Export { id } => serde_json::to_value(engine.export_person(&permit, &id)?)?,
         Command::Retention => {
             serde_json::json!({ "day_keys_destroyed": engine.enforce_retention()? })

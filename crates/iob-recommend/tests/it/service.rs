@@ -261,3 +261,28 @@ fn erasure_removes_the_persons_model_state_on_disk_and_artifacts_load_at_start()
     assert_eq!(rec.models().seq, seq + 1);
     assert_eq!(artifact::list(rec.artifact_dir()).len(), 1);
 }
+
+#[test]
+fn offline_erasure_reaches_the_artifact() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), CFG);
+    let e = engine(&cfg);
+    population(&e);
+    let rec = Recommender::open(e.clone(), &cfg).unwrap();
+    let p = permit(&e);
+    let person = match e.decide_subject(&p, "ua2").unwrap() {
+        iob_engine::Subject::Person { person, .. } => person.0,
+        other => panic!("{other:?}"),
+    };
+    let adir = rec.artifact_dir().to_path_buf();
+    drop(rec);
+    drop(e);
+    // A later offline command: only the erasure hook is registered.
+    let e = engine(&cfg);
+    iob_recommend::service::register_for_erasure(&e).unwrap();
+    let ops = e.permit(Actor::Operator, &Purpose::operations()).unwrap();
+    let report = e.erase_person(&ops, "ua2").unwrap();
+    assert_eq!(report.derived, vec![("recommendations".to_string(), 1)]);
+    let on_disk = artifact::load_latest(&adir).unwrap().unwrap();
+    assert!(on_disk.als.unwrap().row_of(person).is_none());
+}
