@@ -1,7 +1,7 @@
 //! `iob bench recommend`: training time (EASE on MovieLens 100K; ALS seconds per iteration next
 //! to `implicit`'s with the same factors and threads on the same split file), decide latency
 //! (the decide logic in process over 10k and 100k items; the full engine path with its audit
-//! record, and over HTTP, over 10k items) and the memory of each model.
+//! record, and over HTTP, over 10k items; sizes are flags, so CI runs a small smoke) and the memory of each model.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -35,9 +35,18 @@ pub struct Args {
     python: PathBuf,
     #[arg(long, default_value = "bench/recommend/implicit_peer.py")]
     peer_script: PathBuf,
-    /// Skip the 100k-item case (it trains ALS and kNN over 1M interactions).
+    /// Catalog sizes for the in-process decide logic (each trains ALS and kNN on 10 views per
+    /// item).
+    #[arg(long, value_delimiter = ',', default_value = "10000,100000")]
+    sizes: Vec<usize>,
+    /// Items and persons of the engine and HTTP case.
+    #[arg(long, default_value_t = 10_000)]
+    engine_items: usize,
+    #[arg(long, default_value_t = 3_000)]
+    engine_persons: usize,
+    /// Skip the MovieLens training figures.
     #[arg(long)]
-    skip_100k: bool,
+    skip_training: bool,
     /// Also train EASE on the 10k-item catalog (about 2 GB while training).
     #[arg(long)]
     ease_10k: bool,
@@ -57,10 +66,11 @@ fn ms(v: &[f64]) -> String {
 }
 
 pub fn run(_global: &Global, a: Args) -> anyhow::Result<()> {
-    training(&a)?;
-    serving_core(&a, 10_000, a.ease_10k)?;
-    if !a.skip_100k {
-        serving_core(&a, 100_000, false)?;
+    if !a.skip_training {
+        training(&a)?;
+    }
+    for &items in &a.sizes {
+        serving_core(&a, items, a.ease_10k && items <= 10_000)?;
     }
     serving_engine(&a)?;
     Ok(())
@@ -312,8 +322,7 @@ fn serving_engine(a: &Args) -> anyhow::Result<()> {
     };
     let (engine, _) = Engine::open(&cfg)?;
     let engine = Arc::new(engine);
-    let items = 10_000usize;
-    let persons = 3_000usize;
+    let (items, persons) = (a.engine_items.max(100), a.engine_persons.max(10));
     let pairs = synthetic(items, persons, 20, 9);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -412,6 +421,31 @@ fn serving_engine(a: &Args) -> anyhow::Result<()> {
                 String::from_utf8_lossy(&r.body)
             );
         }
+        // The same connection's floor: a route that does no work.
+        let mut floor = Vec::new();
+        for _ in 0..a.decides.min(500) {
+            let t = Instant::now();
+            client.get_with("/health", None).await?;
+            floor.push(t.elapsed().as_secs_f64());
+        }
+        println!("  GET /health on the same connection: {}", ms(&floor));
+        let mut profile = Vec::new();
+        for k in 0..a.decides.min(500) {
+            let id = format!("u{}", (k * 13) % persons);
+            let t = Instant::now();
+            let r = client
+                .get_with(
+                    &format!("/v1/persons/{id}?purpose=personalization"),
+                    Some(&auth),
+                )
+                .await?;
+            profile.push(t.elapsed().as_secs_f64());
+            anyhow::ensure!(r.status == 200, "profile answered {}", r.status);
+        }
+        println!(
+            "  GET /v1/persons/ID (an audited profile read) on the same connection: {}",
+            ms(&profile)
+        );
         let _ = tx.send(());
         let _ = server.await;
         anyhow::Ok(times)
