@@ -189,7 +189,7 @@ fn personalized(
     };
     // Items with no evidence (score 0) are not personalized picks.
     let pool = n.saturating_mul(4).max(n + 20);
-    let mut cands = top_k(&scores, pool, |i| scores[i] > 0.0 && !excluded(i));
+    let mut cands = top_k(scores, pool, |i| scores[i] > 0.0 && !excluded(i));
     if model == ModelChoice::Knn {
         // kNN scores only neighbours; anything else is no evidence at all.
         cands.retain(|c| c.1 > 0.0);
