@@ -84,6 +84,13 @@ enum Command {
         after_help = "EXAMPLES:\n  iob audit verify\n  iob audit list --actor admin --limit 20\n  iob audit list --subject 3f2a...e1 --action profile.read"
     )]
     Audit(cmd::audit::Command),
+    /// SQL over events, persons and consents, under a declared purpose.
+    #[command(
+        after_help = "EXAMPLES:\n  iob query \"SELECT event, count(*) FROM events GROUP BY 1 ORDER BY 2 DESC LIMIT 10\"\n  iob query \"SELECT properties->>'sku' AS sku, count(DISTINCT person) FROM events WHERE event = 'Order Completed' GROUP BY 1\" --format csv\n  iob query \"SELECT * FROM events\" --purpose marketing --format parquet --out events.parquet\n  iob query --schema"
+    )]
+    Query(cmd::query::QueryArgs),
+    /// Compact the event log into the columnar (Parquet) store now.
+    Compact,
     /// Measure ingestion speed (in process, over HTTP, import).
     #[command(subcommand)]
     Bench(cmd::bench::Command),
@@ -117,6 +124,8 @@ fn main() -> std::process::ExitCode {
         Command::Privacy(c) => cmd::privacy::run(&global, c),
         Command::Demo(a) => cmd::demo::run(&global, a),
         Command::Audit(c) => cmd::audit::run(&global, c),
+        Command::Query(a) => cmd::query::query(&global, a),
+        Command::Compact => cmd::query::compact(&global),
         Command::Bench(c) => cmd::bench::run(&global, c),
     };
     match result {

@@ -22,6 +22,8 @@ pub enum ColumnarError {
     Parquet { path: PathBuf, reason: String },
     #[error("unknown column `{0}` (see the events schema: `iob query --schema`)")]
     UnknownColumn(String),
+    #[error("the reader of the scan went away before it ended")]
+    Cancelled,
     #[error(transparent)]
     Engine(#[from] iob_engine::EngineError),
 }

@@ -60,7 +60,9 @@ pub fn day_name(day: i32) -> String {
 
 /// The day number of a millisecond Unix time.
 pub fn day_of(ms: i64) -> i32 {
-    ms.div_euclid(86_400_000) as i32
+    // Clamped: open-ended ranges use i64::MIN / i64::MAX as bounds.
+    ms.div_euclid(86_400_000)
+        .clamp(i32::MIN as i64, i32::MAX as i64) as i32
 }
 
 impl FileEntry {
@@ -164,6 +166,8 @@ mod tests {
         assert_eq!(day_of(0), 0);
         assert_eq!(day_of(-1), -1);
         assert_eq!(day_of(86_400_000 * 19_783 + 5), 19_783);
+        assert_eq!(day_of(i64::MAX), i32::MAX);
+        assert_eq!(day_of(i64::MIN), i32::MIN);
     }
 
     #[test]

@@ -36,6 +36,8 @@ pub struct Config {
     pub mqtt: MqttConfig,
     /// Consent defaults, health metrics, encryption at rest, IP truncation.
     pub privacy: PrivacyConfig,
+    /// The columnar store, SQL limits and the disclosure rules of aggregates.
+    pub analytics: crate::AnalyticsConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -227,3 +227,110 @@ impl Engine {
         })
     }
 }
+
+/// One person's consent to one purpose, as the `consents` table shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ConsentRow {
+    pub person: u64,
+    pub purpose: String,
+    pub allowed: bool,
+    /// `granted`, `withdrawn`, `default`, `exempt`, ...
+    pub basis: String,
+    /// When the person last said something about this purpose (milliseconds), if ever.
+    pub since: Option<i64>,
+}
+
+impl Engine {
+    /// The profiles of every person `permit`'s purpose may read now, evaluated at `at`
+    /// (default now): the `persons` table. Health metrics only for `health`, identifier
+    /// traits pseudonymized; one audit record for the whole read.
+    pub fn profiles_for(
+        &self,
+        permit: &Permit,
+        at: Option<Timestamp>,
+    ) -> Result<Vec<iob_unify::ProfileView>, EngineError> {
+        let directory = self.person_directory(permit)?;
+        self.audit_bulk(
+            permit,
+            iob_govern::Access::QueryRows,
+            "persons table".into(),
+        )?;
+        let now = at.unwrap_or_else(|| self.clock.now()).0;
+        let mut out = Vec::new();
+        let u = self.unify.unifier.lock();
+        for p in directory.visible() {
+            let Ok(mut v) = u.view(permit, PersonId(p), now) else {
+                continue;
+            };
+            if !permit.purpose().is_health() {
+                v.metrics.retain(|m, _| !self.privacy.is_health(m));
+            }
+            out.push(v);
+        }
+        drop(u);
+        for v in &mut out {
+            self.pseudonymize_traits(permit, &mut v.traits);
+        }
+        Ok(out)
+    }
+
+    /// Every visible person's consent to every configured purpose: the `consents` table.
+    pub fn consent_rows(&self, permit: &Permit) -> Result<Vec<ConsentRow>, EngineError> {
+        let directory = self.person_directory(permit)?;
+        self.audit_bulk(
+            permit,
+            iob_govern::Access::QueryRows,
+            "consents table".into(),
+        )?;
+        let u = self.unify.unifier.lock();
+        let purposes: Vec<Purpose> = u
+            .consent_rules()
+            .policy
+            .purposes()
+            .map(|(p, _)| p.clone())
+            .collect();
+        let mut out = Vec::new();
+        for p in directory.visible() {
+            let person = PersonId(p);
+            for purpose in &purposes {
+                let name = |b: iob_govern::Basis| {
+                    serde_json::to_value(b)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_default()
+                };
+                let (allowed, basis) = match u.decide(person, purpose) {
+                    iob_govern::Decision::Allowed(b) => (true, name(b)),
+                    iob_govern::Decision::Denied(b) => (false, name(b)),
+                    iob_govern::Decision::Exempt => (true, "exempt".into()),
+                };
+                out.push(ConsentRow {
+                    person: p,
+                    purpose: purpose.to_string(),
+                    allowed,
+                    basis,
+                    since: u
+                        .consents(person)
+                        .and_then(|h| h.latest(purpose.as_str()))
+                        .map(|c| c.at),
+                });
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl Engine {
+    /// Records a query (SQL or an analysis) over many persons' data in the audit log before
+    /// it runs. The text is kept as its SHA-256 (it may hold literal values), with its kind.
+    pub fn audit_query(&self, permit: &Permit, kind: &str, text: &str) -> Result<(), EngineError> {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(text.as_bytes());
+        let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+        self.audit_bulk(
+            permit,
+            iob_govern::Access::QueryRows,
+            format!("{kind} sha256:{hex}"),
+        )
+    }
+}

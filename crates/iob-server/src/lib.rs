@@ -12,6 +12,7 @@
 //! * HTTPS with rustls ([`serve_tls`]) when a certificate and key are configured.
 //! * Data-subject routes (`DELETE /v1/persons/{id}`, `/v1/persons/{id}/export`): erasure and
 //!   export, admin key only.
+//! * Analytics routes: `POST /v1/query` (SQL under a declared purpose, `read:personal`).
 //! * One table ([`problem`]) maps every engine error to an HTTP status and a stable code.
 //! * [`mqtt`]: the MQTT source (readings from a broker subscription, acknowledged once stored).
 //!
@@ -19,6 +20,7 @@
 //! request bodies, keys or identifiers.
 
 mod admin;
+mod analytics;
 mod audit;
 mod auth;
 mod collect;
@@ -36,6 +38,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Method};
 use axum::routing::{delete, get, post};
 use iob_engine::{Engine, ServerConfig};
+use iob_query::Analytics;
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 use tower_http::decompression::RequestDecompressionLayer;
 
@@ -43,10 +46,35 @@ use tower_http::decompression::RequestDecompressionLayer;
 #[derive(Clone)]
 pub struct AppState {
     pub engine: Arc<Engine>,
+    /// SQL and analyses; `None` in routers built without them (analytics routes answer 503).
+    pub analytics: Option<Arc<Analytics>>,
 }
 
-/// The full router for `engine` configured by `cfg`.
+impl AppState {
+    pub(crate) fn analytics(&self) -> Result<&Arc<Analytics>, problem::Problem> {
+        self.analytics.as_ref().ok_or_else(|| {
+            problem::Problem::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "analytics_unavailable",
+                "this server was started without the analytics service",
+            )
+        })
+    }
+}
+
+/// The full router for `engine` configured by `cfg`, without analytics.
 pub fn router(engine: Arc<Engine>, cfg: &ServerConfig) -> Router {
+    router_with(
+        AppState {
+            engine,
+            analytics: None,
+        },
+        cfg,
+    )
+}
+
+/// The full router over `state`.
+pub fn router_with(state: AppState, cfg: &ServerConfig) -> Router {
     let cors = if cfg.cors_origins.iter().any(|o| o == "*") {
         CorsLayer::new().allow_origin(Any)
     } else {
@@ -79,6 +107,7 @@ pub fn router(engine: Arc<Engine>, cfg: &ServerConfig) -> Router {
         .route("/v1/persons/{id}/consent", get(persons::consent))
         .route("/v1/keys", get(keys::list).post(keys::create))
         .route("/v1/keys/{id}", delete(keys::revoke))
+        .route("/v1/query", post(analytics::query))
         .route("/v1/stats", get(admin::stats))
         .route("/v1/audit", get(audit::list))
         .route("/v1/quarantine", get(admin::quarantine_list))
@@ -90,7 +119,7 @@ pub fn router(engine: Arc<Engine>, cfg: &ServerConfig) -> Router {
         .layer(DefaultBodyLimit::max(cfg.max_body_bytes))
         .layer(RequestDecompressionLayer::new())
         .layer(cors)
-        .with_state(AppState { engine })
+        .with_state(state)
 }
 
 /// A loaded TLS certificate and key for [`serve_tls`].

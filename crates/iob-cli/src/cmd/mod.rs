@@ -9,4 +9,5 @@ pub mod keys;
 pub mod persons;
 pub mod privacy;
 pub mod quarantine;
+pub mod query;
 pub mod serve;

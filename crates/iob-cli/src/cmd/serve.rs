@@ -42,6 +42,11 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
         cfg.server.tls_key = Some(key);
     }
     let engine = Arc::new(global.open(&cfg)?);
+    // The columnar store: registered for erasure, compacted in the background.
+    let analytics = Arc::new(
+        iob_query::Analytics::open(engine.clone(), &cfg.analytics, true)
+            .context("opening the columnar store")?,
+    );
     let mqtt = match cfg.mqtt.url {
         Some(_) => Some(iob_server::mqtt::MqttSource::new(
             engine.clone(),
@@ -86,7 +91,13 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
         // Machine-readable line for scripts and tests that start the server on port 0.
         let scheme = if tls.is_some() { "https" } else { "http" };
         println!("listening on {scheme}://{addr}");
-        let router = iob_server::router(engine.clone(), &cfg.server);
+        let router = iob_server::router_with(
+            iob_server::AppState {
+                engine: engine.clone(),
+                analytics: Some(analytics.clone()),
+            },
+            &cfg.server,
+        );
         let served = match tls {
             Some(tls) => iob_server::serve_tls(listener, router, tls, shutdown).await,
             None => iob_server::serve(listener, router, shutdown).await,
@@ -100,6 +111,8 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
         anyhow::Ok(())
     })?;
     drop(rt);
+    // Stops the compactor (it holds the engine) before the directory is closed.
+    drop(analytics);
     let engine =
         Arc::try_unwrap(engine).map_err(|_| anyhow::anyhow!("engine still in use at shutdown"))?;
     engine.close().context("closing the data directory")?;

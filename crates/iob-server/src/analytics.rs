@@ -1,0 +1,85 @@
+//! Analytics routes: `POST /v1/query` (SQL over `events`, `persons`, `consents`).
+//!
+//! SQL returns rows of (pseudonymous) persons, so it needs a `read:personal` or admin key and
+//! a declared purpose; persons without consent for it are invisible to the query. Keys with
+//! only `read:analytics` use the behavioral analyses, whose small groups are suppressed.
+//! Never logs the SQL text (it may hold literal values).
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::State;
+use axum::extract::rejection::JsonRejection;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use iob_engine::{EngineError, Need};
+use iob_query::{Format, render};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::AppState;
+use crate::auth::require;
+use crate::persons::purpose_permit;
+use crate::problem::Problem;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueryBody {
+    sql: String,
+    purpose: Option<String>,
+    /// `json` (default: `{columns, rows, truncated, seconds}`), `csv`, `jsonl`, `table`, `parquet`.
+    format: Option<String>,
+}
+
+pub(crate) fn invalid_body(e: JsonRejection) -> Problem {
+    Problem::new(StatusCode::BAD_REQUEST, "invalid_body", e.body_text())
+}
+
+pub async fn query(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Json<QueryBody>, JsonRejection>,
+) -> Result<Response, Problem> {
+    let key = require(&st, &headers, Need::Personal)?;
+    let Json(body) = body.map_err(invalid_body)?;
+    let analytics = st.analytics()?;
+    let permit = purpose_permit(&st, key, body.purpose.as_deref())?;
+    let format: Format = match body.format.as_deref() {
+        None => Format::Json,
+        Some(f) => f.parse().map_err(|e: iob_query::QueryError| {
+            Problem::from(EngineError::Invalid {
+                field: "format".into(),
+                reason: e.to_string(),
+            })
+        })?,
+    };
+    let result = analytics.sql(&permit, &body.sql).await?;
+    if format == Format::Json {
+        let rows = render(&result.schema, &result.batches, Format::Json)?;
+        let rows: serde_json::Value = serde_json::from_slice(&rows).unwrap_or_default();
+        let columns: Vec<_> = result
+            .schema
+            .fields()
+            .iter()
+            .map(|f| json!({"name": f.name(), "type": f.data_type().to_string()}))
+            .collect();
+        return Ok(Json(json!({
+            "columns": columns,
+            "rows": rows,
+            "row_count": result.rows,
+            "truncated": result.truncated,
+            "seconds": result.seconds,
+        }))
+        .into_response());
+    }
+    let bytes = render(&result.schema, &result.batches, format)?;
+    let mut resp = Response::new(Body::from(bytes));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(format.content_type()),
+    );
+    if result.truncated {
+        resp.headers_mut()
+            .insert("x-iob-truncated", HeaderValue::from_static("true"));
+    }
+    Ok(resp)
+}
