@@ -38,6 +38,9 @@ pub struct Manifest {
     pub next_seq: u64,
     /// The next file id.
     pub next_id: u64,
+    /// The engine's erasure epoch these files reflect (see `Columnar::reconcile`).
+    #[serde(default)]
+    pub erasure_epoch: u64,
     pub files: Vec<FileEntry>,
 }
 
@@ -47,6 +50,7 @@ impl Default for Manifest {
             version: FORMAT_VERSION,
             next_seq: 0,
             next_id: 0,
+            erasure_epoch: 0,
             files: Vec::new(),
         }
     }
@@ -178,6 +182,7 @@ mod tests {
             version: FORMAT_VERSION,
             next_seq: 10,
             next_id: 2,
+            erasure_epoch: 0,
             files: vec![FileEntry {
                 day: 1,
                 id: 1,

@@ -46,6 +46,9 @@ pub struct ErasedPerson {
     pub seqs: Vec<u64>,
     /// Event times of those events (millisecond Unix time), to find the partitions holding them.
     pub times: Vec<i64>,
+    /// The erasure epoch after this erasure ([`Engine::erasure_epoch`]): a derived store that
+    /// records it knows, at its next open, whether it missed an erasure.
+    pub epoch: u64,
 }
 
 /// One stored event as a derived store sees it.
@@ -146,6 +149,13 @@ impl PersonDirectory {
 }
 
 impl Engine {
+    /// A counter raised by every erasure (durable, in the key vault). A derived store that
+    /// was not open during an erasure sees a higher epoch than the one it recorded, and must
+    /// remove every row whose person no longer resolves (see [`PersonDirectory`]).
+    pub fn erasure_epoch(&self) -> u64 {
+        self.privacy.vault.epoch()
+    }
+
     /// Registers a derived store; [`Engine::erase_person`] erases the person from it too.
     pub fn register_derived(&self, store: Arc<dyn DerivedData>) {
         self.derived.write().push(store);

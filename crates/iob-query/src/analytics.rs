@@ -37,6 +37,8 @@ impl Analytics {
             },
         )?);
         engine.register_derived(columnar.clone());
+        // Erasures made while the store was closed reach its files now.
+        columnar.reconcile(&engine)?;
         let sql = Sql::new(
             engine.clone(),
             columnar.clone(),

@@ -6,9 +6,8 @@
 //! Never logs the SQL text (it may hold literal values).
 
 use axum::Json;
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::extract::rejection::JsonRejection;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use iob_engine::{EngineError, Need};
@@ -30,17 +29,25 @@ pub struct QueryBody {
     format: Option<String>,
 }
 
-pub(crate) fn invalid_body(e: JsonRejection) -> Problem {
-    Problem::new(StatusCode::BAD_REQUEST, "invalid_body", e.body_text())
+/// A JSON request body (any content type: `curl -d` sends a form type), or a problem that
+/// says where it is wrong.
+pub(crate) fn json_body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        Problem::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_body",
+            format!("the request body is not the expected JSON: {e}"),
+        )
+    })
 }
 
 pub async fn query(
     State(st): State<AppState>,
     headers: HeaderMap,
-    body: Result<Json<QueryBody>, JsonRejection>,
+    body: Bytes,
 ) -> Result<Response, Problem> {
     let key = require(&st, &headers, Need::Personal)?;
-    let Json(body) = body.map_err(invalid_body)?;
+    let body: QueryBody = json_body(&body)?;
     let analytics = st.analytics()?;
     let permit = purpose_permit(&st, key, body.purpose.as_deref())?;
     let format: Format = match body.format.as_deref() {

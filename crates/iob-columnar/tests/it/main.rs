@@ -321,3 +321,41 @@ fn interrupted_writes_and_other_versions_are_handled_at_open() {
         .to_string();
     assert!(err.contains("version 2"), "{err}");
 }
+
+#[test]
+fn an_erasure_made_while_the_store_was_closed_is_applied_at_reconcile() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = engine(dir.path());
+    let c = Columnar::open(dir.path(), Options::default()).unwrap();
+    send(
+        &e,
+        json!([
+            {"type":"track","userId":"ada","event":"A","properties":{"sku":"SKU-ADA-CLOSED-1"},"timestamp":ts(T0)},
+            {"type":"track","userId":"bob","event":"B","timestamp":ts(T0 + DAY)},
+        ]),
+    );
+    c.compact(&e).unwrap();
+    drop(c);
+    // Erased with the columnar store not registered (e.g. an offline tool that never opened it).
+    let ops = e.permit(Actor::Operator, &Purpose::operations()).unwrap();
+    let report = e.erase_person(&ops, "ada").unwrap();
+    assert!(report.derived.is_empty());
+    let c = Columnar::open(dir.path(), Options::default()).unwrap();
+    assert!(contains(
+        &all_bytes(&c.dir().join("events")),
+        b"SKU-ADA-CLOSED-1"
+    ));
+    // Hidden from reads already (the directory maps ada to no one)...
+    assert_eq!(rows(&c, &e, Purpose::analytics()).len(), 1);
+    // ...and removed from the files by the reconciliation at open.
+    assert_eq!(c.reconcile(&e).unwrap(), 1);
+    assert!(!contains(
+        &all_bytes(&c.dir().join("events")),
+        b"SKU-ADA-CLOSED-1"
+    ));
+    assert_eq!(
+        c.reconcile(&e).unwrap(),
+        0,
+        "nothing left to do at the same epoch"
+    );
+}
