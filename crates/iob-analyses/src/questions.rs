@@ -113,3 +113,42 @@ pub fn answer(source: &dyn EventSource, name: &str) -> Result<Value, AnalysisErr
 
 /// The benchmark question names, in order.
 pub const QUESTIONS: [&str; 3] = ["funnel", "retention", "trends"];
+
+/// `value` as compact JSON with object keys sorted at every level, independent of serde_json's
+/// `preserve_order` feature (which another crate in a build may turn on); Python's
+/// `json.dumps(v, sort_keys=True, separators=(",", ":"))` writes the same bytes for these answers.
+pub fn canonical_json(value: &Value) -> String {
+    let mut out = String::new();
+    write_canonical(value, &mut out);
+    out
+}
+
+fn write_canonical(value: &Value, out: &mut String) {
+    match value {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (i, k) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String(k.clone()).to_string());
+                out.push(':');
+                write_canonical(&map[k], out);
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, v) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_canonical(v, out);
+            }
+            out.push(']');
+        }
+        other => out.push_str(&other.to_string()),
+    }
+}

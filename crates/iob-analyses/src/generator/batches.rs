@@ -20,10 +20,22 @@ pub fn journey_batches(
     with_properties: bool,
     max_rows: usize,
 ) -> Vec<DayChunk> {
+    let mut chunks = Vec::new();
+    journey_days(cfg, with_properties, max_rows, |c| chunks.push(c));
+    chunks
+}
+
+/// Like [`journey_batches`], handing each chunk to `f` as soon as it is built (memory: the
+/// compact events of the whole set, ~56 bytes each, plus one chunk).
+pub fn journey_days(
+    cfg: &JourneyConfig,
+    with_properties: bool,
+    max_rows: usize,
+    mut f: impl FnMut(DayChunk),
+) {
     let mut events: Vec<GenEvent> = Vec::new();
     for_each_event(cfg, |e| events.push(e.clone()));
     events.sort_unstable_by_key(|e| (e.ts, e.n));
-    let mut chunks = Vec::new();
     let mut start = 0;
     while start < events.len() {
         let day = day_of(events[start].ts);
@@ -31,13 +43,12 @@ pub fn journey_batches(
         while end < events.len() && end - start < max_rows.max(1) && day_of(events[end].ts) == day {
             end += 1;
         }
-        chunks.push(DayChunk {
+        f(DayChunk {
             day,
             batch: batch(&events[start..end], with_properties),
         });
         start = end;
     }
-    chunks
 }
 
 /// [`journey_batches`] as a [`MemorySource`].

@@ -8,15 +8,16 @@
 //! * a first visit on a uniform day of `days`; after each session the person comes back with
 //!   probability 0.55, after an exponential gap (mean 9 days), while within `days`;
 //! * a session: a landing page view, 1–5 `Product Viewed` (each with a product page view half
-//!   the time); each view leads to `Product Added` with p = 0.3; a session with an add ends with
-//!   `Order Completed` with p = 0.4, or (p = 0.1) the purchase comes back 1–14 days later (so
-//!   some conversions fall outside a 7-day window);
+//!   the time); each view leads to `Product Added` with p = [`P_ADD`]; a session with an add
+//!   ends with `Order Completed` with p = [`P_BUY`], or (p = [`P_BUY_LATER`]) the purchase comes
+//!   1–14 days later (so some conversions fall outside a 7-day window). Per person that is
+//!   roughly 30 % view → cart and 45 % cart → purchase;
 //! * `late_share` of events are *late*: received hours after their time and emitted after the
 //!   person's later events (so ingest order ≠ time order); with `sent_at`, such events carry a
 //!   `sentAt` of their delivery time (note: with clock-skew correction at ingest, `sentAt` makes
 //!   the corrected time relative to the ingest clock, so it is off by default).
 //!
-//! About 15 events per person. JSON is written by hand (`write!` into a reused buffer), never
+//! About 13 events per person. JSON is written by hand (`write!` into a reused buffer), never
 //! through `serde_json::Value`. Same seed and config, same bytes: the generator has its own
 //! RNG ([`crate::rng`]) so dependency upgrades do not change the data.
 
@@ -24,6 +25,13 @@ use std::io::Write;
 
 use crate::DAY_MS;
 use crate::rng::Rng;
+
+/// Probability that a product view leads to an add-to-cart.
+pub const P_ADD: f64 = 0.06;
+/// Probability that a session with an add ends in a purchase.
+pub const P_BUY: f64 = 0.35;
+/// Probability that a session with an add and no purchase is followed by one 1–14 days later.
+pub const P_BUY_LATER: f64 = 0.25;
 
 /// What to generate.
 #[derive(Debug, Clone, PartialEq)]
@@ -269,7 +277,7 @@ pub fn for_each_event(cfg: &JourneyConfig, mut f: impl FnMut(&GenEvent)) {
                     t += 300 + rng.below(2000) as i64;
                 }
                 person_events.push(ev(Kind::ProductViewed, t, product, price, 0));
-                if rng.chance(0.3) {
+                if rng.chance(P_ADD) {
                     t += 2_000 + rng.exp(30_000.0) as i64;
                     let q = 1 + rng.below(3) as u32;
                     person_events.push(ev(Kind::ProductAdded, t, product, price, q));
@@ -277,12 +285,12 @@ pub fn for_each_event(cfg: &JourneyConfig, mut f: impl FnMut(&GenEvent)) {
                 }
             }
             if let Some((product, price)) = added {
-                if rng.chance(0.4) {
+                if rng.chance(P_BUY) {
                     t += 10_000 + rng.exp(120_000.0) as i64;
                     person_events.push(ev(Kind::Page(3), t, product, price, 1));
                     t += 1_000 + rng.below(20_000) as i64;
                     person_events.push(ev(Kind::OrderCompleted, t, product, price, 1));
-                } else if rng.chance(0.1) {
+                } else if rng.chance(P_BUY_LATER) {
                     let later =
                         t + DAY_MS * (1 + rng.below(14) as i64) + rng.below(DAY_MS as u64) as i64;
                     deferred.push(ev(Kind::Page(3), later, product, price, 1));
@@ -376,4 +384,4 @@ pub fn journeys(cfg: &JourneyConfig, mut f: impl FnMut(&[u8])) {
 }
 
 mod batches;
-pub use batches::{journey_batches, journey_source};
+pub use batches::{journey_batches, journey_days, journey_source};

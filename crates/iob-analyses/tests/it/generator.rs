@@ -38,7 +38,7 @@ fn journeys_are_deterministic_valid_json_with_drop_off() {
     );
     assert!(lines > 10 * 2_000, "{lines} events");
     assert!(
-        (0.2..0.4).contains(&(adds as f64 / views as f64)),
+        (0.04..0.08).contains(&(adds as f64 / views as f64)),
         "{adds}/{views}"
     );
     assert!(orders > 0 && orders < adds);
