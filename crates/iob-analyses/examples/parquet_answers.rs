@@ -1,0 +1,228 @@
+//! Answers the three analytics benchmark questions over day-partitioned Parquet files, printing
+//! the same JSON lines as `bench/analytics/duckdb_peer.py`, so their answers can be compared
+//! byte for byte. Also writes a generated data set in that layout.
+//!
+//! ```text
+//! cargo run --release -p iob-analyses --example parquet_answers -- DIR [--runs R] [--only Q]
+//! cargo run --release -p iob-analyses --example parquet_answers -- --write DIR PERSONS DAYS SEED
+//! ```
+//! `DIR` holds `events/day=YYYY-MM-DD/*.parquet` (or is that `events` directory). Output: one
+//! line per question, `{"answer":…,"question":…,"seconds":…}` with keys sorted; `seconds` is
+//! the median of R runs (default 5), each reading the files anew.
+//!
+//! The Parquet-backed [`EventSource`] here is a stand-in for `iob-columnar`'s: it reads each
+//! day's files (projected to the requested columns) on a second thread while the kernel works
+//! on the previous day, and sorts a day by (ts, seq) when its files are not already in order.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::sync_channel;
+use std::time::Instant;
+
+use arrow_array::RecordBatch;
+use arrow_array::cast::AsArray;
+use arrow_array::types::{TimestampMillisecondType, UInt64Type};
+use iob_analyses::generator::{JourneyConfig, journey_days};
+use iob_analyses::{AnalysisError, DayChunk, EventSource, questions};
+use parquet::arrow::ProjectionMask;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+struct ParquetSource {
+    days: Vec<(i32, Vec<PathBuf>)>,
+}
+
+fn src_err(e: impl std::fmt::Display) -> AnalysisError {
+    AnalysisError::Source(e.to_string())
+}
+
+impl ParquetSource {
+    fn open(dir: &Path) -> std::io::Result<Self> {
+        let events = if dir.join("events").is_dir() {
+            dir.join("events")
+        } else {
+            dir.to_path_buf()
+        };
+        let mut days = Vec::new();
+        for entry in std::fs::read_dir(&events)? {
+            let path = entry?.path();
+            let name = path.file_name().unwrap().to_string_lossy().to_string();
+            let Some(date) = name.strip_prefix("day=") else {
+                continue;
+            };
+            let d = time::Date::parse(
+                date,
+                &time::macros::format_description!("[year]-[month]-[day]"),
+            )
+            .map_err(|e| std::io::Error::other(format!("{name}: {e}")))?;
+            let day = d.to_julian_day() - 2_440_588;
+            let mut files: Vec<PathBuf> = std::fs::read_dir(&path)?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "parquet"))
+                .collect();
+            files.sort();
+            days.push((day, files));
+        }
+        days.sort_by_key(|d| d.0);
+        Ok(ParquetSource { days })
+    }
+
+    fn read_day(files: &[PathBuf], columns: &[&str]) -> Result<Vec<RecordBatch>, AnalysisError> {
+        let mut batches = Vec::new();
+        for f in files {
+            let builder = ParquetRecordBatchReaderBuilder::try_new(File::open(f).map_err(src_err)?)
+                .map_err(src_err)?;
+            let mask = ProjectionMask::columns(builder.parquet_schema(), columns.iter().copied());
+            let reader = builder
+                .with_projection(mask)
+                .with_batch_size(64 * 1024)
+                .build()
+                .map_err(src_err)?;
+            for b in reader {
+                batches.push(b.map_err(src_err)?);
+            }
+        }
+        if files.len() > 1 && !batches.is_empty() {
+            // Several files: merge them in (ts, seq) order.
+            let all = arrow_select::concat::concat_batches(&batches[0].schema(), &batches)
+                .map_err(src_err)?;
+            let ts = all
+                .column_by_name("ts")
+                .unwrap()
+                .as_primitive::<TimestampMillisecondType>()
+                .values();
+            let seq = all
+                .column_by_name("seq")
+                .unwrap()
+                .as_primitive::<UInt64Type>()
+                .values();
+            let mut idx: Vec<u32> = (0..all.num_rows() as u32).collect();
+            idx.sort_unstable_by_key(|&i| (ts[i as usize], seq[i as usize]));
+            let idx = arrow_array::UInt32Array::from(idx);
+            return Ok(vec![
+                arrow_select::take::take_record_batch(&all, &idx).map_err(src_err)?,
+            ]);
+        }
+        Ok(batches)
+    }
+}
+
+impl EventSource for ParquetSource {
+    fn scan(
+        &self,
+        columns: &[&str],
+        range: Option<(i64, i64)>,
+        f: &mut dyn FnMut(DayChunk) -> Result<(), AnalysisError>,
+    ) -> Result<(), AnalysisError> {
+        assert!(range.is_none(), "the example source reads whole days");
+        let mut cols: Vec<&str> = vec!["person", "ts", "type", "event", "seq"];
+        cols.extend(
+            columns
+                .iter()
+                .copied()
+                .filter(|c| !["person", "ts", "type", "event", "seq"].contains(c)),
+        );
+        std::thread::scope(|s| {
+            let (tx, rx) = sync_channel::<Result<(i32, Vec<RecordBatch>), AnalysisError>>(2);
+            let cols = &cols;
+            s.spawn(move || {
+                for (day, files) in &self.days {
+                    let r = Self::read_day(files, cols).map(|b| (*day, b));
+                    let stop = r.is_err();
+                    if tx.send(r).is_err() || stop {
+                        return;
+                    }
+                }
+            });
+            for msg in rx {
+                let (day, batches) = msg?;
+                for batch in batches {
+                    f(DayChunk { day, batch })?;
+                }
+            }
+            Ok(())
+        })
+    }
+}
+
+fn write(dir: &Path, persons: u64, days: u32, seed: u64) -> Result<(), Box<dyn std::error::Error>> {
+    let cfg = JourneyConfig::new(seed, persons, days);
+    let t = Instant::now();
+    let props = parquet::file::properties::WriterProperties::builder()
+        .set_compression(parquet::basic::Compression::SNAPPY)
+        .build();
+    let (mut rows, mut days) = (0usize, 0usize);
+    let mut result: Result<(), Box<dyn std::error::Error>> = Ok(());
+    journey_days(&cfg, true, usize::MAX, |c| {
+        if result.is_err() {
+            return;
+        }
+        rows += c.batch.num_rows();
+        days += 1;
+        result = (|| {
+            let d = time::Date::from_julian_day(c.day + 2_440_588)?;
+            let path = dir.join("events").join(format!("day={d}"));
+            std::fs::create_dir_all(&path)?;
+            let file = File::create(path.join("part-0.parquet"))?;
+            let mut w =
+                parquet::arrow::ArrowWriter::try_new(file, c.batch.schema(), Some(props.clone()))?;
+            w.write(&c.batch)?;
+            w.close()?;
+            Ok(())
+        })();
+    });
+    result?;
+    eprintln!(
+        "wrote {rows} events in {days} days to {} in {:.1}s",
+        dir.display(),
+        t.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("--write") {
+        let [_, dir, persons, days, seed] = &args[..] else {
+            return Err("usage: --write DIR PERSONS DAYS SEED".into());
+        };
+        return write(
+            Path::new(dir),
+            persons.parse()?,
+            days.parse()?,
+            seed.parse()?,
+        );
+    }
+    let Some(dir) = args.first() else {
+        return Err(
+            "usage: parquet_answers DIR [--runs R] [--only funnel|retention|trends]".into(),
+        );
+    };
+    let mut runs = 5;
+    let mut only: Option<String> = None;
+    let mut it = args[1..].iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--runs" => runs = it.next().ok_or("--runs R")?.parse()?,
+            "--only" => only = Some(it.next().ok_or("--only Q")?.clone()),
+            other => return Err(format!("unknown argument {other}").into()),
+        }
+    }
+    let source = ParquetSource::open(Path::new(dir))?;
+    for q in questions::QUESTIONS {
+        if only.as_deref().is_some_and(|o| o != q) {
+            continue;
+        }
+        let mut times = Vec::new();
+        let mut answer = serde_json::Value::Null;
+        for _ in 0..runs.max(1) {
+            let t = Instant::now();
+            answer = questions::answer(&source, q)?;
+            times.push(t.elapsed().as_secs_f64());
+        }
+        times.sort_by(f64::total_cmp);
+        let median = times[(times.len() - 1) / 2];
+        let line = serde_json::json!({"question": q, "seconds": median, "answer": answer});
+        println!("{}", questions::canonical_json(&line));
+    }
+    Ok(())
+}

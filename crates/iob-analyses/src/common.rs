@@ -1,0 +1,144 @@
+//! Pieces shared by the analyses: the time range of a request, breakdown value interning and
+//! per-person state indexing.
+
+use foldhash::HashMap;
+use serde::{Deserialize, Serialize};
+
+use crate::AnalysisError;
+use crate::property::Reader;
+
+/// Event time range [from_ms, to_ms).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimeRange {
+    pub from_ms: i64,
+    pub to_ms: i64,
+}
+
+impl TimeRange {
+    pub fn validate(range: &Option<TimeRange>, field: &str) -> Result<(), AnalysisError> {
+        match range {
+            Some(r) if r.from_ms >= r.to_ms => Err(AnalysisError::request(
+                field,
+                format!("from_ms ({}) must be before to_ms ({})", r.from_ms, r.to_ms),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    pub fn pair(range: &Option<TimeRange>) -> Option<(i64, i64)> {
+        range.map(|r| (r.from_ms, r.to_ms))
+    }
+}
+
+/// Breakdown values interned to small integers (0 is "not set").
+#[derive(Default)]
+pub struct Groups {
+    ids: HashMap<String, u32>,
+    values: Vec<Option<String>>,
+}
+
+impl Groups {
+    pub fn new() -> Self {
+        Groups {
+            ids: HashMap::default(),
+            values: vec![None],
+        }
+    }
+
+    /// The group of row `i` under `reader` (0 when there is no breakdown).
+    pub fn of(&mut self, reader: Option<&Reader>, i: usize) -> u32 {
+        let Some(r) = reader else { return 0 };
+        let Some(label) = r.get(i).label() else {
+            return 0;
+        };
+        if let Some(&id) = self.ids.get(&label) {
+            return id;
+        }
+        let id = self.values.len() as u32;
+        self.values.push(Some(label.clone()));
+        self.ids.insert(label, id);
+        id
+    }
+
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    pub fn value(&self, id: u32) -> Option<String> {
+        self.values[id as usize].clone()
+    }
+}
+
+/// Largest person id the dense per-person state accepts (ids are handed out from 0).
+pub const MAX_PERSON: u64 = 1 << 32;
+
+/// The index of `person`, growing `len` (and the caller's vectors) as needed.
+#[inline]
+pub fn person_index(person: u64) -> Result<usize, AnalysisError> {
+    if person >= MAX_PERSON {
+        return Err(AnalysisError::Source(format!(
+            "person id {person} exceeds {MAX_PERSON}: per-person state is dense, ids must be small"
+        )));
+    }
+    Ok(person as usize)
+}
+
+/// Grows `v` to hold index `i` (doubling, so growth is amortized O(1)).
+#[inline]
+pub fn grow<T: Clone>(v: &mut Vec<T>, i: usize, fill: T) {
+    if i >= v.len() {
+        let n = (i + 1).max(v.len() * 2).max(1024);
+        v.resize(n, fill);
+    }
+}
+
+/// An event to match: a name (absent: any event) and filters on the row.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct EventMatch {
+    #[serde(default)]
+    pub event: Option<String>,
+    #[serde(default)]
+    pub filters: Vec<crate::Filter>,
+}
+
+impl EventMatch {
+    /// Rows whose `event` is `name`.
+    pub fn named(name: &str) -> Self {
+        EventMatch {
+            event: Some(name.into()),
+            filters: vec![],
+        }
+    }
+
+    /// Every row.
+    pub fn any() -> Self {
+        EventMatch::default()
+    }
+
+    pub(crate) fn compile(&self, field: &str) -> Result<Matcher, AnalysisError> {
+        Ok(Matcher {
+            name: self.event.clone(),
+            filters: crate::filter::Filters::compile(&format!("{field}.filters"), &self.filters)?,
+        })
+    }
+}
+
+/// A compiled [`EventMatch`].
+#[derive(Clone)]
+pub(crate) struct Matcher {
+    pub name: Option<String>,
+    pub filters: crate::filter::Filters,
+}
+
+impl Matcher {
+    /// Whether the name test passes for an event value.
+    #[inline]
+    pub fn name_matches(&self, event: Option<&str>) -> bool {
+        match &self.name {
+            None => true,
+            Some(n) => event == Some(n.as_str()),
+        }
+    }
+}

@@ -1,0 +1,74 @@
+use iob_analyses::generator::{JourneyConfig, for_each_event, journey_source, journeys};
+use iob_analyses::{Disclosure, questions};
+
+#[test]
+fn journeys_are_deterministic_valid_json_with_drop_off() {
+    let cfg = JourneyConfig::new(7, 2_000, 90);
+    let mut a = Vec::new();
+    journeys(&cfg, |l| a.extend_from_slice(l));
+    let mut b = Vec::new();
+    journeys(&cfg, |l| b.extend_from_slice(l));
+    assert_eq!(a, b);
+    let text = String::from_utf8(a).unwrap();
+    let mut names = std::collections::HashMap::new();
+    let mut anonymous = 0;
+    let mut lines = 0;
+    for line in text.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert!(
+            v["messageId"].is_string()
+                && v["timestamp"].is_string()
+                && v["context"]["userAgent"].is_string()
+        );
+        if v["userId"].is_null() {
+            anonymous += 1;
+        }
+        let name = v["event"]
+            .as_str()
+            .or(v["name"].as_str())
+            .unwrap()
+            .to_string();
+        *names.entry(name).or_insert(0u64) += 1;
+        lines += 1;
+    }
+    let (views, adds, orders) = (
+        names["Product Viewed"],
+        names["Product Added"],
+        names["Order Completed"],
+    );
+    assert!(lines > 10 * 2_000, "{lines} events");
+    assert!(
+        (0.04..0.08).contains(&(adds as f64 / views as f64)),
+        "{adds}/{views}"
+    );
+    assert!(orders > 0 && orders < adds);
+    assert!(anonymous > lines / 10 && anonymous < lines / 2);
+}
+
+#[test]
+fn late_events_are_emitted_after_later_ones() {
+    let cfg = JourneyConfig::new(1, 500, 30);
+    let mut last_ts = std::collections::HashMap::new();
+    let mut late = 0;
+    for_each_event(&cfg, |e| {
+        let prev = last_ts.insert(e.person, e.ts).unwrap_or(i64::MIN);
+        if e.ts < prev {
+            late += 1;
+            assert!(e.received_at > e.ts + 3_599_999);
+        }
+    });
+    assert!(late > 0);
+}
+
+#[test]
+fn generated_funnel_has_the_planted_shape() {
+    let s = journey_source(&JourneyConfig::new(3, 3_000, 60), false, 4096);
+    let r = iob_analyses::funnel(&s, &questions::funnel_request(), &Disclosure::none()).unwrap();
+    let c: Vec<u64> = r.groups[0]
+        .steps
+        .iter()
+        .map(|s| s.persons.unwrap())
+        .collect();
+    assert!(c[0] > 2_900 && c[1] < c[0] && c[2] < c[1], "{c:?}");
+    assert!(c[2] as f64 / c[1] as f64 > 0.25, "{c:?}");
+}
