@@ -89,6 +89,11 @@ enum Command {
         after_help = "EXAMPLES:\n  iob query \"SELECT event, count(*) FROM events GROUP BY 1 ORDER BY 2 DESC LIMIT 10\"\n  iob query \"SELECT properties->>'sku' AS sku, count(DISTINCT person) FROM events WHERE event = 'Order Completed' GROUP BY 1\" --format csv\n  iob query \"SELECT * FROM events\" --purpose marketing --format parquet --out events.parquet\n  iob query --schema"
     )]
     Query(cmd::query::QueryArgs),
+    /// Funnels, retention, paths and trends over the events, under a declared purpose.
+    #[command(
+        after_help = "EXAMPLES:\n  iob analyze funnel '{\"steps\":[{\"event\":\"Product Viewed\"},{\"event\":\"Product Added\"},{\"event\":\"Order Completed\"}],\"window_ms\":604800000,\"breakdown\":\"device_type\"}'\n  iob analyze retention '{\"start_event\":{\"event\":\"Order Completed\"},\"return_event\":{},\"period\":\"week\",\"periods\":8}'\n  iob analyze paths '{\"anchor\":{\"event\":\"Product Added\"},\"direction\":\"next\",\"depth\":3}'\n  iob analyze trends '{\"events\":[{\"event\":\"Order Completed\"}],\"interval\":\"day\"}' --k 5 --epsilon 1.0\n  iob analyze funnel @funnel.json --purpose marketing"
+    )]
+    Analyze(cmd::query::AnalyzeArgs),
     /// Compact the event log into the columnar (Parquet) store now.
     Compact,
     /// Measure ingestion speed (in process, over HTTP, import).
@@ -126,6 +131,7 @@ fn main() -> std::process::ExitCode {
         Command::Audit(c) => cmd::audit::run(&global, c),
         Command::Query(a) => cmd::query::query(&global, a),
         Command::Compact => cmd::query::compact(&global),
+        Command::Analyze(a) => cmd::query::analyze(&global, a),
         Command::Bench(c) => cmd::bench::run(&global, c),
     };
     match result {

@@ -24,6 +24,7 @@ mod parquet_io;
 mod rows;
 mod scan;
 pub mod schema;
+mod source;
 mod store;
 mod tail;
 
@@ -32,4 +33,5 @@ pub use error::ColumnarError;
 pub use manifest::{FileEntry, Manifest, day_name, day_of};
 pub use rows::{Rows, UNRESOLVED};
 pub use scan::{DayRows, ScanRequest};
+pub use source::ColumnarSource;
 pub use store::{Columnar, Options, StoreInfo};

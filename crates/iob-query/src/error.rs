@@ -13,6 +13,9 @@ pub enum QueryError {
     Execution(String),
     #[error("output format `{0}` is not one of table, csv, json, jsonl, parquet")]
     Format(String),
+    /// An analysis request is invalid (`field` names the member), or its source failed.
+    #[error(transparent)]
+    Analysis(#[from] iob_analyses::AnalysisError),
     #[error(transparent)]
     Columnar(#[from] iob_columnar::ColumnarError),
     #[error(transparent)]

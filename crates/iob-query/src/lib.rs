@@ -13,6 +13,7 @@
 //! query is recorded in the audit log before it runs. This crate must never register a
 //! table whose rows did not go through a purpose's directory.
 
+mod analyses;
 mod analytics;
 mod error;
 mod events_table;
@@ -29,9 +30,11 @@ use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
 use iob_columnar::Columnar;
 use iob_engine::{Engine, Permit};
 
+pub use analyses::{Analysis, KINDS};
 pub use analytics::Analytics;
 pub use error::QueryError;
 pub use events_table::EventsTable;
+pub use iob_analyses::{AnalysisError, Disclosure};
 pub use output::{Format, render};
 
 /// The tables a query may name.

@@ -1,4 +1,10 @@
-//! Analytics routes: `POST /v1/query` (SQL over `events`, `persons`, `consents`).
+//! Analytics routes: `POST /v1/query` (SQL over `events`, `persons`, `consents`) and
+//! `POST /v1/analyses/{funnel|retention|paths|trends}?purpose=P[&epsilon=E]` (the request as
+//! the body).
+//!
+//! Analyses need a `read:analytics` key or better. For keys without `read:personal`, groups
+//! backed by fewer than `analytics.min_group_persons` persons are suppressed; `epsilon` adds
+//! Laplace noise (seeded by the server, never by the caller).
 //!
 //! SQL returns rows of (pseudonymous) persons, so it needs a `read:personal` or admin key and
 //! a declared purpose; persons without consent for it are invisible to the query. Keys with
@@ -7,7 +13,8 @@
 
 use axum::Json;
 use axum::body::{Body, Bytes};
-use axum::extract::State;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use iob_engine::{EngineError, Need};
@@ -89,4 +96,38 @@ pub async fn query(
             .insert("x-iob-truncated", HeaderValue::from_static("true"));
     }
     Ok(resp)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnalysisParams {
+    purpose: Option<String>,
+    /// Privacy budget for Laplace noise on the released counts.
+    epsilon: Option<f64>,
+}
+
+pub async fn analysis(
+    State(st): State<AppState>,
+    Path(kind): Path<String>,
+    headers: HeaderMap,
+    params: Result<Query<AnalysisParams>, QueryRejection>,
+    body: Bytes,
+) -> Result<Json<serde_json::Value>, Problem> {
+    let key = require(&st, &headers, Need::Aggregates)?;
+    let Query(params) = params
+        .map_err(|e| Problem::new(StatusCode::BAD_REQUEST, "invalid_query", e.body_text()))?;
+    let analytics = st.analytics()?.clone();
+    let personal = key.scope.allows(Need::Personal);
+    let permit = purpose_permit(&st, key, params.purpose.as_deref())?;
+    let request = iob_query::Analysis::parse(&kind, &body)?;
+    let disclosure = iob_query::Disclosure {
+        k: (!personal).then_some(analytics.config().min_group_persons),
+        epsilon: params.epsilon,
+        seed: rand::random(),
+    };
+    let value =
+        tokio::task::spawn_blocking(move || analytics.analyze(&permit, &request, &disclosure))
+            .await
+            .map_err(|_| Problem::from(EngineError::ShuttingDown))??;
+    Ok(Json(value))
 }

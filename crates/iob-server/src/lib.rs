@@ -12,7 +12,9 @@
 //! * HTTPS with rustls ([`serve_tls`]) when a certificate and key are configured.
 //! * Data-subject routes (`DELETE /v1/persons/{id}`, `/v1/persons/{id}/export`): erasure and
 //!   export, admin key only.
-//! * Analytics routes: `POST /v1/query` (SQL under a declared purpose, `read:personal`).
+//! * Analytics routes: `POST /v1/query` (SQL under a declared purpose, `read:personal`) and
+//!   `POST /v1/analyses/{kind}` (funnels, retention, paths, trends; small groups suppressed
+//!   for keys without `read:personal`).
 //! * One table ([`problem`]) maps every engine error to an HTTP status and a stable code.
 //! * [`mqtt`]: the MQTT source (readings from a broker subscription, acknowledged once stored).
 //!
@@ -108,6 +110,7 @@ pub fn router_with(state: AppState, cfg: &ServerConfig) -> Router {
         .route("/v1/keys", get(keys::list).post(keys::create))
         .route("/v1/keys/{id}", delete(keys::revoke))
         .route("/v1/query", post(analytics::query))
+        .route("/v1/analyses/{kind}", post(analytics::analysis))
         .route("/v1/stats", get(admin::stats))
         .route("/v1/audit", get(audit::list))
         .route("/v1/quarantine", get(admin::quarantine_list))

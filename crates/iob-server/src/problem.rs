@@ -91,6 +91,10 @@ pub fn classify_query(e: &iob_query::QueryError) -> (StatusCode, &'static str) {
         Q::Format(_) => (StatusCode::BAD_REQUEST, "invalid_value"),
         Q::Execution(_) => (StatusCode::UNPROCESSABLE_ENTITY, "query_failed"),
         Q::Columnar(_) => (StatusCode::INTERNAL_SERVER_ERROR, "columnar_store_failed"),
+        Q::Analysis(iob_query::AnalysisError::Source(_)) => {
+            (StatusCode::INTERNAL_SERVER_ERROR, "columnar_store_failed")
+        }
+        Q::Analysis(_) => (StatusCode::BAD_REQUEST, "invalid_analysis"),
     }
 }
 
@@ -103,6 +107,12 @@ impl From<iob_query::QueryError> for Problem {
         let field = match &e {
             iob_query::QueryError::Sql(_) | iob_query::QueryError::UnknownTable(_) => Some("sql"),
             iob_query::QueryError::Format(_) => Some("format"),
+            iob_query::QueryError::Analysis(iob_query::AnalysisError::Request {
+                field, ..
+            }) => Some(field.as_str()),
+            iob_query::QueryError::Analysis(iob_query::AnalysisError::MissingColumn { column }) => {
+                Some(column.as_str())
+            }
             _ => None,
         };
         let p = Problem::new(status, code, e.to_string());

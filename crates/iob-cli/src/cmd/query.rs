@@ -100,3 +100,45 @@ pub fn compact(global: &Global) -> anyhow::Result<()> {
     );
     close(engine, analytics)
 }
+
+#[derive(clap::Args)]
+pub struct AnalyzeArgs {
+    /// funnel, retention, paths or trends.
+    kind: String,
+    /// The request as JSON, or @FILE (see the examples and the README for the fields).
+    request: String,
+    /// Why you read (a configured purpose): persons without consent for it are left out.
+    #[arg(long, default_value = "analytics")]
+    purpose: String,
+    /// Suppress groups backed by fewer than K persons (what keys without read:personal get).
+    #[arg(long)]
+    k: Option<u32>,
+    /// Add Laplace noise with this privacy budget to the released counts.
+    #[arg(long)]
+    epsilon: Option<f64>,
+}
+
+pub fn analyze(global: &Global, a: AnalyzeArgs) -> anyhow::Result<()> {
+    let json = match a.request.strip_prefix('@') {
+        Some(path) => std::fs::read(path).with_context(|| format!("reading {path}"))?,
+        None => a.request.clone().into_bytes(),
+    };
+    let analysis = iob_query::Analysis::parse(&a.kind, &json)?;
+    let (engine, analytics) = open(global)?;
+    let permit = engine.permit(Actor::Operator, &Purpose::new(&a.purpose)?)?;
+    let disclosure = iob_query::Disclosure {
+        k: a.k,
+        epsilon: a.epsilon,
+        seed: rand::random(),
+    };
+    let started = std::time::Instant::now();
+    let result = analytics.analyze(&permit, &analysis, &disclosure)?;
+    println!("{}", serde_json::to_string_pretty(&result)?);
+    eprintln!(
+        "{} in {:.3} s (purpose {})",
+        a.kind,
+        started.elapsed().as_secs_f64(),
+        a.purpose
+    );
+    close(engine, analytics)
+}

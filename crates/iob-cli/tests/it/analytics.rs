@@ -249,3 +249,134 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+fn analysis(s: &Server, auth: &str, path: &str, body: Value) -> Resp {
+    request(
+        &s.addr,
+        "POST",
+        path,
+        Some(auth),
+        &[],
+        body.to_string().as_bytes(),
+    )
+}
+
+/// Six persons view a product on one day, two of them buy: the buyers' group is below k=5.
+#[test]
+fn analyses_suppress_small_groups_for_aggregate_keys_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(&write_config(dir.path(), ""));
+    let mut batch = Vec::new();
+    for i in 0..6 {
+        batch.push(json!({"type":"track","userId":format!("p{i}"),"event":"Product Viewed","timestamp":"2026-03-02T10:00:00Z"}));
+        if i < 2 {
+            batch.push(json!({"type":"track","userId":format!("p{i}"),"event":"Order Completed","timestamp":"2026-03-02T11:00:00Z"}));
+        }
+    }
+    assert_eq!(
+        s.post(
+            "/v1/batch",
+            Some(WRITE_KEY),
+            json!({"batch": batch}).to_string().as_bytes()
+        )
+        .status,
+        200
+    );
+    let r = request(
+        &s.addr,
+        "POST",
+        "/v1/keys",
+        Some(&admin()),
+        &[],
+        json!({"scope": "read:analytics", "id": "bi"})
+            .to_string()
+            .as_bytes(),
+    );
+    let bi = format!("Bearer {}", r.json()["key"].as_str().unwrap());
+    let trends = json!({"events": [{"event": "Product Viewed"}, {"event": "Order Completed"}], "interval": "day"});
+
+    let r = analysis(
+        &s,
+        &bi,
+        "/v1/analyses/trends?purpose=analytics",
+        trends.clone(),
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let v = r.json();
+    assert_eq!(v["series"][0]["points"][0]["persons"], 6, "{v}");
+    assert_eq!(
+        v["series"][1]["points"][0]["persons"],
+        Value::Null,
+        "2 buyers < k: suppressed: {v}"
+    );
+    assert_eq!(v["series"][1]["points"][0]["suppressed"], true);
+    assert_eq!(v["disclosure"]["k"], 5);
+
+    // A personal-data key sees exact small groups.
+    let r = analysis(
+        &s,
+        &admin(),
+        "/v1/analyses/trends?purpose=analytics",
+        trends.clone(),
+    );
+    let v = r.json();
+    assert_eq!(v["series"][1]["points"][0]["persons"], 2, "{v}");
+
+    // A funnel: 6 viewed, 2 bought (the view->purchase funnel, 1-day window).
+    let funnel = json!({"steps": [{"event": "Product Viewed"}, {"event": "Order Completed"}], "window_ms": 86_400_000});
+    let v = analysis(
+        &s,
+        &admin(),
+        "/v1/analyses/funnel?purpose=analytics",
+        funnel,
+    )
+    .json();
+    assert_eq!(v["groups"][0]["steps"][0]["persons"], 6, "{v}");
+    assert_eq!(v["groups"][0]["steps"][1]["persons"], 2, "{v}");
+
+    // Bad input names the field; the write key and unknown kinds are refused.
+    let r = analysis(
+        &s,
+        &bi,
+        "/v1/analyses/trends?purpose=analytics",
+        json!({"events": [], "interval": "fortnight"}),
+    );
+    assert_eq!(r.status, 400);
+    assert_eq!(
+        r.json()["code"],
+        "invalid_analysis",
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    let r = analysis(
+        &s,
+        &bi,
+        "/v1/analyses/trends?purpose=analytics",
+        json!({"events": [{"event": "x"}], "colour": 1}),
+    );
+    assert_eq!(r.status, 400);
+    assert!(String::from_utf8_lossy(&r.body).contains("colour"));
+    let r = analysis(&s, &bi, "/v1/analyses/cohorts?purpose=analytics", json!({}));
+    assert_eq!(r.status, 400);
+    assert_eq!(r.json()["field"], "analysis");
+    let r = analysis(&s, &bi, "/v1/analyses/trends", trends.clone());
+    assert_eq!(
+        (r.status, r.json()["code"].as_str()),
+        (400, Some("invalid_value"))
+    );
+    let r = analysis(
+        &s,
+        &basic(WRITE_KEY),
+        "/v1/analyses/trends?purpose=analytics",
+        trends.clone(),
+    );
+    assert_eq!(r.status, 403);
+    // Epsilon must be positive.
+    let r = analysis(
+        &s,
+        &bi,
+        "/v1/analyses/trends?purpose=analytics&epsilon=-1",
+        trends,
+    );
+    assert_eq!(r.status, 400, "{}", String::from_utf8_lossy(&r.body));
+}
