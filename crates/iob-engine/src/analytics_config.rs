@@ -11,6 +11,9 @@ pub struct AnalyticsConfig {
     pub compact_interval_secs: u64,
     /// Rows per Parquet row group.
     pub row_group_rows: usize,
+    /// Rows one compaction step holds in memory (about 150 bytes each) before it writes its
+    /// files and commits; a crash loses at most the step in progress.
+    pub compact_chunk_rows: usize,
     /// A day partition with more files than this is merged into one.
     pub max_files_per_day: usize,
     /// A query reads at most this many un-compacted rows from the log; beyond, it compacts first.
@@ -29,6 +32,7 @@ impl Default for AnalyticsConfig {
         AnalyticsConfig {
             compact_interval_secs: 30,
             row_group_rows: 256 * 1024,
+            compact_chunk_rows: 4_000_000,
             max_files_per_day: 8,
             max_tail_rows: 1_000_000,
             query_memory_mb: 4096,

@@ -33,7 +33,7 @@ impl Analytics {
                 row_group_rows: config.row_group_rows,
                 max_files_per_day: config.max_files_per_day.max(1),
                 max_tail_rows: config.max_tail_rows,
-                ..Options::default()
+                chunk_rows: config.compact_chunk_rows.max(1),
             },
         )?);
         engine.register_derived(columnar.clone());

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 pub mod audit;
 pub mod bench;
+pub mod bench_analytics;
 pub mod bench_mqtt;
 pub mod demo;
 pub mod events;
