@@ -142,3 +142,26 @@ impl Matcher {
         }
     }
 }
+
+/// How many candidate rows ahead the kernels prefetch per-person state.
+pub const PREFETCH_AHEAD: usize = 16;
+
+/// Hints the CPU to load `v[i]` into cache (no effect when out of bounds or off x86-64).
+///
+/// Rows arrive in time order, so consecutive rows belong to unrelated persons and every row's
+/// state is a cache miss on large data; prefetching a few rows ahead overlaps those misses.
+#[inline(always)]
+pub fn prefetch<T>(v: &[T], i: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if i < v.len() {
+        let p = v[i..].as_ptr() as *const i8;
+        // SAFETY: a prefetch is only a hint: it has no architectural effect and cannot fault;
+        // the address is in bounds anyway.
+        unsafe { std::arch::x86_64::_mm_prefetch(p, std::arch::x86_64::_MM_HINT_T0) }
+    }
+}
+
+/// The largest person id in `persons` as an index (validated), for growing state once per batch.
+pub fn max_person(persons: &[u64]) -> Result<Option<usize>, AnalysisError> {
+    persons.iter().copied().max().map(person_index).transpose()
+}

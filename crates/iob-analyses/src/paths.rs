@@ -177,6 +177,7 @@ pub fn paths(
     };
     let mut cols: Vec<String> = st.filters.columns().map(str::to_string).collect();
     cols.extend(st.anchor.filters.columns().map(str::to_string));
+    cols.push("type".into()); // labels of unnamed rows
     let cols: Vec<&str> = cols.iter().map(String::as_str).collect();
     source.scan(&cols, TimeRange::pair(&req.range), &mut |c| st.chunk(&c))?;
     Ok(st.finish(req, disclosure))
@@ -233,10 +234,7 @@ impl State {
                 continue;
             }
             let (label, named_anchor) = if code == NONE {
-                (
-                    self.intern(chunk.kind.get(i).unwrap_or("")),
-                    anchor.name_matches(None),
-                )
+                (self.intern(chunk.label(i)), anchor.name_matches(None))
             } else {
                 (ids[code as usize], anchor_name[code as usize])
             };

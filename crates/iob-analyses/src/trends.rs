@@ -19,7 +19,9 @@ use foldhash::HashSet;
 use serde::{Deserialize, Serialize};
 
 use crate::columns::{Chunk, OrderCheck};
-use crate::common::{EventMatch, Groups, Matcher, TimeRange, grow, person_index};
+use crate::common::{
+    EventMatch, Groups, Matcher, PREFETCH_AHEAD, TimeRange, grow, max_person, prefetch,
+};
 use crate::disclosure::{Disclosure, DisclosureReport};
 use crate::filter::Filters;
 use crate::period::{Bucketer, Period};
@@ -154,11 +156,21 @@ impl State {
                 .fold(0u32, |m, (k, x)| m | (x.name_matches(s) as u32) << k)
         });
         let ns = self.series.len();
-        for (i, &code) in codes.iter().enumerate() {
-            if code == 0 || (!self.filters.is_empty() && !global.matches(i)) {
+        let rows: Vec<u32> = (0..codes.len() as u32)
+            .filter(|&i| codes[i as usize] != 0)
+            .collect();
+        if let Some(max) = max_person(chunk.person)? {
+            grow(&mut self.last, (max + 1) * ns - 1, i64::MIN);
+        }
+        for (j, &row) in rows.iter().enumerate() {
+            if let Some(&ahead) = rows.get(j + PREFETCH_AHEAD) {
+                prefetch(&self.last, chunk.person[ahead as usize] as usize * ns);
+            }
+            let (i, code) = (row as usize, codes[row as usize]);
+            if !self.filters.is_empty() && !global.matches(i) {
                 continue;
             }
-            let p = person_index(chunk.person[i])?;
+            let p = chunk.person[i] as usize;
             let interval = self.bucketer.period_of(chunk.ts[i]);
             let base = *self.base.get_or_insert(interval);
             let slot = (interval - base) as usize;
@@ -178,7 +190,6 @@ impl State {
                     self.seen.insert((p as u32, s as u32, g as u32))
                 } else {
                     let idx = p * ns + s;
-                    grow(&mut self.last, idx, i64::MIN);
                     let fresh = self.last[idx] != interval;
                     self.last[idx] = interval;
                     fresh

@@ -72,3 +72,27 @@ fn generated_funnel_has_the_planted_shape() {
     assert!(c[0] > 2_900 && c[1] < c[0] && c[2] < c[1], "{c:?}");
     assert!(c[2] as f64 / c[1] as f64 > 0.25, "{c:?}");
 }
+
+#[test]
+fn json_timestamps_and_ids_match_the_events() {
+    let cfg = JourneyConfig::new(9, 300, 20);
+    let mut events = Vec::new();
+    for_each_event(&cfg, |e| events.push(e.clone()));
+    let mut i = 0;
+    journeys(&cfg, |line| {
+        let v: serde_json::Value = serde_json::from_slice(line).unwrap();
+        let e = &events[i];
+        let ts = time::OffsetDateTime::parse(
+            v["timestamp"].as_str().unwrap(),
+            &time::format_description::well_known::Rfc3339,
+        )
+        .unwrap();
+        assert_eq!((ts.unix_timestamp_nanos() / 1_000_000) as i64, e.ts);
+        assert_eq!(v["messageId"], format!("m-9-{}", e.n));
+        if !e.anonymous {
+            assert_eq!(v["userId"], format!("user-{}", e.person));
+        }
+        i += 1;
+    });
+    assert_eq!(i, events.len());
+}
