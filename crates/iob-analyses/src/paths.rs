@@ -84,9 +84,10 @@ pub struct PathNode {
 pub struct PathsResult {
     pub anchor: Option<String>,
     pub depth: u32,
-    /// Anchor occurrences and distinct persons with one.
-    pub anchors: u64,
-    pub anchor_persons: u64,
+    /// Anchor occurrences and distinct persons with one (`null` and empty trees when fewer
+    /// than k persons had an anchor).
+    pub anchors: Option<u64>,
+    pub anchor_persons: Option<u64>,
     pub next: Vec<PathNode>,
     pub previous: Vec<PathNode>,
     pub suppressed_next: u64,
@@ -348,13 +349,22 @@ impl State {
             names: &self.names,
             top,
         };
-        let (next, suppressed_next) = ctx.build(ROOT_NEXT, &mut rel);
-        let (previous, suppressed_previous) = ctx.build(ROOT_PREV, &mut rel);
+        let anchor_persons = self.anchor_persons.iter().filter(|&&b| b).count() as u64;
+        let anchors = rel.cell(anchor_persons, self.anchors);
+        let anchor_persons = anchors.map(|_| rel.count(anchor_persons));
+        let ((next, suppressed_next), (previous, suppressed_previous)) = if anchors.is_some() {
+            (
+                ctx.build(ROOT_NEXT, &mut rel),
+                ctx.build(ROOT_PREV, &mut rel),
+            )
+        } else {
+            ((Vec::new(), 0), (Vec::new(), 0))
+        };
         PathsResult {
             anchor: req.anchor.event.clone(),
             depth: req.depth,
-            anchors: rel.count(self.anchors),
-            anchor_persons: rel.count(self.anchor_persons.iter().filter(|&&b| b).count() as u64),
+            anchors,
+            anchor_persons,
             next,
             previous,
             suppressed_next,

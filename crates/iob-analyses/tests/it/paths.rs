@@ -46,7 +46,7 @@ fn next_and_previous_trees() {
         &Disclosure::none(),
     )
     .unwrap();
-    assert_eq!((r.anchors, r.anchor_persons), (4, 3));
+    assert_eq!((r.anchors, r.anchor_persons), (Some(4), Some(3)));
     assert_eq!(show(&r.next), "B:2/3[C:1/1 D:1/1] C:1/1");
     assert_eq!(show(&r.previous), "D:1/1[B:1/1] X:1/1");
 }
@@ -86,7 +86,7 @@ fn collapse_repeats_and_gaps_end_sequences() {
     )
     .unwrap();
     assert_eq!(show(&r.next), "B:1/1");
-    assert_eq!(r.anchors, 1);
+    assert_eq!(r.anchors, Some(1));
 }
 
 #[test]
@@ -107,6 +107,18 @@ fn unnamed_rows_are_labelled_by_type_and_small_nodes_suppressed() {
     assert_eq!(show(&r.next), "identify:3/3");
     assert_eq!(r.suppressed_next, 1);
     assert_eq!(r.disclosure.suppressed_groups, 1);
+    let r = paths(
+        &src(rows_of_one()),
+        &req(json!({"anchor": {"event": "A"}})),
+        &Disclosure::k(2),
+    )
+    .unwrap();
+    assert_eq!(
+        (r.anchors, r.anchor_persons),
+        (None, None),
+        "1 anchor person < k"
+    );
+    assert!(r.next.is_empty() && r.previous.is_empty());
     let e = paths(
         &src(vec![]),
         &req(json!({"anchor": {}, "depth": 9})),
@@ -115,4 +127,8 @@ fn unnamed_rows_are_labelled_by_type_and_small_nodes_suppressed() {
     .unwrap_err();
     assert!(e.to_string().contains("`depth`"));
     let _ = Direction::Both;
+}
+
+fn rows_of_one() -> Vec<Row> {
+    seq(0, &["X", "A", "B"])
 }
