@@ -10,6 +10,7 @@
 //! `Vec`s indexed by the (small, dense) person id. Requests and results are serde types;
 //! requests reject unknown fields so HTTP/CLI input errors name the field.
 
+pub mod analysis;
 mod columns;
 mod common;
 pub mod disclosure;
@@ -28,7 +29,8 @@ mod source;
 mod stats;
 pub mod trends;
 
-pub use common::TimeRange;
+pub use analysis::{Analysis, AnalysisResult, run};
+pub use common::{EventMatch, TimeRange};
 pub use disclosure::{Disclosure, DisclosureReport};
 pub use error::AnalysisError;
 pub use filter::{Filter, FilterOp};
