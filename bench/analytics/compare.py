@@ -2,7 +2,8 @@
 """Runs iob's kernels (the parquet_answers example) and the DuckDB peer on the same Parquet
 directory, checks that every answer is byte-identical, and prints time ratios.
 
-Usage: python3 bench/analytics/compare.py DIR [--runs 3]
+Usage: python3 bench/analytics/compare.py DIR [--runs 3] [--step NAME ...] [--retention-start NAME]
+                                            [--trends-event NAME]   (empty NAME: any event)
 Needs: a release build of the example
   (CARGO_TARGET_DIR=... cargo build --release -p iob-analyses --example parquet_answers)
 and the DuckDB venv described in duckdb_peer.py. Exits 1 when an answer differs.
@@ -30,9 +31,9 @@ def main():
     ap.add_argument("--example", default=os.path.join(os.environ.get("CARGO_TARGET_DIR", "target"),
                                                       "release", "examples", "parquet_answers"))
     ap.add_argument("--python", default=os.path.expanduser("~/.cache/iob-venv/bin/python"))
-    args = ap.parse_args()
-    iob = lines([args.example, args.dir, "--runs", args.runs])
-    duck = lines([args.python, os.path.join(HERE, "duckdb_peer.py"), args.dir, "--runs", args.runs])
+    args, extra = ap.parse_known_args()  # --step/--retention-start/--trends-event go to both
+    iob = lines([args.example, args.dir, "--runs", args.runs] + extra)
+    duck = lines([args.python, os.path.join(HERE, "duckdb_peer.py"), args.dir, "--runs", args.runs] + extra)
     strip = lambda l: re.sub(r',"seconds":[^,}]*', "", l)
     ok = True
     print(f"{'question':<10} {'iob s':>8} {'duckdb s':>9} {'ratio':>6}  answers")

@@ -4,7 +4,8 @@
 //!
 //! ```text
 //! cargo run --release -p iob-analyses --example parquet_answers -- DIR [--runs R] [--only Q]
-//! cargo run --release -p iob-analyses --example parquet_answers -- --write DIR PERSONS DAYS SEED
+//!     [--step NAME]… [--retention-start NAME] [--trends-event NAME]   (empty NAME: any event)
+//! cargo run --release -p iob-analyses --example parquet_answers -- --write DIR PERSONS DAYS SEED [ROUND_MS]
 //! ```
 //! `DIR` holds `events/day=YYYY-MM-DD/*.parquet` (or is that `events` directory). Output: one
 //! line per question, `{"answer":…,"question":…,"seconds":…}` with keys sorted; `seconds` is
@@ -154,8 +155,7 @@ impl EventSource for ParquetSource {
     }
 }
 
-fn write(dir: &Path, persons: u64, days: u32, seed: u64) -> Result<(), Box<dyn std::error::Error>> {
-    let cfg = JourneyConfig::new(seed, persons, days);
+fn write(dir: &Path, cfg: JourneyConfig) -> Result<(), Box<dyn std::error::Error>> {
     let t = Instant::now();
     let props = parquet::file::properties::WriterProperties::builder()
         .set_compression(parquet::basic::Compression::SNAPPY)
@@ -192,15 +192,14 @@ fn write(dir: &Path, persons: u64, days: u32, seed: u64) -> Result<(), Box<dyn s
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("--write") {
-        let [_, dir, persons, days, seed] = &args[..] else {
-            return Err("usage: --write DIR PERSONS DAYS SEED".into());
+        let (dir, persons, days, seed, round) = match &args[..] {
+            [_, d, p, n, s] => (d, p, n, s, "0"),
+            [_, d, p, n, s, r] => (d, p, n, s, r.as_str()),
+            _ => return Err("usage: --write DIR PERSONS DAYS SEED [ROUND_MS]".into()),
         };
-        return write(
-            Path::new(dir),
-            persons.parse()?,
-            days.parse()?,
-            seed.parse()?,
-        );
+        let mut cfg = JourneyConfig::new(seed.parse()?, persons.parse()?, days.parse()?);
+        cfg.round_ms = round.parse()?;
+        return write(Path::new(dir), cfg);
     }
     let Some(dir) = args.first() else {
         return Err(
@@ -209,13 +208,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let mut runs = 5;
     let mut only: Option<String> = None;
+    let mut qs = questions::Questions::default();
+    let mut steps: Vec<String> = Vec::new();
+    let name = |s: &str| (!s.is_empty()).then(|| s.to_string());
     let mut it = args[1..].iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--runs" => runs = it.next().ok_or("--runs R")?.parse()?,
             "--only" => only = Some(it.next().ok_or("--only Q")?.clone()),
+            "--step" => steps.push(it.next().ok_or("--step NAME")?.clone()),
+            "--retention-start" => {
+                qs.retention_start = name(it.next().ok_or("--retention-start NAME")?)
+            }
+            "--trends-event" => qs.trends_event = name(it.next().ok_or("--trends-event NAME")?),
             other => return Err(format!("unknown argument {other}").into()),
         }
+    }
+    if !steps.is_empty() {
+        qs.funnel_steps = steps;
     }
     let source = ParquetSource::open(Path::new(dir))?;
     if only.as_deref() == Some("scan") {
@@ -237,7 +247,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mut answer = serde_json::Value::Null;
         for _ in 0..runs.max(1) {
             let t = Instant::now();
-            answer = questions::answer(&source, q)?;
+            answer = qs.answer(&source, q)?;
             times.push(t.elapsed().as_secs_f64());
         }
         times.sort_by(f64::total_cmp);

@@ -47,6 +47,8 @@ pub struct JourneyConfig {
     pub late_share: f64,
     /// Write `sentAt` (see the module docs).
     pub sent_at: bool,
+    /// Round event times down to a multiple of this many ms (0: exact), to make many ties.
+    pub round_ms: i64,
 }
 
 impl JourneyConfig {
@@ -59,6 +61,7 @@ impl JourneyConfig {
             anonymous_share: 0.3,
             late_share: 0.02,
             sent_at: false,
+            round_ms: 0,
         }
     }
 }
@@ -333,6 +336,11 @@ pub fn for_each_event(cfg: &JourneyConfig, mut f: impl FnMut(&GenEvent)) {
         person_events.extend(deferred.into_iter().filter(|e| e.ts < end));
         person_events.sort_by_key(|e| e.ts);
         late.clear();
+        if cfg.round_ms > 0 {
+            for e in person_events.iter_mut() {
+                e.ts -= e.ts.rem_euclid(cfg.round_ms);
+            }
+        }
         for mut e in person_events.drain(..) {
             if rng.chance(cfg.late_share) {
                 e.received_at = e.ts + 3_600_000 + rng.exp(6.0 * 3_600_000.0) as i64;
