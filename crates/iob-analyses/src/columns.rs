@@ -186,10 +186,6 @@ impl<'a> Chunk<'a> {
         })
     }
 
-    pub fn len(&self) -> usize {
-        self.ts.len()
-    }
-
     /// The string column `name`.
     pub fn strings(&self, name: &str) -> Result<StrCol<'a>, AnalysisError> {
         StrCol::new(name, column(self.batch, name)?)
