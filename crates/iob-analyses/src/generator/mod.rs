@@ -19,7 +19,7 @@
 //!
 //! About 13 events per person. JSON is written by hand (`write!` into a reused buffer), never
 //! through `serde_json::Value`. Same seed and config, same bytes: the generator has its own
-//! RNG ([`crate::rng`]) so dependency upgrades do not change the data.
+//! RNG (SplitMix64, `src/rng.rs`) so dependency upgrades do not change the data.
 
 use std::io::Write;
 
