@@ -17,7 +17,6 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::sync_channel;
 use std::time::Instant;
 
 use arrow_array::RecordBatch;
@@ -125,33 +124,20 @@ impl EventSource for ParquetSource {
         }
         let mut with_seq = cols.clone();
         with_seq.push("seq");
-        const WORKERS: usize = 2;
-        std::thread::scope(|s| {
-            let mut rxs = Vec::new();
-            for w in 0..WORKERS {
-                let (tx, rx) = sync_channel::<Result<Vec<RecordBatch>, AnalysisError>>(1);
-                rxs.push(rx);
-                let (cols, with_seq) = (&cols, &with_seq);
-                s.spawn(move || {
-                    for (_, files) in self.days.iter().skip(w).step_by(WORKERS) {
-                        let c = if files.len() > 1 { with_seq } else { cols };
-                        let r = Self::read_day(files, c);
-                        let stop = r.is_err();
-                        if tx.send(r).is_err() || stop {
-                            return;
-                        }
-                    }
-                });
-            }
-            // Days are dealt round-robin to the workers; take them back in day order.
-            for (i, (day, _)) in self.days.iter().enumerate() {
-                let batches = rxs[i % WORKERS].recv().map_err(src_err)??;
+        iob_analyses::ordered_parallel(
+            &self.days,
+            2,
+            |(day, files)| {
+                let c = if files.len() > 1 { &with_seq } else { &cols };
+                Ok((*day, Self::read_day(files, c)?))
+            },
+            |(day, batches)| {
                 for batch in batches {
-                    f(DayChunk { day: *day, batch })?;
+                    f(DayChunk { day, batch })?;
                 }
-            }
-            Ok(())
-        })
+                Ok(())
+            },
+        )
     }
 }
 

@@ -39,5 +39,7 @@ pub use memory::{MemorySource, Row, StringEncoding};
 pub use paths::{PathsRequest, PathsResult, paths};
 pub use period::Period;
 pub use retention::{RetentionMode, RetentionRequest, RetentionResult, retention};
-pub use source::{ALL_COLUMNS, DAY_MS, DayChunk, EventSource, STRING_COLUMNS, day_of};
+pub use source::{
+    ALL_COLUMNS, DAY_MS, DayChunk, EventSource, STRING_COLUMNS, day_of, ordered_parallel,
+};
 pub use trends::{TrendsRequest, TrendsResult, trends};
