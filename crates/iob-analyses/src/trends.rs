@@ -13,7 +13,8 @@
 //!   counts; event counts get the same noise but no formal guarantee (documented in the result
 //!   by the reported Δ).
 //!
-//! One pass, O(series matched) per row, no hashing per row without a breakdown.
+//! One pass, O(series matched) per row, no hashing per row unless a breakdown has more than
+//! [`DENSE_GROUPS`] values.
 
 use foldhash::HashSet;
 use serde::{Deserialize, Serialize};
@@ -71,6 +72,10 @@ pub struct TrendsResult {
     pub disclosure: DisclosureReport,
 }
 
+/// Breakdown groups whose person dedupe uses dense per-person arrays (4 bytes × persons ×
+/// series each); further groups (high-cardinality breakdowns) use a hash set per interval.
+const DENSE_GROUPS: usize = 8;
+
 struct State {
     series: Vec<Matcher>,
     filters: Filters,
@@ -81,9 +86,10 @@ struct State {
     base: Option<i64>,
     /// [series × group][interval − base] = (events, persons).
     cells: Vec<Vec<(u64, u64)>>,
-    /// Without breakdown: last interval each (person, series) was counted in.
-    last: Vec<i64>,
-    /// With breakdown: (person, series, group) counted in `seen_interval`.
+    /// Per breakdown group below [`DENSE_GROUPS`] (group 0 without breakdown): the last
+    /// interval each (person, series) was counted in, as offset from `base` (+1; 0 = never).
+    last: Vec<Vec<u32>>,
+    /// Groups from [`DENSE_GROUPS`] on: (person, series, group) counted in `seen_interval`.
     seen: HashSet<(u32, u32, u32)>,
     seen_interval: i64,
 }
@@ -118,7 +124,7 @@ pub fn trends(
         groups: Groups::new(),
         base: None,
         cells: Vec::new(),
-        last: Vec::new(),
+        last: vec![Vec::new()],
         seen: HashSet::default(),
         seen_interval: i64::MIN,
     };
@@ -160,11 +166,11 @@ impl State {
             .filter(|&i| codes[i as usize] != 0)
             .collect();
         if let Some(max) = max_person(chunk.person)? {
-            grow(&mut self.last, (max + 1) * ns - 1, i64::MIN);
+            grow(&mut self.last[0], (max + 1) * ns - 1, 0);
         }
         for (j, &row) in rows.iter().enumerate() {
             if let Some(&ahead) = rows.get(j + PREFETCH_AHEAD) {
-                prefetch(&self.last, chunk.person[ahead as usize] as usize * ns);
+                prefetch(&self.last[0], chunk.person[ahead as usize] as usize * ns);
             }
             let (i, code) = (row as usize, codes[row as usize]);
             if !self.filters.is_empty() && !global.matches(i) {
@@ -186,12 +192,20 @@ impl State {
                 if !self.series[s].filters.is_empty() && !filters[s].matches(i) {
                     continue;
                 }
-                let new_person = if bd.is_some() {
+                let new_person = if g >= DENSE_GROUPS {
                     self.seen.insert((p as u32, s as u32, g as u32))
                 } else {
+                    if g >= self.last.len() {
+                        self.last.resize_with(g + 1, Vec::new);
+                    }
+                    let last = &mut self.last[g];
                     let idx = p * ns + s;
-                    let fresh = self.last[idx] != interval;
-                    self.last[idx] = interval;
+                    if idx >= last.len() {
+                        grow(last, idx, 0);
+                    }
+                    let mark = slot as u32 + 1;
+                    let fresh = last[idx] != mark;
+                    last[idx] = mark;
                     fresh
                 };
                 let key = g * ns + s;
