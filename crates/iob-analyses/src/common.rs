@@ -49,16 +49,36 @@ impl Groups {
     /// The group of row `i` under `reader` (0 when there is no breakdown).
     pub fn of(&mut self, reader: Option<&Reader>, i: usize) -> u32 {
         let Some(r) = reader else { return 0 };
-        let Some(label) = r.get(i).label() else {
-            return 0;
-        };
-        if let Some(&id) = self.ids.get(&label) {
+        match r.get(i) {
+            crate::property::Val::Str(s) => self.intern(&s),
+            v => match v.label() {
+                None => 0,
+                Some(label) => self.intern(&label),
+            },
+        }
+    }
+
+    fn intern(&mut self, label: &str) -> u32 {
+        if let Some(&id) = self.ids.get(label) {
             return id;
         }
         let id = self.values.len() as u32;
-        self.values.push(Some(label.clone()));
-        self.ids.insert(label, id);
+        self.values.push(Some(label.to_string()));
+        self.ids.insert(label.to_string(), id);
         id
+    }
+
+    /// Groups of every row of a batch into `out` when that is cheap: string columns (one
+    /// lookup per dictionary value), or no breakdown (all 0). Returns false, leaving `out`
+    /// empty, for other properties (JSON, numbers), which callers read per matching row.
+    pub fn codes(&mut self, reader: Option<&Reader>, len: usize, out: &mut Vec<u32>) -> bool {
+        out.clear();
+        match reader {
+            None => out.resize(len, 0),
+            Some(Reader::Str(col)) => col.codes(out, &mut |s| s.map_or(0, |s| self.intern(s))),
+            Some(_) => return false,
+        }
+        true
     }
 
     pub fn len(&self) -> usize {

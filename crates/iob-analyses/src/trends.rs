@@ -162,6 +162,8 @@ impl State {
                 .fold(0u32, |m, (k, x)| m | (x.name_matches(s) as u32) << k)
         });
         let ns = self.series.len();
+        let mut gcodes = Vec::new();
+        let batch_groups = self.groups.codes(bd.as_ref(), codes.len(), &mut gcodes);
         let rows: Vec<u32> = (0..codes.len() as u32)
             .filter(|&i| codes[i as usize] != 0)
             .collect();
@@ -180,7 +182,11 @@ impl State {
             let interval = self.bucketer.period_of(chunk.ts[i]);
             let base = *self.base.get_or_insert(interval);
             let slot = (interval - base) as usize;
-            let g = self.groups.of(bd.as_ref(), i) as usize;
+            let g = if batch_groups {
+                gcodes[i]
+            } else {
+                self.groups.of(bd.as_ref(), i)
+            } as usize;
             if bd.is_some() && interval != self.seen_interval {
                 self.seen.clear();
                 self.seen_interval = interval;
