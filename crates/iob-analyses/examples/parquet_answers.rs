@@ -4,19 +4,19 @@
 //!
 //! ```text
 //! cargo run --release -p iob-analyses --example parquet_answers -- DIR [--runs R] [--only Q]
-//! cargo run --release -p iob-analyses --example parquet_answers -- --write DIR PERSONS DAYS SEED
+//!     [--step NAME]… [--retention-start NAME] [--trends-event NAME]   (empty NAME: any event)
+//! cargo run --release -p iob-analyses --example parquet_answers -- --write DIR PERSONS DAYS SEED [ROUND_MS]
 //! ```
 //! `DIR` holds `events/day=YYYY-MM-DD/*.parquet` (or is that `events` directory). Output: one
 //! line per question, `{"answer":…,"question":…,"seconds":…}` with keys sorted; `seconds` is
 //! the median of R runs (default 5), each reading the files anew.
 //!
-//! The Parquet-backed [`EventSource`] here is a stand-in for `iob-columnar`'s: it reads each
-//! day's files (projected to the requested columns) on a second thread while the kernel works
-//! on the previous day, and sorts a day by (ts, seq) when its files are not already in order.
+//! The Parquet-backed [`EventSource`] here is a stand-in for `iob-columnar`'s: two threads
+//! decode alternate days (projected to the requested columns) while the kernel works through
+//! them in day order, and a day of several files is merged by (ts, seq).
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::sync_channel;
 use std::time::Instant;
 
 use arrow_array::RecordBatch;
@@ -114,38 +114,34 @@ impl EventSource for ParquetSource {
         f: &mut dyn FnMut(DayChunk) -> Result<(), AnalysisError>,
     ) -> Result<(), AnalysisError> {
         assert!(range.is_none(), "the example source reads whole days");
-        let mut cols: Vec<&str> = vec!["person", "ts", "type", "event", "seq"];
-        cols.extend(
-            columns
-                .iter()
-                .copied()
-                .filter(|c| !["person", "ts", "type", "event", "seq"].contains(c)),
-        );
-        std::thread::scope(|s| {
-            let (tx, rx) = sync_channel::<Result<(i32, Vec<RecordBatch>), AnalysisError>>(2);
-            let cols = &cols;
-            s.spawn(move || {
-                for (day, files) in &self.days {
-                    let r = Self::read_day(files, cols).map(|b| (*day, b));
-                    let stop = r.is_err();
-                    if tx.send(r).is_err() || stop {
-                        return;
-                    }
-                }
-            });
-            for msg in rx {
-                let (day, batches) = msg?;
+        // `type` is promised by the contract but decoded only when asked (the kernels that need
+        // it ask); `seq` only to merge a day of several files.
+        let mut cols: Vec<&str> = vec!["person", "ts", "event"];
+        for c in columns {
+            if !cols.contains(c) {
+                cols.push(c);
+            }
+        }
+        let mut with_seq = cols.clone();
+        with_seq.push("seq");
+        iob_analyses::ordered_parallel(
+            &self.days,
+            2,
+            |(day, files)| {
+                let c = if files.len() > 1 { &with_seq } else { &cols };
+                Ok((*day, Self::read_day(files, c)?))
+            },
+            |(day, batches)| {
                 for batch in batches {
                     f(DayChunk { day, batch })?;
                 }
-            }
-            Ok(())
-        })
+                Ok(())
+            },
+        )
     }
 }
 
-fn write(dir: &Path, persons: u64, days: u32, seed: u64) -> Result<(), Box<dyn std::error::Error>> {
-    let cfg = JourneyConfig::new(seed, persons, days);
+fn write(dir: &Path, cfg: JourneyConfig) -> Result<(), Box<dyn std::error::Error>> {
     let t = Instant::now();
     let props = parquet::file::properties::WriterProperties::builder()
         .set_compression(parquet::basic::Compression::SNAPPY)
@@ -182,15 +178,14 @@ fn write(dir: &Path, persons: u64, days: u32, seed: u64) -> Result<(), Box<dyn s
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("--write") {
-        let [_, dir, persons, days, seed] = &args[..] else {
-            return Err("usage: --write DIR PERSONS DAYS SEED".into());
+        let (dir, persons, days, seed, round) = match &args[..] {
+            [_, d, p, n, s] => (d, p, n, s, "0"),
+            [_, d, p, n, s, r] => (d, p, n, s, r.as_str()),
+            _ => return Err("usage: --write DIR PERSONS DAYS SEED [ROUND_MS]".into()),
         };
-        return write(
-            Path::new(dir),
-            persons.parse()?,
-            days.parse()?,
-            seed.parse()?,
-        );
+        let mut cfg = JourneyConfig::new(seed.parse()?, persons.parse()?, days.parse()?);
+        cfg.round_ms = round.parse()?;
+        return write(Path::new(dir), cfg);
     }
     let Some(dir) = args.first() else {
         return Err(
@@ -199,15 +194,37 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let mut runs = 5;
     let mut only: Option<String> = None;
+    let mut qs = questions::Questions::default();
+    let mut steps: Vec<String> = Vec::new();
+    let name = |s: &str| (!s.is_empty()).then(|| s.to_string());
     let mut it = args[1..].iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--runs" => runs = it.next().ok_or("--runs R")?.parse()?,
             "--only" => only = Some(it.next().ok_or("--only Q")?.clone()),
+            "--step" => steps.push(it.next().ok_or("--step NAME")?.clone()),
+            "--retention-start" => {
+                qs.retention_start = name(it.next().ok_or("--retention-start NAME")?)
+            }
+            "--trends-event" => qs.trends_event = name(it.next().ok_or("--trends-event NAME")?),
             other => return Err(format!("unknown argument {other}").into()),
         }
     }
+    if !steps.is_empty() {
+        qs.funnel_steps = steps;
+    }
     let source = ParquetSource::open(Path::new(dir))?;
+    if only.as_deref() == Some("scan") {
+        // Decoding alone (person, ts, event), to separate it from kernel time.
+        let t = Instant::now();
+        let mut rows = 0;
+        source.scan(&[], None, &mut |c| {
+            rows += c.batch.num_rows();
+            Ok(())
+        })?;
+        eprintln!("scan: {rows} rows in {:.3}s", t.elapsed().as_secs_f64());
+        return Ok(());
+    }
     for q in questions::QUESTIONS {
         if only.as_deref().is_some_and(|o| o != q) {
             continue;
@@ -216,7 +233,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mut answer = serde_json::Value::Null;
         for _ in 0..runs.max(1) {
             let t = Instant::now();
-            answer = questions::answer(&source, q)?;
+            answer = qs.answer(&source, q)?;
             times.push(t.elapsed().as_secs_f64());
         }
         times.sort_by(f64::total_cmp);

@@ -129,7 +129,8 @@ pub struct Chunk<'a> {
     pub batch: &'a RecordBatch,
     pub person: &'a [u64],
     pub ts: &'a [i64],
-    pub kind: StrCol<'a>,
+    /// `type`, when the batch has it (only paths read it, and ask for it).
+    pub kind: Option<StrCol<'a>>,
     pub event: StrCol<'a>,
 }
 
@@ -177,13 +178,12 @@ impl<'a> Chunk<'a> {
             batch,
             person,
             ts,
-            kind: StrCol::new("type", column(batch, "type")?)?,
+            kind: batch
+                .column_by_name("type")
+                .map(|c| StrCol::new("type", c))
+                .transpose()?,
             event: StrCol::new("event", column(batch, "event")?)?,
         })
-    }
-
-    pub fn len(&self) -> usize {
-        self.ts.len()
     }
 
     /// The string column `name`.
@@ -202,7 +202,10 @@ impl<'a> Chunk<'a> {
 
     /// The path label of row `i`: the event name, or the type when the row has none.
     pub fn label(&self, i: usize) -> &'a str {
-        self.event.get(i).or_else(|| self.kind.get(i)).unwrap_or("")
+        self.event
+            .get(i)
+            .or_else(|| self.kind.as_ref().and_then(|k| k.get(i)))
+            .unwrap_or("")
     }
 }
 

@@ -49,16 +49,36 @@ impl Groups {
     /// The group of row `i` under `reader` (0 when there is no breakdown).
     pub fn of(&mut self, reader: Option<&Reader>, i: usize) -> u32 {
         let Some(r) = reader else { return 0 };
-        let Some(label) = r.get(i).label() else {
-            return 0;
-        };
-        if let Some(&id) = self.ids.get(&label) {
+        match r.get(i) {
+            crate::property::Val::Str(s) => self.intern(&s),
+            v => match v.label() {
+                None => 0,
+                Some(label) => self.intern(&label),
+            },
+        }
+    }
+
+    fn intern(&mut self, label: &str) -> u32 {
+        if let Some(&id) = self.ids.get(label) {
             return id;
         }
         let id = self.values.len() as u32;
-        self.values.push(Some(label.clone()));
-        self.ids.insert(label, id);
+        self.values.push(Some(label.to_string()));
+        self.ids.insert(label.to_string(), id);
         id
+    }
+
+    /// Groups of every row of a batch into `out` when that is cheap: string columns (one
+    /// lookup per dictionary value), or no breakdown (all 0). Returns false, leaving `out`
+    /// empty, for other properties (JSON, numbers), which callers read per matching row.
+    pub fn codes(&mut self, reader: Option<&Reader>, len: usize, out: &mut Vec<u32>) -> bool {
+        out.clear();
+        match reader {
+            None => out.resize(len, 0),
+            Some(Reader::Str(col)) => col.codes(out, &mut |s| s.map_or(0, |s| self.intern(s))),
+            Some(_) => return false,
+        }
+        true
     }
 
     pub fn len(&self) -> usize {
@@ -141,4 +161,27 @@ impl Matcher {
             Some(n) => event == Some(n.as_str()),
         }
     }
+}
+
+/// How many candidate rows ahead the kernels prefetch per-person state.
+pub const PREFETCH_AHEAD: usize = 16;
+
+/// Hints the CPU to load `v[i]` into cache (no effect when out of bounds or off x86-64).
+///
+/// Rows arrive in time order, so consecutive rows belong to unrelated persons and every row's
+/// state is a cache miss on large data; prefetching a few rows ahead overlaps those misses.
+#[inline(always)]
+pub fn prefetch<T>(v: &[T], i: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if i < v.len() {
+        let p = v[i..].as_ptr() as *const i8;
+        // SAFETY: a prefetch is only a hint: it has no architectural effect and cannot fault;
+        // the address is in bounds anyway.
+        unsafe { std::arch::x86_64::_mm_prefetch(p, std::arch::x86_64::_MM_HINT_T0) }
+    }
+}
+
+/// The largest person id in `persons` as an index (validated), for growing state once per batch.
+pub fn max_person(persons: &[u64]) -> Result<Option<usize>, AnalysisError> {
+    persons.iter().copied().max().map(person_index).transpose()
 }

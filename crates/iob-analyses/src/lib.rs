@@ -10,17 +10,18 @@
 //! `Vec`s indexed by the (small, dense) person id. Requests and results are serde types;
 //! requests reject unknown fields so HTTP/CLI input errors name the field.
 
+pub mod analysis;
 mod columns;
 mod common;
 pub mod disclosure;
 mod error;
-pub mod filter;
+mod filter;
 pub mod funnel;
 pub mod generator;
 mod memory;
 pub mod paths;
 pub mod period;
-pub mod property;
+mod property;
 pub mod questions;
 pub mod retention;
 mod rng;
@@ -28,7 +29,8 @@ mod source;
 mod stats;
 pub mod trends;
 
-pub use common::TimeRange;
+pub use analysis::{Analysis, AnalysisResult, run};
+pub use common::{EventMatch, TimeRange};
 pub use disclosure::{Disclosure, DisclosureReport};
 pub use error::AnalysisError;
 pub use filter::{Filter, FilterOp};
@@ -37,5 +39,7 @@ pub use memory::{MemorySource, Row, StringEncoding};
 pub use paths::{PathsRequest, PathsResult, paths};
 pub use period::Period;
 pub use retention::{RetentionMode, RetentionRequest, RetentionResult, retention};
-pub use source::{ALL_COLUMNS, DAY_MS, DayChunk, EventSource, STRING_COLUMNS, day_of};
+pub use source::{
+    ALL_COLUMNS, DAY_MS, DayChunk, EventSource, STRING_COLUMNS, day_of, ordered_parallel,
+};
 pub use trends::{TrendsRequest, TrendsResult, trends};

@@ -3,8 +3,10 @@
 //! [`MemorySource::from_rows`] sorts rows by (ts, seq) — input order is arrival order, so a row
 //! given later with an earlier time is a *late event* and lands in its time position — groups
 //! them by day and builds batches of the compacted schema with the chosen string encoding. Scans
-//! project each batch to the requested columns (plus `person`, `ts`, `type`, `event`), so a kernel
-//! that forgets to ask for a column fails its tests instead of reading it by luck.
+//! project each batch to the requested columns plus `person`, `ts` and `event` (the contract
+//! also promises `type`; leaving it out unless asked checks that only paths, which asks, reads
+//! it), so a kernel that forgets to ask for a column fails its tests instead of reading it by
+//! luck.
 
 use std::sync::Arc;
 
@@ -256,7 +258,7 @@ impl EventSource for MemorySource {
             let mut idx = Vec::new();
             for (i, field) in schema.fields().iter().enumerate() {
                 let n = field.name().as_str();
-                if ALWAYS.contains(&n) || columns.contains(&n) {
+                if (ALWAYS.contains(&n) && n != "type") || columns.contains(&n) {
                     idx.push(i);
                 }
             }

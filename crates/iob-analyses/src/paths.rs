@@ -12,9 +12,11 @@
 //!   the ends of a sequence. Each prefix of a path is a tree node: `transitions` = occurrences of
 //!   the prefix, `persons` = distinct persons with at least one.
 //! * Each node lists its `top` children by persons, then transitions, then label.
+//! * Breakdown: the property's value on the anchor row; each value gets its own trees (a
+//!   person's anchors may fall in several values).
 //! * Disclosure: a node backed by fewer than k persons is suppressed — not listed; its parent's
 //!   `suppressed_children` counts it, as does the report. Ranking uses true counts. Under ε
-//!   counts are noised with Δ = number of released nodes (a person adds at most 1 to each node's
+//!   counts are noised with Δ = number of released nodes and anchor counts (a person adds at most 1 to each node's
 //!   `persons`; transitions are not bounded per person).
 //!
 //! State: per person `depth` trie positions of open next-paths and the last `depth` labels.
@@ -23,9 +25,10 @@ use foldhash::HashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::columns::{Chunk, OrderCheck};
-use crate::common::{EventMatch, Matcher, TimeRange, grow, person_index};
+use crate::common::{EventMatch, Groups, Matcher, TimeRange, grow, person_index};
 use crate::disclosure::{Disclosure, DisclosureReport, Releaser};
 use crate::filter::Filters;
+use crate::property::Property;
 use crate::{AnalysisError, DayChunk, EventSource};
 
 /// Which trees to compute.
@@ -57,6 +60,9 @@ pub struct PathsRequest {
     pub max_gap_ms: Option<i64>,
     #[serde(default)]
     pub collapse_repeats: bool,
+    /// Property of the anchor event to split the trees by.
+    #[serde(default)]
+    pub breakdown: Option<String>,
     #[serde(default)]
     pub range: Option<TimeRange>,
 }
@@ -79,24 +85,33 @@ pub struct PathNode {
     pub children: Vec<PathNode>,
 }
 
+/// The trees of one breakdown value of the anchor (the only group, `value: null`, without
+/// breakdown).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PathsGroup {
+    pub value: Option<String>,
+    /// Anchor occurrences and distinct persons with one (`null` and empty trees when fewer
+    /// than k persons had an anchor).
+    pub anchors: Option<u64>,
+    pub anchor_persons: Option<u64>,
+    pub next: Vec<PathNode>,
+    pub previous: Vec<PathNode>,
+    pub suppressed_next: u64,
+    pub suppressed_previous: u64,
+}
+
 /// A paths result.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PathsResult {
     pub anchor: Option<String>,
     pub depth: u32,
-    /// Anchor occurrences and distinct persons with one.
-    pub anchors: u64,
-    pub anchor_persons: u64,
-    pub next: Vec<PathNode>,
-    pub previous: Vec<PathNode>,
-    pub suppressed_next: u64,
-    pub suppressed_previous: u64,
+    pub breakdown: Option<String>,
+    /// By anchor persons, descending, then value.
+    pub groups: Vec<PathsGroup>,
     pub disclosure: DisclosureReport,
 }
 
 const NONE: u32 = u32::MAX;
-const ROOT_NEXT: u32 = 0;
-const ROOT_PREV: u32 = 1;
 
 struct State {
     d: usize,
@@ -106,6 +121,11 @@ struct State {
     prev: bool,
     max_gap: Option<i64>,
     collapse: bool,
+    breakdown: Option<Property>,
+    groups: Groups,
+    /// Per breakdown group: its (next, previous) tree roots. A next root's transitions count
+    /// the group's anchors.
+    roots: Vec<(u32, u32)>,
     order: OrderCheck,
     labels: HashMap<String, u32>,
     names: Vec<String>,
@@ -121,10 +141,8 @@ struct State {
     /// Per person × d: last labels, most recent first.
     recent: Vec<u32>,
     last_ts: Vec<i64>,
-    /// Per person: whether their previous row was an anchor.
-    was_anchor: Vec<bool>,
-    anchors: u64,
-    anchor_persons: Vec<bool>,
+    /// Per person: the next-tree root of their previous row if it was an anchor, else NONE.
+    was_anchor: Vec<u32>,
 }
 
 /// Runs a paths analysis over `source`.
@@ -160,23 +178,30 @@ pub fn paths(
         prev: req.direction != Direction::Next,
         max_gap: req.max_gap_ms,
         collapse: req.collapse_repeats,
+        breakdown: req
+            .breakdown
+            .as_deref()
+            .map(|b| Property::parse("breakdown", b))
+            .transpose()?,
+        groups: Groups::new(),
+        roots: Vec::new(),
         order: OrderCheck::default(),
         labels: HashMap::default(),
         names: Vec::new(),
         child: HashMap::default(),
-        node_label: vec![NONE, NONE],
-        node_parent: vec![NONE, NONE],
-        transitions: vec![0, 0],
+        node_label: Vec::new(),
+        node_parent: Vec::new(),
+        transitions: Vec::new(),
         pairs: Vec::new(),
         open: Vec::new(),
         recent: Vec::new(),
         last_ts: Vec::new(),
         was_anchor: Vec::new(),
-        anchors: 0,
-        anchor_persons: Vec::new(),
     };
     let mut cols: Vec<String> = st.filters.columns().map(str::to_string).collect();
     cols.extend(st.anchor.filters.columns().map(str::to_string));
+    cols.push("type".into()); // labels of unnamed rows
+    cols.extend(st.breakdown.as_ref().map(|b| b.column().to_string()));
     let cols: Vec<&str> = cols.iter().map(String::as_str).collect();
     source.scan(&cols, TimeRange::pair(&req.range), &mut |c| st.chunk(&c))?;
     Ok(st.finish(req, disclosure))
@@ -193,13 +218,27 @@ impl State {
         id
     }
 
+    fn node(&mut self, parent: u32, label: u32) -> u32 {
+        self.node_label.push(label);
+        self.node_parent.push(parent);
+        self.transitions.push(0);
+        self.node_label.len() as u32 - 1
+    }
+
+    /// The (next, previous) roots of group `g`.
+    fn root(&mut self, g: u32) -> (u32, u32) {
+        while self.roots.len() <= g as usize {
+            let r = (self.node(NONE, NONE), self.node(NONE, NONE));
+            self.roots.push(r);
+        }
+        self.roots[g as usize]
+    }
+
     fn step(&mut self, parent: u32, label: u32, person: usize) -> u32 {
         let next_id = self.node_label.len() as u32;
         let node = *self.child.entry((parent, label)).or_insert(next_id);
         if node == next_id {
-            self.node_label.push(label);
-            self.node_parent.push(parent);
-            self.transitions.push(0);
+            self.node(parent, label);
         }
         self.transitions[node as usize] += 1;
         self.pairs.push((node as u64) << 32 | person as u64);
@@ -211,6 +250,8 @@ impl State {
         self.order.check(day.day, chunk.ts)?;
         // Owned copies (small) so the bound filters do not borrow `self`.
         let (filters, anchor) = (self.filters.clone(), self.anchor.clone());
+        let breakdown = self.breakdown.clone();
+        let bd = breakdown.as_ref().map(|b| b.bind(&chunk)).transpose()?;
         let global = filters.bind(&chunk)?;
         let anchor_f = anchor.filters.bind(&chunk)?;
         let mut codes = Vec::new();
@@ -233,18 +274,14 @@ impl State {
                 continue;
             }
             let (label, named_anchor) = if code == NONE {
-                (
-                    self.intern(chunk.kind.get(i).unwrap_or("")),
-                    anchor.name_matches(None),
-                )
+                (self.intern(chunk.label(i)), anchor.name_matches(None))
             } else {
                 (ids[code as usize], anchor_name[code as usize])
             };
             let p = person_index(chunk.person[i])?;
             if p >= self.last_ts.len() {
                 grow(&mut self.last_ts, p, i64::MIN);
-                grow(&mut self.anchor_persons, p, false);
-                grow(&mut self.was_anchor, p, false);
+                grow(&mut self.was_anchor, p, NONE);
                 self.open.resize(self.last_ts.len() * d, NONE);
                 self.recent.resize(self.last_ts.len() * d, NONE);
             }
@@ -256,7 +293,7 @@ impl State {
             {
                 self.open[base..base + d].fill(NONE);
                 self.recent[base..base + d].fill(NONE);
-                self.was_anchor[p] = false;
+                self.was_anchor[p] = NONE;
             }
             self.last_ts[p] = t;
             if self.collapse && self.recent[base] == label {
@@ -278,15 +315,19 @@ impl State {
                     };
                 }
                 // `open[0]` now holds nothing; an anchor before this row starts a path here.
-                if self.was_anchor[p] {
-                    self.open[base] = self.step(ROOT_NEXT, label, p);
+                if self.was_anchor[p] != NONE {
+                    self.open[base] = self.step(self.was_anchor[p], label, p);
                 }
             }
+            let mut anchor_root = NONE;
             if is_anchor {
-                self.anchors += 1;
-                self.anchor_persons[p] = true;
+                let g = self.groups.of(bd.as_ref(), i);
+                let (root_next, root_prev) = self.root(g);
+                anchor_root = root_next;
+                self.transitions[root_next as usize] += 1;
+                self.pairs.push((root_next as u64) << 32 | p as u64);
                 if self.prev {
-                    let mut node = ROOT_PREV;
+                    let mut node = root_prev;
                     for j in 0..d {
                         let l = self.recent[base + j];
                         if l == NONE {
@@ -298,7 +339,7 @@ impl State {
             }
             self.recent.copy_within(base..base + d - 1, base + 1);
             self.recent[base] = label;
-            self.was_anchor[p] = is_anchor;
+            self.was_anchor[p] = anchor_root;
         }
         Ok(())
     }
@@ -311,8 +352,10 @@ impl State {
             persons[(pair >> 32) as usize] += 1;
         }
         let mut children: Vec<Vec<u32>> = vec![Vec::new(); self.node_label.len()];
-        for node in 2..self.node_label.len() {
-            children[self.node_parent[node] as usize].push(node as u32);
+        for node in 0..self.node_label.len() {
+            if self.node_parent[node] != NONE {
+                children[self.node_parent[node] as usize].push(node as u32);
+            }
         }
         for c in &mut children {
             c.sort_by(|&a, &b| {
@@ -327,20 +370,27 @@ impl State {
             });
         }
         let top = req.top as usize;
-        // Δ: released nodes, counted as listed (upper bound: top^depth per tree).
-        let listed = count_listed(
-            &children,
-            &persons,
-            disclosure.k.unwrap_or(0) as u64,
-            top,
-            ROOT_NEXT,
-        ) + count_listed(
-            &children,
-            &persons,
-            disclosure.k.unwrap_or(0) as u64,
-            top,
-            ROOT_PREV,
-        );
+        let k = disclosure.k.unwrap_or(0) as u64;
+        let mut order: Vec<u32> = (0..self.roots.len() as u32).collect();
+        let values: Vec<Option<String>> = order.iter().map(|&g| self.groups.value(g)).collect();
+        order.sort_by(|&a, &b| {
+            let (ra, rb) = (
+                self.roots[a as usize].0 as usize,
+                self.roots[b as usize].0 as usize,
+            );
+            persons[rb]
+                .cmp(&persons[ra])
+                .then_with(|| values[a as usize].cmp(&values[b as usize]))
+        });
+        // Δ: released nodes, counted as listed (+ each group's anchor counts).
+        let listed: usize = self
+            .roots
+            .iter()
+            .map(|&(n, p)| {
+                1 + count_listed(&children, &persons, k, top, n)
+                    + count_listed(&children, &persons, k, top, p)
+            })
+            .sum();
         let mut rel = disclosure.releaser(listed.max(1) as f64);
         let ctx = Tree {
             children: &children,
@@ -350,17 +400,49 @@ impl State {
             names: &self.names,
             top,
         };
-        let (next, suppressed_next) = ctx.build(ROOT_NEXT, &mut rel);
-        let (previous, suppressed_previous) = ctx.build(ROOT_PREV, &mut rel);
+        let mut groups = Vec::new();
+        for g in order {
+            let (root_next, root_prev) = self.roots[g as usize];
+            if self.transitions[root_next as usize] == 0 {
+                continue; // a value with no anchor (roots are made in id order)
+            }
+            let anchor_persons = persons[root_next as usize];
+            let anchors = rel.cell(anchor_persons, self.transitions[root_next as usize]);
+            let anchor_persons = anchors.map(|_| rel.count(anchor_persons));
+            let ((next, suppressed_next), (previous, suppressed_previous)) = if anchors.is_some() {
+                (
+                    ctx.build(root_next, &mut rel),
+                    ctx.build(root_prev, &mut rel),
+                )
+            } else {
+                ((Vec::new(), 0), (Vec::new(), 0))
+            };
+            groups.push(PathsGroup {
+                value: values[g as usize].clone(),
+                anchors,
+                anchor_persons,
+                next,
+                previous,
+                suppressed_next,
+                suppressed_previous,
+            });
+        }
+        if groups.is_empty() {
+            groups.push(PathsGroup {
+                value: None,
+                anchors: Some(rel.count(0)),
+                anchor_persons: Some(rel.count(0)),
+                next: Vec::new(),
+                previous: Vec::new(),
+                suppressed_next: 0,
+                suppressed_previous: 0,
+            });
+        }
         PathsResult {
             anchor: req.anchor.event.clone(),
             depth: req.depth,
-            anchors: rel.count(self.anchors),
-            anchor_persons: rel.count(self.anchor_persons.iter().filter(|&&b| b).count() as u64),
-            next,
-            previous,
-            suppressed_next,
-            suppressed_previous,
+            breakdown: req.breakdown.clone(),
+            groups,
             disclosure: rel.finish(),
         }
     }

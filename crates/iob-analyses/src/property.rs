@@ -9,6 +9,10 @@
 use std::borrow::Cow;
 
 use arrow_array::Array;
+use serde::de::{
+    Deserialize, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor,
+};
+use serde_json::value::RawValue;
 
 use crate::columns::{Chunk, StrCol};
 use crate::source::{ALL_COLUMNS, STRING_COLUMNS};
@@ -179,24 +183,105 @@ fn other_value(a: &arrow_array::ArrayRef, i: usize) -> Val<'static> {
     }
 }
 
-/// Reads `path` from the JSON object `text`.
-pub fn json_path<'a>(text: &str, path: &[String]) -> Val<'a> {
-    let Ok(root) = serde_json::from_str::<serde_json::Value>(text) else {
-        return Val::Missing;
-    };
-    let mut cur = &root;
-    for key in path {
-        match cur.get(key) {
-            Some(v) => cur = v,
-            None => return Val::Missing,
+/// Reads `path` from the JSON object `text`, without building a tree: other members are
+/// skipped by the parser, the value found is borrowed from `text` when it has no escapes.
+pub fn json_path<'a>(text: &'a str, path: &[String]) -> Val<'a> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    Seek(path).deserialize(&mut de).unwrap_or(Val::Missing)
+}
+
+struct Seek<'p>(&'p [String]);
+
+impl<'de> DeserializeSeed<'de> for Seek<'_> {
+    type Value = Val<'de>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Val<'de>, D::Error> {
+        if self.0.is_empty() {
+            let raw: &'de RawValue = Deserialize::deserialize(d)?;
+            return Ok(leaf(raw.get()));
         }
+        d.deserialize_any(self)
     }
-    match cur {
-        serde_json::Value::Null => Val::Missing,
-        serde_json::Value::String(s) => Val::Str(Cow::Owned(s.clone())),
-        serde_json::Value::Number(n) => n.as_f64().map_or(Val::Missing, Val::Num),
-        serde_json::Value::Bool(b) => Val::Bool(*b),
-        other => Val::Other(other.to_string()),
+}
+
+fn leaf(raw: &str) -> Val<'_> {
+    match raw.as_bytes().first() {
+        None | Some(b'n') => Val::Missing,
+        Some(b't') => Val::Bool(true),
+        Some(b'f') => Val::Bool(false),
+        Some(b'{') | Some(b'[') => Val::Other(raw.to_string()),
+        Some(b'"') => {
+            let inner = &raw[1..raw.len() - 1];
+            if inner.contains('\\') {
+                serde_json::from_str::<String>(raw)
+                    .map_or(Val::Missing, |s| Val::Str(Cow::Owned(s)))
+            } else {
+                Val::Str(Cow::Borrowed(inner))
+            }
+        }
+        Some(_) => raw.parse::<f64>().map_or(Val::Missing, Val::Num),
+    }
+}
+
+/// Compares a map key with the wanted one without allocating.
+struct KeyIs<'p>(&'p str);
+
+impl<'de> DeserializeSeed<'de> for KeyIs<'_> {
+    type Value = bool;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeyIs<'_> {
+    type Value = bool;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a key")
+    }
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<bool, E> {
+        Ok(v == self.0)
+    }
+}
+
+impl<'de> Visitor<'de> for Seek<'_> {
+    type Value = Val<'de>;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Val<'de>, A::Error> {
+        let mut found = Val::Missing;
+        let mut done = false;
+        while let Some(hit) = map.next_key_seed(KeyIs(&self.0[0]))? {
+            if hit && !done {
+                found = map.next_value_seed(Seek(&self.0[1..]))?;
+                done = true;
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(found)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Val<'de>, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Val::Missing)
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Val<'de>, E> {
+        Ok(Val::Missing)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Val<'de>, E> {
+        Ok(Val::Missing)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Val<'de>, E> {
+        Ok(Val::Missing)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Val<'de>, E> {
+        Ok(Val::Missing)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Val<'de>, E> {
+        Ok(Val::Missing)
+    }
+    fn visit_unit<E>(self) -> Result<Val<'de>, E> {
+        Ok(Val::Missing)
     }
 }
 
@@ -215,4 +300,35 @@ pub fn date_label(day: i64) -> String {
 pub fn hour_label(hour: i64) -> String {
     let day = (hour * 3_600_000).div_euclid(DAY_MS);
     format!("{}T{:02}:00:00Z", date_label(day), hour.rem_euclid(24))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn path(p: &str) -> Vec<String> {
+        p.split('.').map(str::to_string).collect()
+    }
+
+    #[test]
+    fn json_paths_read_typed_values() {
+        let t = r#"{"a":1.5,"b":"x\"y","c":{"d":[1,2],"e":"plain"},"f":null,"g":true,"a":9}"#;
+        assert_eq!(
+            json_path(t, &path("a")),
+            Val::Num(1.5),
+            "first duplicate wins"
+        );
+        assert_eq!(
+            json_path(t, &path("b")),
+            Val::Str(Cow::Owned("x\"y".into()))
+        );
+        assert_eq!(json_path(t, &path("c.e")), Val::Str(Cow::Borrowed("plain")));
+        assert_eq!(json_path(t, &path("c.d")), Val::Other("[1,2]".into()));
+        assert_eq!(json_path(t, &path("f")), Val::Missing);
+        assert_eq!(json_path(t, &path("g")), Val::Bool(true));
+        assert_eq!(json_path(t, &path("a.b")), Val::Missing);
+        assert_eq!(json_path(t, &path("zz")), Val::Missing);
+        assert_eq!(json_path("not json", &path("a")), Val::Missing);
+        assert_eq!(json_path("[1]", &path("a")), Val::Missing);
+    }
 }

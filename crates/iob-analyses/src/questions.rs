@@ -6,13 +6,13 @@
 //!    (edge inclusive), persons reaching each step:
 //!    `{"steps":[…names…],"persons":[a,b,c]}`.
 //! 2. `retention`: first-time cohorts by the ISO week (Monday) of the person's first
-//!    `Order Completed`; a person returns in week offset i (0..7) with any event in week
+//!    `Order Completed` (or the chosen start event, or any event); a person returns in week offset i (0..7) with any event in week
 //!    cohort + i at or after the cohort event:
 //!    `{"cohorts":[{"cohort":"YYYY-MM-DD","size":n,"returning":[n0,…,n7]}]}`, by cohort week.
 //! 3. `trends`: per UTC day with at least one `Product Viewed`, its count and distinct persons:
 //!    `{"days":[{"day":"YYYY-MM-DD","events":n,"persons":m}]}`, by day.
 //!
-//! Answers are exact (no disclosure): the benchmark compares engines, not releases.
+//! The event names are parameters ([`Questions`]). Answers are exact (no disclosure): the benchmark compares engines, not releases.
 
 use serde_json::{Value, json};
 
@@ -22,34 +22,100 @@ use crate::retention::{RetentionMode, RetentionRequest, RetentionResult};
 use crate::trends::{TrendsRequest, TrendsResult};
 use crate::{AnalysisError, Disclosure, EventSource, Period};
 
-/// The funnel steps of question 1.
+/// The funnel steps of question 1 on the generated journeys.
 pub const FUNNEL_STEPS: [&str; 3] = ["Product Viewed", "Product Added", "Order Completed"];
 
+/// The event names the questions use (`None`: any event). The default fits the generated
+/// journeys; real data sets (UCI Online Retail, YOOCHOOSE) name their own. The DuckDB peer takes
+/// the same as `--step` (repeated), `--retention-start` and `--trends-event` (empty: any).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Questions {
+    pub funnel_steps: Vec<String>,
+    pub retention_start: Option<String>,
+    pub trends_event: Option<String>,
+}
+
+impl Default for Questions {
+    fn default() -> Self {
+        Questions {
+            funnel_steps: FUNNEL_STEPS.iter().map(|s| s.to_string()).collect(),
+            retention_start: Some("Order Completed".into()),
+            trends_event: Some("Product Viewed".into()),
+        }
+    }
+}
+
+fn matcher(name: &Option<String>) -> EventMatch {
+    name.as_deref()
+        .map_or_else(EventMatch::any, EventMatch::named)
+}
+
+impl Questions {
+    pub fn funnel_request(&self) -> FunnelRequest {
+        let steps: Vec<&str> = self.funnel_steps.iter().map(String::as_str).collect();
+        FunnelRequest::new(&steps)
+    }
+
+    pub fn retention_request(&self) -> RetentionRequest {
+        RetentionRequest {
+            start_event: matcher(&self.retention_start),
+            return_event: EventMatch::any(),
+            period: Period::Week,
+            periods: 8,
+            mode: RetentionMode::FirstTime,
+            filters: vec![],
+            breakdown: None,
+            range: None,
+        }
+    }
+
+    pub fn trends_request(&self) -> TrendsRequest {
+        TrendsRequest {
+            events: vec![matcher(&self.trends_event)],
+            interval: Period::Day,
+            filters: vec![],
+            breakdown: None,
+            range: None,
+        }
+    }
+
+    /// Answers question `name` (`funnel`, `retention` or `trends`) over `source`.
+    pub fn answer(&self, source: &dyn EventSource, name: &str) -> Result<Value, AnalysisError> {
+        let none = Disclosure::none();
+        match name {
+            "funnel" => Ok(funnel_answer(&crate::funnel(
+                source,
+                &self.funnel_request(),
+                &none,
+            )?)),
+            "retention" => Ok(retention_answer(&crate::retention(
+                source,
+                &self.retention_request(),
+                &none,
+            )?)),
+            "trends" => Ok(trends_answer(&crate::trends(
+                source,
+                &self.trends_request(),
+                &none,
+            )?)),
+            other => Err(AnalysisError::request(
+                "question",
+                format!("unknown `{other}`: funnel, retention or trends"),
+            )),
+        }
+    }
+}
+
 pub fn funnel_request() -> FunnelRequest {
-    FunnelRequest::new(&FUNNEL_STEPS)
+    Questions::default().funnel_request()
 }
 
 pub fn retention_request() -> RetentionRequest {
-    RetentionRequest {
-        start_event: EventMatch::named("Order Completed"),
-        return_event: EventMatch::any(),
-        period: Period::Week,
-        periods: 8,
-        mode: RetentionMode::FirstTime,
-        filters: vec![],
-        breakdown: None,
-        range: None,
-    }
+    Questions::default().retention_request()
 }
 
 pub fn trends_request() -> TrendsRequest {
-    TrendsRequest {
-        events: vec![EventMatch::named("Product Viewed")],
-        interval: Period::Day,
-        filters: vec![],
-        breakdown: None,
-        range: None,
-    }
+    Questions::default().trends_request()
 }
 
 pub fn funnel_answer(r: &FunnelResult) -> Value {
@@ -85,30 +151,9 @@ pub fn trends_answer(r: &TrendsResult) -> Value {
     json!({ "days": days })
 }
 
-/// Answers question `name` (`funnel`, `retention` or `trends`) over `source`.
+/// Answers question `name` with the default event names.
 pub fn answer(source: &dyn EventSource, name: &str) -> Result<Value, AnalysisError> {
-    let none = Disclosure::none();
-    match name {
-        "funnel" => Ok(funnel_answer(&crate::funnel(
-            source,
-            &funnel_request(),
-            &none,
-        )?)),
-        "retention" => Ok(retention_answer(&crate::retention(
-            source,
-            &retention_request(),
-            &none,
-        )?)),
-        "trends" => Ok(trends_answer(&crate::trends(
-            source,
-            &trends_request(),
-            &none,
-        )?)),
-        other => Err(AnalysisError::request(
-            "question",
-            format!("unknown `{other}`: funnel, retention or trends"),
-        )),
-    }
+    Questions::default().answer(source, name)
 }
 
 /// The benchmark question names, in order.

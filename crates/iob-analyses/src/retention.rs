@@ -26,7 +26,9 @@ use foldhash::HashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::columns::{Chunk, OrderCheck};
-use crate::common::{EventMatch, Groups, Matcher, TimeRange, grow, person_index};
+use crate::common::{
+    EventMatch, Groups, Matcher, PREFETCH_AHEAD, TimeRange, grow, max_person, prefetch,
+};
 use crate::disclosure::{Disclosure, DisclosureReport};
 use crate::filter::Filters;
 use crate::period::{Bucketer, Period};
@@ -94,6 +96,25 @@ pub struct RetentionResult {
 
 const NONE: i64 = i64::MIN;
 
+#[derive(Clone, Copy)]
+struct Person {
+    /// first_time: cohort period; recurring: last period seen.
+    period: i64,
+    /// first_time: offsets returned; recurring: cohorts started (bit j = period − j).
+    bits: u64,
+    /// recurring: cohorts already counted as returning in the current period.
+    counted: u64,
+    /// first_time: group of the cohort event.
+    group: u32,
+}
+
+const EMPTY: Person = Person {
+    period: NONE,
+    bits: 0,
+    counted: 0,
+    group: 0,
+};
+
 #[derive(Default, Clone)]
 struct Cell {
     size: u64,
@@ -110,14 +131,10 @@ struct State {
     bucketer: Bucketer,
     order: OrderCheck,
     groups: Groups,
-    /// first_time: cohort period; recurring: last period seen.
-    period: Vec<i64>,
-    /// first_time: offsets returned; recurring: cohorts started (bit j = period − j).
-    bits: Vec<u64>,
-    /// recurring: cohorts already counted as returning in the current period.
-    counted: Vec<u64>,
-    /// Group of the cohort event (first_time: per person; recurring: per person × n ring).
-    group: Vec<u32>,
+    /// Per person, one record (one cache miss per row).
+    people: Vec<Person>,
+    /// recurring with breakdown: group of each cohort event, per person × n (ring by period).
+    ring: Vec<u32>,
     /// recurring: (group, cohort) → counts.
     table: HashMap<(u32, i64), Cell>,
 }
@@ -150,10 +167,8 @@ pub fn retention(
         bucketer: Bucketer::new(req.period),
         order: OrderCheck::default(),
         groups: Groups::new(),
-        period: Vec::new(),
-        bits: Vec::new(),
-        counted: Vec::new(),
-        group: Vec::new(),
+        people: Vec::new(),
+        ring: Vec::new(),
         table: HashMap::default(),
     };
     let mut cols: Vec<&str> = st.filters.columns().collect();
@@ -182,8 +197,18 @@ impl State {
         chunk.event.codes(&mut codes, &mut |s| {
             start.name_matches(s) as u32 | (ret.name_matches(s) as u32) << 1
         });
-        for (i, &code) in codes.iter().enumerate() {
-            if code == 0 || (!filters.is_empty() && !global.matches(i)) {
+        let rows: Vec<u32> = (0..codes.len() as u32)
+            .filter(|&i| codes[i as usize] != 0)
+            .collect();
+        if let Some(max) = max_person(chunk.person)? {
+            grow(&mut self.people, max, EMPTY);
+        }
+        for (j, &row) in rows.iter().enumerate() {
+            if let Some(&ahead) = rows.get(j + PREFETCH_AHEAD) {
+                prefetch(&self.people, chunk.person[ahead as usize] as usize);
+            }
+            let (i, code) = (row as usize, codes[row as usize]);
+            if !filters.is_empty() && !global.matches(i) {
                 continue;
             }
             let is_start = code & 1 != 0 && (start.filters.is_empty() || start_f.matches(i));
@@ -191,24 +216,20 @@ impl State {
             if !is_start && !is_ret {
                 continue;
             }
-            let p = person_index(chunk.person[i])?;
+            let p = chunk.person[i] as usize;
             let period = self.bucketer.period_of(chunk.ts[i]);
             match self.mode {
                 RetentionMode::FirstTime => {
-                    if p >= self.period.len() {
-                        grow(&mut self.period, p, NONE);
-                        grow(&mut self.bits, p, 0);
-                        grow(&mut self.group, p, 0);
+                    if is_start && self.people[p].period == NONE {
+                        let g = self.groups.of(bd.as_ref(), i);
+                        self.people[p].period = period;
+                        self.people[p].group = g;
                     }
-                    if is_start && self.period[p] == NONE {
-                        self.period[p] = period;
-                        self.group[p] = self.groups.of(bd.as_ref(), i);
-                    }
-                    let c = self.period[p];
+                    let c = self.people[p].period;
                     if is_ret && c != NONE {
                         let off = (period - c) as u64;
                         if off < self.n as u64 {
-                            self.bits[p] |= 1 << off;
+                            self.people[p].bits |= 1 << off;
                         }
                     }
                 }
@@ -227,30 +248,27 @@ impl State {
 
     fn recurring(&mut self, p: usize, period: i64, is_start: bool, is_ret: bool, g: u32) {
         let n = self.n;
-        if p >= self.period.len() {
-            grow(&mut self.period, p, NONE);
-            grow(&mut self.bits, p, 0);
-            grow(&mut self.counted, p, 0);
-            if self.breakdown.is_some() {
-                self.group.resize(self.period.len() * n, 0);
-            }
+        grow(&mut self.people, p, EMPTY);
+        if self.breakdown.is_some() && self.ring.len() < self.people.len() * n {
+            self.ring.resize(self.people.len() * n, 0);
         }
+        let me = &mut self.people[p];
         let mask = if n == 64 { u64::MAX } else { (1u64 << n) - 1 };
-        let last = self.period[p];
+        let last = me.period;
         if last != period {
             let shift = if last == NONE { 64 } else { period - last };
-            self.bits[p] = if shift >= 64 {
+            me.bits = if shift >= 64 {
                 0
             } else {
-                (self.bits[p] << shift) & mask
+                (me.bits << shift) & mask
             };
-            self.counted[p] = 0;
-            self.period[p] = period;
+            me.counted = 0;
+            me.period = period;
         }
-        if is_start && self.bits[p] & 1 == 0 {
-            self.bits[p] |= 1;
+        if is_start && me.bits & 1 == 0 {
+            me.bits |= 1;
             if self.breakdown.is_some() {
-                self.group[p * n + period.rem_euclid(n as i64) as usize] = g;
+                self.ring[p * n + period.rem_euclid(n as i64) as usize] = g;
             }
             self.table
                 .entry((g, period))
@@ -261,14 +279,14 @@ impl State {
                 .size += 1;
         }
         if is_ret {
-            let mut todo = self.bits[p] & !self.counted[p];
-            self.counted[p] |= todo;
+            let mut todo = me.bits & !me.counted;
+            me.counted |= todo;
             while todo != 0 {
                 let j = todo.trailing_zeros() as usize;
                 todo &= todo - 1;
                 let cohort = period - j as i64;
                 let cg = if self.breakdown.is_some() {
-                    self.group[p * n + cohort.rem_euclid(n as i64) as usize]
+                    self.ring[p * n + cohort.rem_euclid(n as i64) as usize]
                 } else {
                     0
                 };
@@ -286,20 +304,17 @@ impl State {
     fn finish(mut self, req: &RetentionRequest, disclosure: &Disclosure) -> RetentionResult {
         let n = self.n;
         if self.mode == RetentionMode::FirstTime {
-            for p in 0..self.period.len() {
-                let c = self.period[p];
+            for me in &self.people {
+                let c = me.period;
                 if c == NONE {
                     continue;
                 }
-                let cell = self
-                    .table
-                    .entry((self.group[p], c))
-                    .or_insert_with(|| Cell {
-                        size: 0,
-                        returning: vec![0; n],
-                    });
+                let cell = self.table.entry((me.group, c)).or_insert_with(|| Cell {
+                    size: 0,
+                    returning: vec![0; n],
+                });
                 cell.size += 1;
-                let mut b = self.bits[p];
+                let mut b = me.bits;
                 while b != 0 {
                     cell.returning[b.trailing_zeros() as usize] += 1;
                     b &= b - 1;

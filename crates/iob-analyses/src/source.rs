@@ -87,3 +87,99 @@ pub const ALL_COLUMNS: [&str; 22] = [
 pub fn day_of(ts_ms: i64) -> i32 {
     ts_ms.div_euclid(DAY_MS) as i32
 }
+
+/// Runs `decode` over `jobs` on `workers` threads and hands the outputs to `consume` in job
+/// order: a source decodes days (or files) in parallel while the kernel, single-threaded and
+/// order-dependent, works through them in time order. At most `workers` decoded jobs wait at
+/// any time. The first error (from `decode` or `consume`) stops the run and is returned.
+pub fn ordered_parallel<J: Sync, T: Send>(
+    jobs: &[J],
+    workers: usize,
+    decode: impl Fn(&J) -> Result<T, AnalysisError> + Sync,
+    mut consume: impl FnMut(T) -> Result<(), AnalysisError>,
+) -> Result<(), AnalysisError> {
+    let workers = workers.clamp(1, jobs.len().max(1));
+    std::thread::scope(|s| {
+        let mut rxs = Vec::with_capacity(workers);
+        for w in 0..workers {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Result<T, AnalysisError>>(1);
+            rxs.push(rx);
+            let decode = &decode;
+            s.spawn(move || {
+                for job in jobs.iter().skip(w).step_by(workers) {
+                    let r = decode(job);
+                    let stop = r.is_err();
+                    if tx.send(r).is_err() || stop {
+                        return;
+                    }
+                }
+            });
+        }
+        // Jobs are dealt round-robin; take them back in order. Dropping the receivers on an
+        // early return makes the workers' sends fail, so they stop.
+        for i in 0..jobs.len() {
+            let out = rxs[i % workers]
+                .recv()
+                .map_err(|_| AnalysisError::Source("a decoding thread stopped".into()))??;
+            consume(out)?;
+        }
+        Ok(())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ordered_parallel_keeps_order_and_stops_on_errors() {
+        let jobs: Vec<u32> = (0..100).collect();
+        let mut seen = Vec::new();
+        ordered_parallel(
+            &jobs,
+            3,
+            |&j| Ok(j * 2),
+            |x| {
+                seen.push(x);
+                Ok(())
+            },
+        )
+        .unwrap();
+        assert_eq!(seen, (0..100).map(|j| j * 2).collect::<Vec<_>>());
+        let mut n = 0;
+        let e = ordered_parallel(
+            &jobs,
+            2,
+            |&j| {
+                if j == 7 {
+                    Err(AnalysisError::Source("bad day 7".into()))
+                } else {
+                    Ok(j)
+                }
+            },
+            |_| {
+                n += 1;
+                Ok(())
+            },
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("bad day 7"));
+        assert_eq!(
+            n, 7,
+            "days before the failing one were consumed, none after"
+        );
+        let e = ordered_parallel(
+            &jobs,
+            2,
+            |&j| Ok(j),
+            |j| {
+                if j == 3 {
+                    Err(AnalysisError::Order("stop".into()))
+                } else {
+                    Ok(())
+                }
+            },
+        );
+        assert!(matches!(e, Err(AnalysisError::Order(_))));
+    }
+}

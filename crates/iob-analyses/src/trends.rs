@@ -13,13 +13,16 @@
 //!   counts; event counts get the same noise but no formal guarantee (documented in the result
 //!   by the reported Δ).
 //!
-//! One pass, O(series matched) per row, no hashing per row without a breakdown.
+//! One pass, O(series matched) per row, no hashing per row unless a breakdown has more than
+//! [`DENSE_GROUPS`] values.
 
 use foldhash::HashSet;
 use serde::{Deserialize, Serialize};
 
 use crate::columns::{Chunk, OrderCheck};
-use crate::common::{EventMatch, Groups, Matcher, TimeRange, grow, person_index};
+use crate::common::{
+    EventMatch, Groups, Matcher, PREFETCH_AHEAD, TimeRange, grow, max_person, prefetch,
+};
 use crate::disclosure::{Disclosure, DisclosureReport};
 use crate::filter::Filters;
 use crate::period::{Bucketer, Period};
@@ -69,6 +72,10 @@ pub struct TrendsResult {
     pub disclosure: DisclosureReport,
 }
 
+/// Breakdown groups whose person dedupe uses dense per-person arrays (4 bytes × persons ×
+/// series each); further groups (high-cardinality breakdowns) use a hash set per interval.
+const DENSE_GROUPS: usize = 8;
+
 struct State {
     series: Vec<Matcher>,
     filters: Filters,
@@ -79,9 +86,10 @@ struct State {
     base: Option<i64>,
     /// [series × group][interval − base] = (events, persons).
     cells: Vec<Vec<(u64, u64)>>,
-    /// Without breakdown: last interval each (person, series) was counted in.
-    last: Vec<i64>,
-    /// With breakdown: (person, series, group) counted in `seen_interval`.
+    /// Per breakdown group below [`DENSE_GROUPS`] (group 0 without breakdown): the last
+    /// interval each (person, series) was counted in, as offset from `base` (+1; 0 = never).
+    last: Vec<Vec<u32>>,
+    /// Groups from [`DENSE_GROUPS`] on: (person, series, group) counted in `seen_interval`.
     seen: HashSet<(u32, u32, u32)>,
     seen_interval: i64,
 }
@@ -116,7 +124,7 @@ pub fn trends(
         groups: Groups::new(),
         base: None,
         cells: Vec::new(),
-        last: Vec::new(),
+        last: vec![Vec::new()],
         seen: HashSet::default(),
         seen_interval: i64::MIN,
     };
@@ -154,15 +162,31 @@ impl State {
                 .fold(0u32, |m, (k, x)| m | (x.name_matches(s) as u32) << k)
         });
         let ns = self.series.len();
-        for (i, &code) in codes.iter().enumerate() {
-            if code == 0 || (!self.filters.is_empty() && !global.matches(i)) {
+        let mut gcodes = Vec::new();
+        let batch_groups = self.groups.codes(bd.as_ref(), codes.len(), &mut gcodes);
+        let rows: Vec<u32> = (0..codes.len() as u32)
+            .filter(|&i| codes[i as usize] != 0)
+            .collect();
+        if let Some(max) = max_person(chunk.person)? {
+            grow(&mut self.last[0], (max + 1) * ns - 1, 0);
+        }
+        for (j, &row) in rows.iter().enumerate() {
+            if let Some(&ahead) = rows.get(j + PREFETCH_AHEAD) {
+                prefetch(&self.last[0], chunk.person[ahead as usize] as usize * ns);
+            }
+            let (i, code) = (row as usize, codes[row as usize]);
+            if !self.filters.is_empty() && !global.matches(i) {
                 continue;
             }
-            let p = person_index(chunk.person[i])?;
+            let p = chunk.person[i] as usize;
             let interval = self.bucketer.period_of(chunk.ts[i]);
             let base = *self.base.get_or_insert(interval);
             let slot = (interval - base) as usize;
-            let g = self.groups.of(bd.as_ref(), i) as usize;
+            let g = if batch_groups {
+                gcodes[i]
+            } else {
+                self.groups.of(bd.as_ref(), i)
+            } as usize;
             if bd.is_some() && interval != self.seen_interval {
                 self.seen.clear();
                 self.seen_interval = interval;
@@ -174,13 +198,20 @@ impl State {
                 if !self.series[s].filters.is_empty() && !filters[s].matches(i) {
                     continue;
                 }
-                let new_person = if bd.is_some() {
+                let new_person = if g >= DENSE_GROUPS {
                     self.seen.insert((p as u32, s as u32, g as u32))
                 } else {
+                    if g >= self.last.len() {
+                        self.last.resize_with(g + 1, Vec::new);
+                    }
+                    let last = &mut self.last[g];
                     let idx = p * ns + s;
-                    grow(&mut self.last, idx, i64::MIN);
-                    let fresh = self.last[idx] != interval;
-                    self.last[idx] = interval;
+                    if idx >= last.len() {
+                        grow(last, idx, 0);
+                    }
+                    let mark = slot as u32 + 1;
+                    let fresh = last[idx] != mark;
+                    last[idx] = mark;
                     fresh
                 };
                 let key = g * ns + s;

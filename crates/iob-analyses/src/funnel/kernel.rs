@@ -1,33 +1,35 @@
 //! The streaming funnel: one pass, O(steps) work per matching row, per-person state in flat
 //! `Vec`s indexed by person id (see the module docs of [`super`] for the semantics).
 //!
-//! Per person and step k: `start[k]`, the start time t₀ of the latest attempt that has reached
-//! step k (or [`NONE`]); `at[k]`, the time of step k in that attempt. Because rows arrive in
+//! Per person, one contiguous record of `1 + 2·steps` i64 (one cache line for 3 steps, so a row
+//! costs one cache miss): `meta` (level reached in the low 8 bits, breakdown group + 1 above),
+//! then per step k `start[k]`, the start time t₀ of the latest attempt that has reached step k
+//! (or [`NONE`]), and `at[k]`, the time of step k in that attempt. Because rows arrive in
 //! time order, start times only grow, so propagating `start[k-1]` to `start[k]` keeps the
 //! attempt with the most window left: the level is exact without remembering every attempt.
 
 use crate::AnalysisError;
 use crate::DayChunk;
 use crate::columns::{Chunk, OrderCheck};
-use crate::common::{Groups, grow, person_index};
+use crate::common::{Groups, PREFETCH_AHEAD, max_person, prefetch};
 
 use super::{FunnelMode, Plan};
 
 const NONE: i64 = i64::MIN;
-const UNSET: u32 = u32::MAX;
 
 pub(crate) struct State {
     n: usize,
-    start: Vec<i64>,
-    at: Vec<i64>,
-    reached: Vec<u8>,
-    group: Vec<u32>,
+    stride: usize,
+    /// Per person: `[meta, start0, at0, start1, at1, …]`.
+    st: Vec<i64>,
     groups: Groups,
     /// Per (group, step): durations from the first step and from the previous step.
     from_first: Vec<Vec<i64>>,
     from_previous: Vec<Vec<i64>>,
     order: OrderCheck,
     codes: Vec<u32>,
+    /// Candidate rows of the current batch.
+    rows: Vec<u32>,
 }
 
 pub(crate) struct GroupOut {
@@ -46,15 +48,14 @@ impl State {
         let n = plan.names.len();
         State {
             n,
-            start: Vec::new(),
-            at: Vec::new(),
-            reached: Vec::new(),
-            group: Vec::new(),
+            stride: 1 + 2 * n,
+            st: Vec::new(),
             groups: Groups::new(),
             from_first: vec![Vec::new(); n],
             from_previous: vec![Vec::new(); n],
             order: OrderCheck::default(),
             codes: Vec::new(),
+            rows: Vec::new(),
         }
     }
 
@@ -98,11 +99,25 @@ impl State {
             .transpose()?;
         let strict = plan.mode == FunnelMode::Strict;
         let codes = std::mem::take(&mut self.codes);
-        for (i, &code) in codes.iter().enumerate() {
-            let mut m = code;
-            if m == 0 && !strict {
-                continue;
+        let mut rows = std::mem::take(&mut self.rows);
+        rows.clear();
+        if strict {
+            rows.extend(0..codes.len() as u32);
+        } else {
+            rows.extend((0..codes.len() as u32).filter(|&i| codes[i as usize] != 0));
+        }
+        if let Some(max) = max_person(chunk.person)? {
+            self.ensure(max);
+        }
+        for (j, &row) in rows.iter().enumerate() {
+            if let Some(&ahead) = rows.get(j + PREFETCH_AHEAD) {
+                prefetch(
+                    &self.st,
+                    chunk.person[ahead as usize] as usize * self.stride,
+                );
             }
+            let i = row as usize;
+            let mut m = codes[i];
             if !plan.filters.is_empty() && !global.matches(i) {
                 continue;
             }
@@ -116,10 +131,11 @@ impl State {
                     continue;
                 }
             }
-            let p = person_index(chunk.person[i])?;
-            self.ensure(p);
-            if m & 1 != 0 && self.group.get(p) == Some(&UNSET) {
-                self.group[p] = self.groups.of(breakdown.as_ref(), i);
+            let p = chunk.person[i] as usize;
+            let b = p * self.stride;
+            if m & 1 != 0 && self.st[b] >> 8 == 0 {
+                let g = self.groups.of(breakdown.as_ref(), i) as i64;
+                self.st[b] |= (g + 1) << 8;
             }
             let t = chunk.ts[i];
             match plan.mode {
@@ -129,28 +145,36 @@ impl State {
             }
         }
         self.codes = codes;
+        self.rows = rows;
         Ok(())
     }
 
     #[inline]
     fn ensure(&mut self, p: usize) {
-        if p >= self.reached.len() {
-            grow(&mut self.reached, p, 0);
-            let len = self.reached.len();
-            self.start.resize(len * self.n, NONE);
-            self.at.resize(len * self.n, NONE);
-            self.group.resize(len, UNSET);
+        if (p + 1) * self.stride > self.st.len() {
+            let persons = (p + 1).max(self.st.len() / self.stride * 2).max(1024);
+            let old = self.st.len();
+            self.st.resize(persons * self.stride, NONE);
+            for b in (old..self.st.len()).step_by(self.stride) {
+                self.st[b] = 0;
+            }
         }
     }
 
     #[inline]
+    fn start(&self, p: usize, k: usize) -> i64 {
+        self.st[p * self.stride + 1 + 2 * k]
+    }
+
+    #[inline]
     fn reach(&mut self, p: usize, k: usize, from_first: i64, from_previous: Option<i64>) {
-        if self.reached[p] as usize != k {
+        let b = p * self.stride;
+        if (self.st[b] & 0xff) as usize != k {
             return;
         }
-        self.reached[p] = k as u8 + 1;
+        self.st[b] += 1;
         if k > 0 {
-            let g = self.group[p] as usize;
+            let g = (self.st[b] >> 8) as usize - 1;
             let idx = g * self.n + k;
             if idx >= self.from_first.len() {
                 self.from_first.resize_with((g + 1) * self.n, Vec::new);
@@ -165,47 +189,49 @@ impl State {
 
     #[inline]
     fn ordered(&mut self, p: usize, m: u32, t: i64, window: i64, strict: bool) {
-        let base = p * self.n;
+        let base = p * self.stride + 1;
         for k in (1..self.n).rev() {
-            let s = self.start[base + k - 1];
+            let s = self.st[base + 2 * (k - 1)];
             if m & (1 << k) != 0 && s != NONE && t - s <= window {
-                let prev = self.at[base + k - 1];
-                self.start[base + k] = s;
-                self.at[base + k] = t;
+                let prev = self.st[base + 2 * (k - 1) + 1];
+                self.st[base + 2 * k] = s;
+                self.st[base + 2 * k + 1] = t;
                 self.reach(p, k, t - s, Some(t - prev));
             } else if strict {
-                self.start[base + k] = NONE;
+                self.st[base + 2 * k] = NONE;
             }
         }
         if m & 1 != 0 {
-            self.start[base] = t;
-            self.at[base] = t;
+            self.st[base] = t;
+            self.st[base + 1] = t;
             self.reach(p, 0, 0, None);
         } else if strict {
-            self.start[base] = NONE;
+            self.st[base] = NONE;
         }
     }
 
+    /// `any` mode: `start[k]` is the last time step k was seen.
     #[inline]
     fn any(&mut self, p: usize, m: u32, t: i64, window: i64) {
-        let base = p * self.n;
+        let base = p * self.stride + 1;
         for k in 0..self.n {
             if m & (1 << k) != 0 {
-                self.start[base + k] = t;
+                self.st[base + 2 * k] = t;
             }
         }
         let mut earliest = t;
-        for k in self.reached[p] as usize..self.n {
+        let reached = (self.st[base - 1] & 0xff) as usize;
+        for k in reached..self.n {
             // Levels below `reached` are already counted; check the next ones in order.
             let all_in = (0..=k).all(|j| {
-                let s = self.start[base + j];
+                let s = self.start(p, j);
                 s != NONE && t - s <= window
             });
             if !all_in {
                 break;
             }
             for j in 0..=k {
-                earliest = earliest.min(self.start[base + j]);
+                earliest = earliest.min(self.start(p, j));
             }
             self.reach(p, k, t - earliest, None);
         }
@@ -221,12 +247,13 @@ impl State {
                 from_previous: vec![Vec::new(); n],
             })
             .collect();
-        for (p, &r) in self.reached.iter().enumerate() {
+        for meta in self.st.iter().step_by(self.stride) {
+            let r = (meta & 0xff) as usize;
             if r == 0 {
                 continue;
             }
-            let g = self.group[p] as usize;
-            for k in 0..r as usize {
+            let g = (meta >> 8) as usize - 1;
+            for k in 0..r {
                 groups[g].persons[k] += 1;
             }
         }

@@ -23,6 +23,9 @@
 //!   within one window (some [t, t + window]). One event may satisfy several steps if it
 //!   matches them.
 //!
+//! `range` restricts the scan: events outside it do not exist for the funnel (an attempt that
+//! starts before `from_ms` is not seen; steps after `to_ms` do not count).
+//!
 //! Every attempt is considered (not only the first): the kernel keeps, per step, the latest
 //! start among attempts that reached it, which maximizes the remaining window, so the level is
 //! exact (a property test compares it to a brute-force search over all attempts).

@@ -19,7 +19,7 @@
 //!
 //! About 13 events per person. JSON is written by hand (`write!` into a reused buffer), never
 //! through `serde_json::Value`. Same seed and config, same bytes: the generator has its own
-//! RNG ([`crate::rng`]) so dependency upgrades do not change the data.
+//! RNG (SplitMix64, `src/rng.rs`) so dependency upgrades do not change the data.
 
 use std::io::Write;
 
@@ -47,6 +47,8 @@ pub struct JourneyConfig {
     pub late_share: f64,
     /// Write `sentAt` (see the module docs).
     pub sent_at: bool,
+    /// Round event times down to a multiple of this many ms (0: exact), to make many ties.
+    pub round_ms: i64,
 }
 
 impl JourneyConfig {
@@ -59,6 +61,7 @@ impl JourneyConfig {
             anonymous_share: 0.3,
             late_share: 0.02,
             sent_at: false,
+            round_ms: 0,
         }
     }
 }
@@ -203,21 +206,49 @@ impl GenEvent {
     }
 }
 
+fn push_u64(buf: &mut Vec<u8>, mut n: u64) {
+    let mut tmp = [0u8; 20];
+    let mut i = tmp.len();
+    loop {
+        i -= 1;
+        tmp[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    buf.extend_from_slice(&tmp[i..]);
+}
+
+fn push_digits(buf: &mut Vec<u8>, n: u64, width: usize) {
+    let mut tmp = [b'0'; 20];
+    let mut v = n;
+    for slot in tmp[20 - width..].iter_mut().rev() {
+        *slot = b'0' + (v % 10) as u8;
+        v /= 10;
+    }
+    buf.extend_from_slice(&tmp[20 - width..]);
+}
+
+/// Writes `ms` as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
 fn iso(buf: &mut Vec<u8>, ms: i64) {
     let day = ms.div_euclid(DAY_MS);
-    let rem = ms.rem_euclid(DAY_MS);
+    let rem = ms.rem_euclid(DAY_MS) as u64;
     let date = time::Date::from_julian_day((day + 2_440_588) as i32).expect("date in range");
-    let _ = write!(
-        buf,
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-        date.year(),
-        u8::from(date.month()),
-        date.day(),
-        rem / 3_600_000,
-        rem / 60_000 % 60,
-        rem / 1000 % 60,
-        rem % 1000
-    );
+    push_digits(buf, date.year() as u64, 4);
+    buf.push(b'-');
+    push_digits(buf, u8::from(date.month()) as u64, 2);
+    buf.push(b'-');
+    push_digits(buf, date.day() as u64, 2);
+    buf.push(b'T');
+    push_digits(buf, rem / 3_600_000, 2);
+    buf.push(b':');
+    push_digits(buf, rem / 60_000 % 60, 2);
+    buf.push(b':');
+    push_digits(buf, rem / 1000 % 60, 2);
+    buf.push(b'.');
+    push_digits(buf, rem % 1000, 3);
+    buf.push(b'Z');
 }
 
 /// Calls `f` for every event, person by person (late events after the person's others).
@@ -305,6 +336,11 @@ pub fn for_each_event(cfg: &JourneyConfig, mut f: impl FnMut(&GenEvent)) {
         person_events.extend(deferred.into_iter().filter(|e| e.ts < end));
         person_events.sort_by_key(|e| e.ts);
         late.clear();
+        if cfg.round_ms > 0 {
+            for e in person_events.iter_mut() {
+                e.ts -= e.ts.rem_euclid(cfg.round_ms);
+            }
+        }
         for mut e in person_events.drain(..) {
             if rng.chance(cfg.late_share) {
                 e.received_at = e.ts + 3_600_000 + rng.exp(6.0 * 3_600_000.0) as i64;
@@ -326,49 +362,70 @@ pub fn for_each_event(cfg: &JourneyConfig, mut f: impl FnMut(&GenEvent)) {
 
 /// Writes `e` as one Segment JSON object (no newline) into `buf`.
 pub fn write_json(cfg: &JourneyConfig, e: &GenEvent, buf: &mut Vec<u8>, path: &mut String) {
-    let _ = write!(buf, "{{\"type\":\"{}\",", e.kind_str());
-    let _ = match e.kind {
-        Kind::Page(_) => write!(buf, "\"name\":\"{}\",", e.name()),
-        _ => write!(buf, "\"event\":\"{}\",", e.name()),
-    };
+    let put = |buf: &mut Vec<u8>, s: &str| buf.extend_from_slice(s.as_bytes());
+    put(buf, "{\"type\":\"");
+    put(buf, e.kind_str());
+    put(
+        buf,
+        if matches!(e.kind, Kind::Page(_)) {
+            "\",\"name\":\""
+        } else {
+            "\",\"event\":\""
+        },
+    );
+    put(buf, e.name());
+    put(buf, "\",");
     if !e.anonymous {
-        let _ = write!(buf, "\"userId\":\"user-{}\",", e.person);
+        put(buf, "\"userId\":\"user-");
+        push_u64(buf, e.person);
+        put(buf, "\",");
     }
     let _ = write!(
         buf,
-        "\"anonymousId\":\"anon-{:016x}\",\"messageId\":\"m-{:x}-{}\",\"timestamp\":\"",
-        e.person.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ cfg.seed,
-        cfg.seed,
-        e.n
+        "\"anonymousId\":\"anon-{:016x}\"",
+        e.person.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ cfg.seed
     );
+    put(buf, ",\"messageId\":\"m-");
+    push_u64(buf, cfg.seed);
+    buf.push(b'-');
+    push_u64(buf, e.n);
+    put(buf, "\",\"timestamp\":\"");
     iso(buf, e.ts);
     buf.push(b'"');
     if cfg.sent_at {
-        buf.extend_from_slice(b",\"sentAt\":\"");
+        put(buf, ",\"sentAt\":\"");
         iso(buf, e.received_at);
         buf.push(b'"');
     }
-    buf.extend_from_slice(b",\"properties\":");
+    put(buf, ",\"properties\":");
     e.properties(buf);
     e.path(path);
-    let (_, _, _, ua) = DEVICES[e.device as usize];
-    let title = e.name();
-    let _ = write!(
+    put(buf, ",\"context\":{\"page\":{\"path\":\"");
+    put(buf, path);
+    put(buf, "\",\"title\":\"");
+    put(buf, e.name());
+    put(buf, "\",\"referrer\":\"");
+    put(
         buf,
-        ",\"context\":{{\"page\":{{\"path\":\"{path}\",\"title\":\"{title}\",\"referrer\":\"{}\"}},\"userAgent\":\"{ua}\",\"locale\":\"en-GB\"",
         if e.campaign == 0 {
             ""
         } else {
             "https://www.google.com/"
-        }
+        },
     );
+    put(buf, "\"},\"userAgent\":\"");
+    put(buf, DEVICES[e.device as usize].3);
+    put(buf, "\",\"locale\":\"en-GB\"");
     if let Some((s, m, name)) = CAMPAIGNS[e.campaign as usize] {
-        let _ = write!(
-            buf,
-            ",\"campaign\":{{\"source\":\"{s}\",\"medium\":\"{m}\",\"name\":\"{name}\"}}"
-        );
+        put(buf, ",\"campaign\":{\"source\":\"");
+        put(buf, s);
+        put(buf, "\",\"medium\":\"");
+        put(buf, m);
+        put(buf, "\",\"name\":\"");
+        put(buf, name);
+        put(buf, "\"}");
     }
-    buf.extend_from_slice(b"}}");
+    put(buf, "}}");
 }
 
 /// Calls `f` with each event as one JSON line (ending in `\n`), in emission order.

@@ -71,4 +71,44 @@ fn generated_funnel_has_the_planted_shape() {
         .collect();
     assert!(c[0] > 2_900 && c[1] < c[0] && c[2] < c[1], "{c:?}");
     assert!(c[2] as f64 / c[1] as f64 > 0.25, "{c:?}");
+    // Some purchases come more than 7 days after the view that started the journey.
+    let mut wide = questions::funnel_request();
+    wide.window_ms = 30 * 86_400_000;
+    let r = iob_analyses::funnel(&s, &wide, &Disclosure::none()).unwrap();
+    let w: Vec<u64> = r.groups[0]
+        .steps
+        .iter()
+        .map(|s| s.persons.unwrap())
+        .collect();
+    assert!(w[2] > c[2], "30-day window {w:?} vs 7-day {c:?}");
+    let hist = &r.groups[0].steps[2]
+        .time_from_first
+        .as_ref()
+        .unwrap()
+        .histogram;
+    assert!(hist[8] > 0, "conversions after 7 days: {hist:?}");
+}
+
+#[test]
+fn json_timestamps_and_ids_match_the_events() {
+    let cfg = JourneyConfig::new(9, 300, 20);
+    let mut events = Vec::new();
+    for_each_event(&cfg, |e| events.push(e.clone()));
+    let mut i = 0;
+    journeys(&cfg, |line| {
+        let v: serde_json::Value = serde_json::from_slice(line).unwrap();
+        let e = &events[i];
+        let ts = time::OffsetDateTime::parse(
+            v["timestamp"].as_str().unwrap(),
+            &time::format_description::well_known::Rfc3339,
+        )
+        .unwrap();
+        assert_eq!((ts.unix_timestamp_nanos() / 1_000_000) as i64, e.ts);
+        assert_eq!(v["messageId"], format!("m-9-{}", e.n));
+        if !e.anonymous {
+            assert_eq!(v["userId"], format!("user-{}", e.person));
+        }
+        i += 1;
+    });
+    assert_eq!(i, events.len());
 }

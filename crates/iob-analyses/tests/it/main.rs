@@ -7,6 +7,7 @@ mod funnel_prop;
 mod generator;
 mod paths;
 mod retention;
+mod retention_prop;
 mod trends;
 
 use iob_analyses::{MemorySource, Row, StringEncoding};

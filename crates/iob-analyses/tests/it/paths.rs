@@ -46,9 +46,12 @@ fn next_and_previous_trees() {
         &Disclosure::none(),
     )
     .unwrap();
-    assert_eq!((r.anchors, r.anchor_persons), (4, 3));
-    assert_eq!(show(&r.next), "B:2/3[C:1/1 D:1/1] C:1/1");
-    assert_eq!(show(&r.previous), "D:1/1[B:1/1] X:1/1");
+    assert_eq!(
+        (r.groups[0].anchors, r.groups[0].anchor_persons),
+        (Some(4), Some(3))
+    );
+    assert_eq!(show(&r.groups[0].next), "B:2/3[C:1/1 D:1/1] C:1/1");
+    assert_eq!(show(&r.groups[0].previous), "D:1/1[B:1/1] X:1/1");
 }
 
 #[test]
@@ -60,11 +63,11 @@ fn depth_top_and_direction() {
     )
     .unwrap();
     assert_eq!(
-        show(&r.next),
+        show(&r.groups[0].next),
         "C:1/1",
         "C and D tie at 1 person; C sorts first; top 1"
     );
-    assert!(r.previous.is_empty());
+    assert!(r.groups[0].previous.is_empty());
     assert_eq!(r.disclosure.suppressed_groups, 0);
 }
 
@@ -78,15 +81,15 @@ fn collapse_repeats_and_gaps_end_sequences() {
         &Disclosure::none(),
     )
     .unwrap();
-    assert_eq!(show(&r.next), "A:1/1[B:1/1[C:1/1]] B:1/1[C:1/1]");
+    assert_eq!(show(&r.groups[0].next), "A:1/1[B:1/1[C:1/1]] B:1/1[C:1/1]");
     let r = paths(
         &src(rows),
         &req(json!({"anchor": {"event": "A"}, "depth": 3, "direction": "next", "collapse_repeats": true, "max_gap_ms": 3_600_000})),
         &Disclosure::none(),
     )
     .unwrap();
-    assert_eq!(show(&r.next), "B:1/1");
-    assert_eq!(r.anchors, 1);
+    assert_eq!(show(&r.groups[0].next), "B:1/1");
+    assert_eq!(r.groups[0].anchors, Some(1));
 }
 
 #[test]
@@ -104,9 +107,21 @@ fn unnamed_rows_are_labelled_by_type_and_small_nodes_suppressed() {
         &Disclosure::k(2),
     )
     .unwrap();
-    assert_eq!(show(&r.next), "identify:3/3");
-    assert_eq!(r.suppressed_next, 1);
+    assert_eq!(show(&r.groups[0].next), "identify:3/3");
+    assert_eq!(r.groups[0].suppressed_next, 1);
     assert_eq!(r.disclosure.suppressed_groups, 1);
+    let r = paths(
+        &src(rows_of_one()),
+        &req(json!({"anchor": {"event": "A"}})),
+        &Disclosure::k(2),
+    )
+    .unwrap();
+    assert_eq!(
+        (r.groups[0].anchors, r.groups[0].anchor_persons),
+        (None, None),
+        "1 anchor person < k"
+    );
+    assert!(r.groups[0].next.is_empty() && r.groups[0].previous.is_empty());
     let e = paths(
         &src(vec![]),
         &req(json!({"anchor": {}, "depth": 9})),
@@ -115,4 +130,38 @@ fn unnamed_rows_are_labelled_by_type_and_small_nodes_suppressed() {
     .unwrap_err();
     assert!(e.to_string().contains("`depth`"));
     let _ = Direction::Both;
+}
+
+fn rows_of_one() -> Vec<Row> {
+    seq(0, &["X", "A", "B"])
+}
+
+#[test]
+fn breakdown_splits_trees_by_the_anchor_value() {
+    let mut rows = Vec::new();
+    for (p, os) in [(0u64, "iOS"), (1, "iOS"), (2, "Android")] {
+        rows.push(Row::track(p, T0, "A").with("os_name", os));
+        rows.push(Row::track(p, T0 + MIN, if p == 2 { "C" } else { "B" }));
+    }
+    // A later anchor of person 0 on another value counts there.
+    rows.push(Row::track(0, T0 + 2 * MIN, "A").with("os_name", "Android"));
+    rows.push(Row::track(0, T0 + 3 * MIN, "D"));
+    let r = paths(
+        &src(rows),
+        &req(json!({"anchor": {"event": "A"}, "depth": 1, "direction": "next", "breakdown": "os_name"})),
+        &Disclosure::none(),
+    )
+    .unwrap();
+    let got: Vec<(Option<String>, Option<u64>, String)> = r
+        .groups
+        .iter()
+        .map(|g| (g.value.clone(), g.anchor_persons, show(&g.next)))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (Some("Android".into()), Some(2), "C:1/1 D:1/1".into()),
+            (Some("iOS".into()), Some(2), "B:2/2".into()),
+        ]
+    );
 }

@@ -14,7 +14,9 @@ fn req(start: Option<&str>, ret: Option<&str>, period: Period, periods: u32) -> 
     .unwrap()
 }
 
-fn table(r: &RetentionResult) -> Vec<(String, Option<String>, Option<u64>, Vec<Option<u64>>)> {
+type Table = Vec<(String, Option<String>, Option<u64>, Vec<Option<u64>>)>;
+
+fn table(r: &RetentionResult) -> Table {
     r.cohorts
         .iter()
         .map(|c| {

@@ -143,3 +143,41 @@ fn points_below_k_persons_are_suppressed() {
     );
     assert_eq!(r.disclosure.suppressed_groups, 1);
 }
+
+#[test]
+fn many_breakdown_values_count_persons_once_per_interval() {
+    // 12 values: the first 8 use dense per-person arrays, the rest a hash set.
+    let mut rows = Vec::new();
+    for round in 0..2i64 {
+        for v in 0..12i64 {
+            for person in 0..2u64 {
+                let t = T0 + round * 100 + v * 5 + person as i64;
+                rows.push(Row::track(person, t, "A").props(json!({"v": v})));
+            }
+        }
+    }
+    rows.push(Row::track(0, T0 + D, "A").props(json!({"v": 11})));
+    let mut q = req(&["A"], Period::Day);
+    q.breakdown = Some("properties.v".into());
+    let r = trends(&src(rows), &q, &Disclosure::none()).unwrap();
+    assert_eq!(r.series.len(), 12);
+    for s in &r.series {
+        let day0 = &s.points[0];
+        assert_eq!(
+            (day0.events, day0.persons),
+            (Some(4), Some(2)),
+            "value {:?}",
+            s.value
+        );
+    }
+    let eleven = r
+        .series
+        .iter()
+        .find(|s| s.value.as_deref() == Some("11"))
+        .unwrap();
+    assert_eq!(eleven.points.len(), 2);
+    assert_eq!(
+        (eleven.points[1].events, eleven.points[1].persons),
+        (Some(1), Some(1))
+    );
+}
