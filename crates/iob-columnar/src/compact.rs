@@ -70,7 +70,7 @@ impl Columnar {
             let mut by_day: BTreeMap<i32, Rows> = BTreeMap::new();
             let mut held = 0usize;
             while held < self.options.chunk_rows {
-                let page = engine.derived_page(seq, PAGE)?;
+                let page = engine.derived_payloads(seq, PAGE)?;
                 if page.next_seq == seq {
                     break;
                 }

@@ -1,7 +1,7 @@
 //! The columnar copy of the event log, for analytics.
 //!
 //! ```text
-//! event log ─(Engine::derived_page: pseudonymized, person resolved)─► compaction ─► events/day=…/part-N.parquet
+//! event log ─(Engine::derived_payloads: person resolved; only non-identifying fields read)─► compaction ─► events/day=…/part-N.parquet
 //!                                                      └───────────► tail (not compacted yet, in memory)
 //! scan(purpose) = files of each day + tail rows of that day, person mapped through the
 //!                 purpose's PersonDirectory (merged → current, erased / not consenting → gone)
@@ -12,13 +12,14 @@
 //! compaction, so a withdrawal takes effect on the next query without rewriting files; erasure
 //! rewrites the day files that held the person's rows ([`DerivedData`](iob_engine::DerivedData)).
 //!
-//! This crate must never write identifiers (it only sees pseudonymized payloads), health
+//! This crate must never write identifiers (its schema has none; `fields.rs` never reads them), health
 //! readings (dropped at compaction) or a file the manifest does not name; and never return a
 //! row without mapping its person through the caller's directory.
 
 mod compact;
 mod erase;
 mod error;
+mod fields;
 mod manifest;
 mod parquet_io;
 mod rows;

@@ -12,9 +12,11 @@ use arrow_array::builder::{
     Float64Builder, StringBuilder, TimestampMillisecondBuilder, UInt64Builder,
 };
 use arrow_array::{ArrayRef, RecordBatch};
-use iob_engine::DerivedRecord;
+use iob_engine::DerivedPayload;
+use iob_types::EventKind;
 use serde_json::Value;
 
+use crate::fields::Fields;
 use crate::schema::{EVENTS, TEXT_FIELDS};
 
 /// The person column's value for an event no identifier resolved.
@@ -73,20 +75,48 @@ impl Rows {
     }
 
     /// Adds a record; `false` (and nothing added) for a health reading.
-    pub fn push(&mut self, r: &DerivedRecord) -> bool {
+    pub fn push(&mut self, r: &DerivedPayload) -> bool {
         if r.health {
             return false;
         }
-        let v = &r.event;
         self.seq.append_value(r.seq);
         self.ts.append_value(r.at.0);
         self.received.append_value(r.received_at.0);
         self.person
             .append_value(r.person.map_or(UNRESOLVED, |p| p.0));
         self.kind.append_value(r.kind.as_str());
-        let name = match r.kind {
-            iob_types::EventKind::Track => text(v.get("event")),
-            iob_types::EventKind::Page | iob_types::EventKind::Screen => text(v.get("name")),
+        match Fields::read(&r.payload) {
+            Some(f) => self.push_fields(r.kind, &f),
+            None => {
+                // Unexpected types somewhere: read it as a tree, skipping what does not fit.
+                let v: Value = serde_json::from_slice(&r.payload).unwrap_or(Value::Null);
+                self.push_tree(r.kind, &v);
+            }
+        }
+        self.len += 1;
+        true
+    }
+
+    fn push_fields(&mut self, kind: EventKind, f: &Fields<'_>) {
+        let name = match kind {
+            EventKind::Track => f.event.as_ref(),
+            EventKind::Page | EventKind::Screen => f.name.as_ref(),
+            _ => None,
+        };
+        self.event.append_option(name.map(|t| t.0.as_ref()));
+        for (text, b) in f.texts().into_iter().zip(&mut self.text) {
+            b.append_option(text);
+        }
+        self.metric
+            .append_option(f.metric.as_ref().map(|t| t.0.as_ref()));
+        self.value.append_option(f.value());
+        self.properties.append_option(f.properties());
+    }
+
+    fn push_tree(&mut self, kind: EventKind, v: &Value) {
+        let name = match kind {
+            EventKind::Track => text(v.get("event")),
+            EventKind::Page | EventKind::Screen => text(v.get("name")),
             _ => None,
         };
         self.event.append_option(name);
@@ -102,8 +132,6 @@ impl Rows {
             }
             _ => self.properties.append_null(),
         }
-        self.len += 1;
-        true
     }
 
     /// The rows so far as a batch; the builders start over.

@@ -53,7 +53,7 @@ impl Tail {
             if self.rows > max_rows {
                 return Ok(false);
             }
-            let page = engine.derived_page(self.next_seq, PAGE)?;
+            let page = engine.derived_payloads(self.next_seq, PAGE)?;
             if page.next_seq == self.next_seq {
                 return Ok(true);
             }

@@ -69,6 +69,29 @@ pub struct DerivedRecord {
     pub event: Value,
 }
 
+/// One stored event as sealed: the canonical JSON with its identifiers *raw*. Only for
+/// stores that copy out non-identifying fields (the columnar store: its schema has no
+/// identifier column); a store that keeps identifiers must use [`Engine::derived_page`].
+#[derive(Debug, Clone)]
+pub struct DerivedPayload {
+    pub seq: u64,
+    pub at: Timestamp,
+    pub received_at: Timestamp,
+    pub kind: EventKind,
+    pub key: PersonKey,
+    pub person: Option<PersonId>,
+    pub health: bool,
+    pub payload: Vec<u8>,
+}
+
+/// A page of [`DerivedPayload`]s and where the next page starts.
+#[derive(Debug, Default)]
+pub struct PayloadPage {
+    pub records: Vec<DerivedPayload>,
+    pub next_seq: u64,
+    pub unreadable: u64,
+}
+
 /// A page of [`DerivedRecord`]s and where the next page starts.
 #[derive(Debug, Default)]
 pub struct DerivedPage {
@@ -177,11 +200,41 @@ impl Engine {
     /// Up to `max` records from log position `from_seq`, for derived stores (see the module
     /// docs: pseudonymized, health marked, person resolved, consent not applied).
     pub fn derived_page(&self, from_seq: u64, max: usize) -> Result<DerivedPage, EngineError> {
+        let raw = self.derived_payloads(from_seq, max)?;
+        let mut page = DerivedPage {
+            records: Vec::with_capacity(raw.records.len()),
+            next_seq: raw.next_seq,
+            unreadable: raw.unreadable,
+        };
+        for r in raw.records {
+            let mut event: Value =
+                serde_json::from_slice(&r.payload).map_err(|e| EngineError::Corrupt {
+                    seq: r.seq,
+                    reason: e.to_string(),
+                })?;
+            self.pseudonymize_json(&mut event);
+            page.records.push(DerivedRecord {
+                seq: r.seq,
+                at: r.at,
+                received_at: r.received_at,
+                kind: r.kind,
+                key: r.key,
+                person: r.person,
+                health: r.health,
+                event,
+            });
+        }
+        Ok(page)
+    }
+
+    /// Like [`Engine::derived_page`] but the payloads are the stored JSON bytes, identifiers
+    /// raw and not parsed (see [`DerivedPayload`] for who may use this).
+    pub fn derived_payloads(&self, from_seq: u64, max: usize) -> Result<PayloadPage, EngineError> {
         // Persons must be resolved for everything in the page.
         self.unify.catch_up()?;
         let permit = self.governor.system("derive");
         let records = self.store.read_log(&permit, from_seq, max)?;
-        let mut page = DerivedPage {
+        let mut page = PayloadPage {
             records: Vec::with_capacity(records.len()),
             next_seq: records.last().map_or(from_seq, |r| r.pos.seq + 1),
             unreadable: 0,
@@ -194,16 +247,20 @@ impl Engine {
                 page.unreadable += 1;
                 continue;
             };
-            let mut event: Value =
-                serde_json::from_slice(&payload).map_err(|e| EngineError::Corrupt {
-                    seq: r.pos.seq,
-                    reason: e.to_string(),
-                })?;
-            let health = self
-                .privacy
-                .is_health_reading(r.kind, event["metric"].as_str());
-            self.pseudonymize_json(&mut event);
-            page.records.push(DerivedRecord {
+            let health = r.kind == EventKind::Observe && {
+                #[derive(serde::Deserialize)]
+                struct Reading<'a> {
+                    #[serde(borrow)]
+                    metric: Option<std::borrow::Cow<'a, str>>,
+                }
+                let m: Reading<'_> =
+                    serde_json::from_slice(&payload).map_err(|e| EngineError::Corrupt {
+                        seq: r.pos.seq,
+                        reason: e.to_string(),
+                    })?;
+                self.privacy.is_health_reading(r.kind, m.metric.as_deref())
+            };
+            page.records.push(DerivedPayload {
                 seq: r.pos.seq,
                 at: r.event_time,
                 received_at: r.received_at,
@@ -211,7 +268,7 @@ impl Engine {
                 key: r.person,
                 person: None,
                 health,
-                event,
+                payload: payload.into_owned(),
             });
         }
         let u = self.unify.unifier.lock();

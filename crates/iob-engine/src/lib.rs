@@ -46,7 +46,8 @@ pub use config::{
     TrackingPlanConfig, Unplanned,
 };
 pub use derived::{
-    ConsentRow, DerivedData, DerivedPage, DerivedRecord, ErasedPerson, PersonDirectory,
+    ConsentRow, DerivedData, DerivedPage, DerivedPayload, DerivedRecord, ErasedPerson, PayloadPage,
+    PersonDirectory,
 };
 pub use error::EngineError;
 pub use import::{ImportSummary, ReplaySummary};

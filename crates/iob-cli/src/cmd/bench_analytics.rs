@@ -43,6 +43,116 @@ pub struct Args {
     /// The DuckDB peer script.
     #[arg(long, default_value = "bench/analytics/duckdb_peer.py")]
     peer: PathBuf,
+    /// The public datasets (`../shared/data`): retention and trends on UCI Online Retail
+    /// purchases and YOOCHOOSE clicks too, each imported into `--dir`-uci / `--dir`-yoochoose.
+    #[arg(long)]
+    real: Option<PathBuf>,
+}
+
+/// One question answered by both engines.
+struct Compared {
+    dataset: String,
+    question: &'static str,
+    iob_s: f64,
+    duckdb_s: f64,
+    same: bool,
+}
+
+/// Answers `names` over the store of `analytics` with iob (median of `runs`, the purpose's
+/// directory and tail refresh included in each run) and with the DuckDB peer.
+fn compare(
+    a: &Args,
+    dataset: &str,
+    engine: &Arc<Engine>,
+    analytics: &Analytics,
+    q: &questions::Questions,
+    names: &[&'static str],
+) -> anyhow::Result<Vec<Compared>> {
+    let permit = engine.permit(Actor::Operator, &Purpose::analytics())?;
+    let mut out = Vec::new();
+    for &name in names {
+        let mut times = Vec::new();
+        let mut answer = Value::Null;
+        for _ in 0..a.runs.max(1) {
+            let t = Instant::now();
+            let directory = engine.person_directory(&permit)?;
+            let source = ColumnarSource {
+                columnar: analytics.columnar(),
+                engine,
+                directory: &directory,
+            };
+            answer = q.answer(&source, name)?;
+            times.push(t.elapsed().as_secs_f64());
+        }
+        let mut cmd = Command::new(&a.python);
+        cmd.arg(&a.peer).arg(analytics.columnar().dir()).args([
+            "--runs",
+            &a.runs.max(1).to_string(),
+            "--threads",
+            "2",
+            "--only",
+            name,
+        ]);
+        for step in &q.funnel_steps {
+            cmd.args(["--step", step]);
+        }
+        cmd.args([
+            "--retention-start",
+            q.retention_start.as_deref().unwrap_or(""),
+        ]);
+        cmd.args(["--trends-event", q.trends_event.as_deref().unwrap_or("")]);
+        let peer = cmd
+            .output()
+            .with_context(|| format!("running {} {}", a.python, a.peer.display()))?;
+        anyhow::ensure!(
+            peer.status.success(),
+            "the DuckDB peer failed: {}",
+            String::from_utf8_lossy(&peer.stderr)
+        );
+        let line = String::from_utf8_lossy(&peer.stdout);
+        let v: Value = serde_json::from_str(line.lines().next().unwrap_or_default())
+            .context("the DuckDB peer's answer")?;
+        let ours = questions::canonical_json(&answer);
+        let theirs = questions::canonical_json(&v["answer"]);
+        if ours != theirs {
+            eprintln!("{dataset} {name}:\n  iob:    {ours}\n  duckdb: {theirs}");
+        }
+        out.push(Compared {
+            dataset: dataset.to_string(),
+            question: name,
+            iob_s: median(times),
+            duckdb_s: v["seconds"].as_f64().unwrap_or(f64::NAN),
+            same: ours == theirs,
+        });
+    }
+    Ok(out)
+}
+
+/// Imports `files` with `preset` into a fresh data directory (the `iob import` command).
+fn import_real(dir: &Path, files: &[(PathBuf, &str)]) -> anyhow::Result<()> {
+    let cfg_path = dir.with_extension("toml");
+    std::fs::write(
+        &cfg_path,
+        format!(
+            "data_dir = {:?}\n[[sources]]\nname = \"web\"\nwrite_key = \"{WRITE_KEY}\"\n",
+            dir
+        ),
+    )?;
+    for (file, preset) in files {
+        anyhow::ensure!(
+            file.exists(),
+            "{} is absent (see ../shared/data/README.md)",
+            file.display()
+        );
+        let st = Command::new(std::env::current_exe()?)
+            .arg("--config")
+            .arg(&cfg_path)
+            .args(["import", "--preset", preset, "--source", "web"])
+            .arg(file)
+            .status()?;
+        anyhow::ensure!(st.success(), "importing {} failed", file.display());
+    }
+    Ok(())
 }
 
 const WRITE_KEY: &str = "bench-analytics-write-key-01";
@@ -132,8 +242,14 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let engine = Arc::new(engine);
     let have = engine.stats().next_seq;
     if have < a.events {
-        anyhow::ensure!(have == 0, "{} holds {have} events, not {}: use an empty --dir", a.dir.display(), a.events);
-        let persons = a.events / 13 + 1;
+        anyhow::ensure!(
+            have == 0,
+            "{} holds {have} events, not {}: use an empty --dir",
+            a.dir.display(),
+            a.events
+        );
+        // About 11 events per person; the generator is cut at exactly `events`.
+        let persons = a.events / 9 + 1;
         let gen_cfg = JourneyConfig::new(42, persons, 90);
         let started = Instant::now();
         let rx = Received {
@@ -141,9 +257,11 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             received_at: engine.now(),
             ip: None,
         };
-        let lines = engine
-            .collector()
-            .import_json_lines(Generated::start(gen_cfg, a.events), "generated", rx);
+        let lines = engine.collector().import_json_lines(
+            Generated::start(gen_cfg, a.events),
+            "generated",
+            rx,
+        );
         let s = engine.import_json_lines(lines, "web", |_| {})?;
         let secs = started.elapsed().as_secs_f64();
         eprintln!(
@@ -172,9 +290,13 @@ pub fn run(a: Args) -> anyhow::Result<()> {
 
     // Freshness: acknowledged, then queried at once.
     let permit = engine.permit(Actor::Operator, &Purpose::analytics())?;
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
     let probe = format!("Freshness Probe {}", rand::random::<u32>());
-    let body = json!({"batch": [{"type":"track","userId":"probe-user","event": probe}]}).to_string();
+    let body =
+        json!({"batch": [{"type":"track","userId":"probe-user","event": probe}]}).to_string();
     let acked = Instant::now();
     rt.block_on(engine.submit(Submission {
         endpoint: Endpoint::Batch,
@@ -182,7 +304,9 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         key: Some(WRITE_KEY),
         ip: None,
     }))?;
-    let sql = format!("SELECT count(*) AS n FROM events WHERE event = '{probe}' AND ts >= now() - INTERVAL '1 day'");
+    let sql = format!(
+        "SELECT count(*) AS n FROM events WHERE event = '{probe}' AND ts >= now() - INTERVAL '1 day'"
+    );
     let found = rt.block_on(analytics.sql(&permit, &sql))?;
     let lag_ms = acked.elapsed().as_secs_f64() * 1e3;
     let rows = iob_query::render(&found.schema, &found.batches, iob_query::Format::Json)?;
@@ -194,43 +318,14 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     // Compact the probe too, so DuckDB and iob read the same files.
     analytics.compact()?;
 
-    // iob: the three questions over the store (directory and tail refresh included each run).
-    let mut ours = Vec::new();
-    for q in questions::QUESTIONS {
-        let mut times = Vec::new();
-        let mut answer = Value::Null;
-        for _ in 0..a.runs.max(1) {
-            let t = Instant::now();
-            let directory = engine.person_directory(&permit)?;
-            let source = ColumnarSource {
-                columnar: analytics.columnar(),
-                engine: &engine,
-                directory: &directory,
-            };
-            answer = questions::answer(&source, q)?;
-            times.push(t.elapsed().as_secs_f64());
-        }
-        ours.push((q, median(times), questions::canonical_json(&answer)));
-    }
-
-    // DuckDB on the same files.
-    let out = Command::new(&a.python)
-        .arg(&a.peer)
-        .arg(analytics.columnar().dir())
-        .args(["--runs", &a.runs.max(1).to_string(), "--threads", "2"])
-        .output()
-        .with_context(|| format!("running {} {}", a.python, a.peer.display()))?;
-    anyhow::ensure!(
-        out.status.success(),
-        "the DuckDB peer failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let mut theirs = std::collections::BTreeMap::new();
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
-        let v: Value = serde_json::from_str(line).context("a DuckDB peer line")?;
-        let q = v["question"].as_str().unwrap_or_default().to_string();
-        theirs.insert(q, (v["seconds"].as_f64().unwrap_or(f64::NAN), questions::canonical_json(&v["answer"])));
-    }
+    let mut rows = compare(
+        &a,
+        "generated",
+        &engine,
+        &analytics,
+        &questions::Questions::default(),
+        &questions::QUESTIONS,
+    )?;
 
     println!(
         "events {}  rows compacted {}  files {}  parquet {:.1} MB",
@@ -240,27 +335,110 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         info.bytes as f64 / 1e6
     );
     if r.records > 0 {
-        println!("compaction: {:.0} events/s ({} records in {compact_secs:.1} s)", r.records as f64 / compact_secs, r.records);
-    }
-    println!("freshness: an acknowledged event is in the next query's answer {lag_ms:.0} ms after its acknowledgement (background compaction every {} s does not delay it)", cfg.analytics.compact_interval_secs);
-    println!("{:<10} {:>10} {:>10} {:>8}  answers", "question", "iob s", "duckdb s", "ratio");
-    let mut all_same = true;
-    for (q, secs, answer) in &ours {
-        let (theirs_s, theirs_a) = theirs.get(*q).cloned().unwrap_or((f64::NAN, String::new()));
-        let same = *answer == theirs_a;
-        all_same &= same;
         println!(
-            "{q:<10} {secs:>10.3} {theirs_s:>10.3} {:>8.2}  {}",
-            secs / theirs_s,
-            if same { "identical" } else { "DIFFERENT" }
+            "compaction: {:.0} events/s ({} records in {compact_secs:.1} s)",
+            r.records as f64 / compact_secs,
+            r.records
         );
-        if !same {
-            eprintln!("iob:    {answer}\nduckdb: {theirs_a}");
-        }
     }
+    println!(
+        "freshness: an acknowledged event is in the next query's answer {lag_ms:.0} ms after its acknowledgement (background compaction every {} s does not delay it)",
+        cfg.analytics.compact_interval_secs
+    );
     drop(analytics);
     let engine = Arc::try_unwrap(engine).map_err(|_| anyhow::anyhow!("engine still in use"))?;
     engine.close()?;
-    anyhow::ensure!(all_same, "iob and DuckDB answered differently");
+
+    if let Some(data) = &a.real {
+        let cases: [(&str, Vec<(PathBuf, &str)>, questions::Questions); 2] = [
+            (
+                "uci-online-retail",
+                vec![
+                    (
+                        data.join("uci-online-retail/online_retail.csv.gz"),
+                        "uci-online-retail",
+                    ),
+                    (
+                        data.join("uci-online-retail/online_retail_II_2009-2010.csv.gz"),
+                        "uci-online-retail-ii",
+                    ),
+                ],
+                questions::Questions {
+                    funnel_steps: vec![],
+                    retention_start: Some("Order Line".into()),
+                    trends_event: Some("Order Line".into()),
+                },
+            ),
+            (
+                "yoochoose",
+                vec![
+                    (
+                        data.join("yoochoose-rsc15-100k/yoochoose-clicks-100k_train_full.txt"),
+                        "yoochoose",
+                    ),
+                    (
+                        data.join("yoochoose-rsc15-100k/yoochoose-clicks-100k_test.txt"),
+                        "yoochoose",
+                    ),
+                ],
+                questions::Questions {
+                    funnel_steps: vec![],
+                    retention_start: Some("Product Viewed".into()),
+                    trends_event: Some("Product Viewed".into()),
+                },
+            ),
+        ];
+        for (name, files, q) in cases {
+            let dir = PathBuf::from(format!("{}-{name}", a.dir.display()));
+            if !dir.join("analytics/manifest.json").exists() {
+                import_real(&dir, &files)?;
+            }
+            let cfg = config(&dir);
+            let (engine, _) = Engine::open(&cfg)?;
+            let engine = Arc::new(engine);
+            let analytics = Analytics::open(engine.clone(), &cfg.analytics, false)?;
+            let r = analytics.compact()?;
+            if r.records > 0 {
+                println!(
+                    "{name}: compacted {} records in {:.1} s: {:.0} events/s",
+                    r.records,
+                    r.seconds,
+                    r.records as f64 / r.seconds
+                );
+            }
+            rows.extend(compare(
+                &a,
+                name,
+                &engine,
+                &analytics,
+                &q,
+                &["retention", "trends"],
+            )?);
+            drop(analytics);
+            Arc::try_unwrap(engine)
+                .map_err(|_| anyhow::anyhow!("engine still in use"))?
+                .close()?;
+        }
+    }
+
+    println!(
+        "{:<18} {:<10} {:>9} {:>9} {:>7}  answers",
+        "dataset", "question", "iob s", "duckdb s", "ratio"
+    );
+    for c in &rows {
+        println!(
+            "{:<18} {:<10} {:>9.3} {:>9.3} {:>7.2}  {}",
+            c.dataset,
+            c.question,
+            c.iob_s,
+            c.duckdb_s,
+            c.iob_s / c.duckdb_s,
+            if c.same { "identical" } else { "DIFFERENT" }
+        );
+    }
+    anyhow::ensure!(
+        rows.iter().all(|c| c.same),
+        "iob and DuckDB answered differently"
+    );
     Ok(())
 }

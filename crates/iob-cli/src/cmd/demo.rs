@@ -369,7 +369,10 @@ fn demo_analytics(engine: Arc<Engine>, cfg: &iob_engine::Config) -> anyhow::Resu
         .flatten()
         .map(|s| format!("{} {}", s["event"].as_str().unwrap_or("?"), s["persons"]))
         .collect();
-    println!("  funnel (7-day window, groups under 5 persons suppressed): {}", steps.join(" -> "));
+    println!(
+        "  funnel (7-day window, groups under 5 persons suppressed): {}",
+        steps.join(" -> ")
+    );
     drop(analytics);
     Arc::try_unwrap(engine).map_err(|_| anyhow::anyhow!("engine still shared"))
 }

@@ -424,7 +424,12 @@ fn kill_dash_nine_during_compaction_loses_and_doubles_nothing() {
     assert_eq!(report["store"]["rows"], n, "{out}");
     let (ok, out, err) = run(
         &config,
-        &["query", "SELECT count(*) AS n, count(DISTINCT seq) AS seqs FROM events", "--format", "csv"],
+        &[
+            "query",
+            "SELECT count(*) AS n, count(DISTINCT seq) AS seqs FROM events",
+            "--format",
+            "csv",
+        ],
     );
     assert!(ok, "{err}");
     assert_eq!(out, format!("n,seqs\n{n},{n}\n"), "killed {killed} time(s)");
