@@ -94,6 +94,18 @@ enum Command {
     /// Offline evaluations (`iob eval recommend`).
     #[command(subcommand)]
     Eval(cmd::recommend::EvalCommand),
+    /// SQL over events, persons and consents, under a declared purpose.
+    #[command(
+        after_help = "EXAMPLES:\n  iob query \"SELECT event, count(*) FROM events GROUP BY 1 ORDER BY 2 DESC LIMIT 10\"\n  iob query \"SELECT properties->>'sku' AS sku, count(DISTINCT person) FROM events WHERE event = 'Order Completed' GROUP BY 1\" --format csv\n  iob query \"SELECT * FROM events\" --purpose marketing --format parquet --out events.parquet\n  iob query --schema"
+    )]
+    Query(cmd::query::QueryArgs),
+    /// Funnels, retention, paths and trends over the events, under a declared purpose.
+    #[command(
+        after_help = "EXAMPLES:\n  iob analyze funnel '{\"steps\":[{\"event\":\"Product Viewed\"},{\"event\":\"Product Added\"},{\"event\":\"Order Completed\"}],\"window_ms\":604800000,\"breakdown\":\"device_type\"}'\n  iob analyze retention '{\"start_event\":{\"event\":\"Order Completed\"},\"return_event\":{},\"period\":\"week\",\"periods\":8}'\n  iob analyze paths '{\"anchor\":{\"event\":\"Product Added\"},\"direction\":\"next\",\"depth\":3}'\n  iob analyze trends '{\"events\":[{\"event\":\"Order Completed\"}],\"interval\":\"day\"}' --k 5 --epsilon 1.0\n  iob analyze funnel @funnel.json --purpose marketing"
+    )]
+    Analyze(cmd::query::AnalyzeArgs),
+    /// Compact the event log into the columnar (Parquet) store now.
+    Compact,
     /// Measure ingestion speed (in process, over HTTP, import).
     #[command(subcommand)]
     Bench(cmd::bench::Command),
@@ -127,6 +139,9 @@ fn main() -> std::process::ExitCode {
         Command::Privacy(c) => cmd::privacy::run(&global, c),
         Command::Demo(a) => cmd::demo::run(&global, a),
         Command::Audit(c) => cmd::audit::run(&global, c),
+        Command::Query(a) => cmd::query::query(&global, a),
+        Command::Compact => cmd::query::compact(&global),
+        Command::Analyze(a) => cmd::query::analyze(&global, a),
         Command::Bench(c) => cmd::bench::run(&global, c),
         Command::Recommend(a) => cmd::recommend::recommend(&global, a),
         Command::Train => cmd::recommend::train(&global),

@@ -40,6 +40,8 @@ pub struct Config {
     pub recommend: crate::RecommendConfig,
     /// Decide API placements by name: model, `n`, rules. Empty: one placement, `default`.
     pub placements: BTreeMap<String, crate::PlacementConfig>,
+    /// The columnar store, SQL limits and the disclosure rules of aggregates.
+    pub analytics: crate::AnalyticsConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]

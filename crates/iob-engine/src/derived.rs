@@ -46,6 +46,9 @@ pub struct ErasedPerson {
     pub seqs: Vec<u64>,
     /// Event times of those events (millisecond Unix time), to find the partitions holding them.
     pub times: Vec<i64>,
+    /// The erasure epoch after this erasure ([`Engine::erasure_epoch`]): a derived store that
+    /// records it knows, at its next open, whether it missed an erasure.
+    pub epoch: u64,
 }
 
 /// One stored event as a derived store sees it.
@@ -64,6 +67,29 @@ pub struct DerivedRecord {
     pub health: bool,
     /// The event with identifiers replaced by their pseudonyms.
     pub event: Value,
+}
+
+/// One stored event as sealed: the canonical JSON with its identifiers *raw*. Only for
+/// stores that copy out non-identifying fields (the columnar store: its schema has no
+/// identifier column); a store that keeps identifiers must use [`Engine::derived_page`].
+#[derive(Debug, Clone)]
+pub struct DerivedPayload {
+    pub seq: u64,
+    pub at: Timestamp,
+    pub received_at: Timestamp,
+    pub kind: EventKind,
+    pub key: PersonKey,
+    pub person: Option<PersonId>,
+    pub health: bool,
+    pub payload: Vec<u8>,
+}
+
+/// A page of [`DerivedPayload`]s and where the next page starts.
+#[derive(Debug, Default)]
+pub struct PayloadPage {
+    pub records: Vec<DerivedPayload>,
+    pub next_seq: u64,
+    pub unreadable: u64,
 }
 
 /// A page of [`DerivedRecord`]s and where the next page starts.
@@ -146,6 +172,13 @@ impl PersonDirectory {
 }
 
 impl Engine {
+    /// A counter raised by every erasure (durable, in the key vault). A derived store that
+    /// was not open during an erasure sees a higher epoch than the one it recorded, and must
+    /// remove every row whose person no longer resolves (see [`PersonDirectory`]).
+    pub fn erasure_epoch(&self) -> u64 {
+        self.privacy.vault.epoch()
+    }
+
     /// Registers a derived store; [`Engine::erase_person`] erases the person from it too.
     pub fn register_derived(&self, store: Arc<dyn DerivedData>) {
         self.derived.write().push(store);
@@ -167,11 +200,41 @@ impl Engine {
     /// Up to `max` records from log position `from_seq`, for derived stores (see the module
     /// docs: pseudonymized, health marked, person resolved, consent not applied).
     pub fn derived_page(&self, from_seq: u64, max: usize) -> Result<DerivedPage, EngineError> {
+        let raw = self.derived_payloads(from_seq, max)?;
+        let mut page = DerivedPage {
+            records: Vec::with_capacity(raw.records.len()),
+            next_seq: raw.next_seq,
+            unreadable: raw.unreadable,
+        };
+        for r in raw.records {
+            let mut event: Value =
+                serde_json::from_slice(&r.payload).map_err(|e| EngineError::Corrupt {
+                    seq: r.seq,
+                    reason: e.to_string(),
+                })?;
+            self.pseudonymize_json(&mut event);
+            page.records.push(DerivedRecord {
+                seq: r.seq,
+                at: r.at,
+                received_at: r.received_at,
+                kind: r.kind,
+                key: r.key,
+                person: r.person,
+                health: r.health,
+                event,
+            });
+        }
+        Ok(page)
+    }
+
+    /// Like [`Engine::derived_page`] but the payloads are the stored JSON bytes, identifiers
+    /// raw and not parsed (see [`DerivedPayload`] for who may use this).
+    pub fn derived_payloads(&self, from_seq: u64, max: usize) -> Result<PayloadPage, EngineError> {
         // Persons must be resolved for everything in the page.
         self.unify.catch_up()?;
         let permit = self.governor.system("derive");
         let records = self.store.read_log(&permit, from_seq, max)?;
-        let mut page = DerivedPage {
+        let mut page = PayloadPage {
             records: Vec::with_capacity(records.len()),
             next_seq: records.last().map_or(from_seq, |r| r.pos.seq + 1),
             unreadable: 0,
@@ -184,16 +247,20 @@ impl Engine {
                 page.unreadable += 1;
                 continue;
             };
-            let mut event: Value =
-                serde_json::from_slice(&payload).map_err(|e| EngineError::Corrupt {
-                    seq: r.pos.seq,
-                    reason: e.to_string(),
-                })?;
-            let health = self
-                .privacy
-                .is_health_reading(r.kind, event["metric"].as_str());
-            self.pseudonymize_json(&mut event);
-            page.records.push(DerivedRecord {
+            let health = r.kind == EventKind::Observe && {
+                #[derive(serde::Deserialize)]
+                struct Reading<'a> {
+                    #[serde(borrow)]
+                    metric: Option<std::borrow::Cow<'a, str>>,
+                }
+                let m: Reading<'_> =
+                    serde_json::from_slice(&payload).map_err(|e| EngineError::Corrupt {
+                        seq: r.pos.seq,
+                        reason: e.to_string(),
+                    })?;
+                self.privacy.is_health_reading(r.kind, m.metric.as_deref())
+            };
+            page.records.push(DerivedPayload {
                 seq: r.pos.seq,
                 at: r.event_time,
                 received_at: r.received_at,
@@ -201,7 +268,7 @@ impl Engine {
                 key: r.person,
                 person: None,
                 health,
-                event,
+                payload: payload.into_owned(),
             });
         }
         let u = self.unify.unifier.lock();
@@ -225,5 +292,112 @@ impl Engine {
             current,
             unresolved_allowed,
         })
+    }
+}
+
+/// One person's consent to one purpose, as the `consents` table shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ConsentRow {
+    pub person: u64,
+    pub purpose: String,
+    pub allowed: bool,
+    /// `granted`, `withdrawn`, `default`, `exempt`, ...
+    pub basis: String,
+    /// When the person last said something about this purpose (milliseconds), if ever.
+    pub since: Option<i64>,
+}
+
+impl Engine {
+    /// The profiles of every person `permit`'s purpose may read now, evaluated at `at`
+    /// (default now): the `persons` table. Health metrics only for `health`, identifier
+    /// traits pseudonymized; one audit record for the whole read.
+    pub fn profiles_for(
+        &self,
+        permit: &Permit,
+        at: Option<Timestamp>,
+    ) -> Result<Vec<iob_unify::ProfileView>, EngineError> {
+        let directory = self.person_directory(permit)?;
+        self.audit_bulk(
+            permit,
+            iob_govern::Access::QueryRows,
+            "persons table".into(),
+        )?;
+        let now = at.unwrap_or_else(|| self.clock.now()).0;
+        let mut out = Vec::new();
+        let u = self.unify.unifier.lock();
+        for p in directory.visible() {
+            let Ok(mut v) = u.view(permit, PersonId(p), now) else {
+                continue;
+            };
+            if !permit.purpose().is_health() {
+                v.metrics.retain(|m, _| !self.privacy.is_health(m));
+            }
+            out.push(v);
+        }
+        drop(u);
+        for v in &mut out {
+            self.pseudonymize_traits(permit, &mut v.traits);
+        }
+        Ok(out)
+    }
+
+    /// Every visible person's consent to every configured purpose: the `consents` table.
+    pub fn consent_rows(&self, permit: &Permit) -> Result<Vec<ConsentRow>, EngineError> {
+        let directory = self.person_directory(permit)?;
+        self.audit_bulk(
+            permit,
+            iob_govern::Access::QueryRows,
+            "consents table".into(),
+        )?;
+        let u = self.unify.unifier.lock();
+        let purposes: Vec<Purpose> = u
+            .consent_rules()
+            .policy
+            .purposes()
+            .map(|(p, _)| p.clone())
+            .collect();
+        let mut out = Vec::new();
+        for p in directory.visible() {
+            let person = PersonId(p);
+            for purpose in &purposes {
+                let name = |b: iob_govern::Basis| {
+                    serde_json::to_value(b)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_default()
+                };
+                let (allowed, basis) = match u.decide(person, purpose) {
+                    iob_govern::Decision::Allowed(b) => (true, name(b)),
+                    iob_govern::Decision::Denied(b) => (false, name(b)),
+                    iob_govern::Decision::Exempt => (true, "exempt".into()),
+                };
+                out.push(ConsentRow {
+                    person: p,
+                    purpose: purpose.to_string(),
+                    allowed,
+                    basis,
+                    since: u
+                        .consents(person)
+                        .and_then(|h| h.latest(purpose.as_str()))
+                        .map(|c| c.at),
+                });
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl Engine {
+    /// Records a query (SQL or an analysis) over many persons' data in the audit log before
+    /// it runs. The text is kept as its SHA-256 (it may hold literal values), with its kind.
+    pub fn audit_query(&self, permit: &Permit, kind: &str, text: &str) -> Result<(), EngineError> {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(text.as_bytes());
+        let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+        self.audit_bulk(
+            permit,
+            iob_govern::Access::QueryRows,
+            format!("{kind} sha256:{hex}"),
+        )
     }
 }

@@ -6,6 +6,8 @@ use thiserror::Error;
 pub enum EngineError {
     #[error("configuration `{key}`: {reason}")]
     Config { key: String, reason: String },
+    #[error("derived store `{store}`: {reason}")]
+    Derived { store: &'static str, reason: String },
     #[error(
         "no write key: send it as HTTP Basic auth user (Segment style) or as `writeKey` in the body"
     )]

@@ -14,6 +14,7 @@
 //! event is acknowledged only after it is in the quarantine; no read without a [`Permit`], and
 //! no read of personal data without its durable audit record (`audit.rs`).
 
+mod analytics_config;
 mod audit;
 mod config;
 mod decide;
@@ -41,12 +42,16 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use analytics_config::AnalyticsConfig;
 pub use config::{
     AdminConfig, CollectConfig, Config, MqttConfig, PrivacyConfig, SourceConfig, StoreConfig,
     TrackingPlanConfig, Unplanned,
 };
 pub use decide::Subject;
-pub use derived::{DerivedData, DerivedPage, DerivedRecord, ErasedPerson, PersonDirectory};
+pub use derived::{
+    ConsentRow, DerivedData, DerivedPage, DerivedPayload, DerivedRecord, ErasedPerson, PayloadPage,
+    PersonDirectory,
+};
 pub use error::EngineError;
 pub use import::{ImportSummary, ReplaySummary};
 pub use ingest::{Endpoint, Receipt, RejectedItem, Submission};

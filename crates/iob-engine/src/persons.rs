@@ -111,6 +111,7 @@ impl Engine {
             keys: keys.clone(),
             seqs: erased.events.clone(),
             times,
+            epoch: self.privacy.vault.epoch(),
         })?;
         tracing::info!(
             person = person.0,

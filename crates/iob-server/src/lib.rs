@@ -15,6 +15,9 @@
 //! * `GET /v1/decide` (`decide.rs`): recommendations for a person at a placement, under the
 //!   `personalization` purpose, with explanations and the reason for any fallback;
 //!   `POST /v1/models/train` (admin) retrains the models of a running server.
+//! * Analytics routes: `POST /v1/query` (SQL under a declared purpose, `read:personal`) and
+//!   `POST /v1/analyses/{kind}` (funnels, retention, paths, trends; small groups suppressed
+//!   for keys without `read:personal`).
 //! * One table ([`problem`]) maps every engine error to an HTTP status and a stable code.
 //! * [`mqtt`]: the MQTT source (readings from a broker subscription, acknowledged once stored).
 //!
@@ -22,6 +25,7 @@
 //! request bodies, keys or identifiers.
 
 mod admin;
+mod analytics;
 mod audit;
 mod auth;
 mod collect;
@@ -40,6 +44,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Method};
 use axum::routing::{delete, get, post};
 use iob_engine::{Engine, ServerConfig};
+use iob_query::Analytics;
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 use tower_http::decompression::RequestDecompressionLayer;
 
@@ -47,21 +52,41 @@ use tower_http::decompression::RequestDecompressionLayer;
 #[derive(Clone)]
 pub struct AppState {
     pub engine: Arc<Engine>,
+    /// SQL and analyses; `None` in routers built without them (analytics routes answer 503).
+    pub analytics: Option<Arc<Analytics>>,
     /// Recommendations (`GET /v1/decide`); `None`: the route answers 503.
     pub recommend: Option<Arc<iob_recommend::Recommender>>,
 }
 
-/// The full router for `engine` configured by `cfg` (without recommendations).
-pub fn router(engine: Arc<Engine>, cfg: &ServerConfig) -> Router {
-    router_with(engine, cfg, None)
+impl AppState {
+    /// State with only the engine (collector, persons, privacy, keys): analytics and
+    /// recommendation routes answer 503.
+    pub fn engine_only(engine: Arc<Engine>) -> Self {
+        AppState {
+            engine,
+            analytics: None,
+            recommend: None,
+        }
+    }
+
+    pub(crate) fn analytics(&self) -> Result<&Arc<Analytics>, problem::Problem> {
+        self.analytics.as_ref().ok_or_else(|| {
+            problem::Problem::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "analytics_unavailable",
+                "this server was started without the analytics service",
+            )
+        })
+    }
 }
 
-/// The full router, with the recommender behind `GET /v1/decide`.
-pub fn router_with(
-    engine: Arc<Engine>,
-    cfg: &ServerConfig,
-    recommend: Option<Arc<iob_recommend::Recommender>>,
-) -> Router {
+/// The full router for `engine` configured by `cfg`, without analytics or recommendations.
+pub fn router(engine: Arc<Engine>, cfg: &ServerConfig) -> Router {
+    router_with(AppState::engine_only(engine), cfg)
+}
+
+/// The full router over `state`.
+pub fn router_with(state: AppState, cfg: &ServerConfig) -> Router {
     let cors = if cfg.cors_origins.iter().any(|o| o == "*") {
         CorsLayer::new().allow_origin(Any)
     } else {
@@ -96,6 +121,8 @@ pub fn router_with(
         .route("/v1/keys/{id}", delete(keys::revoke))
         .route("/v1/decide", get(decide::decide))
         .route("/v1/models/train", post(decide::train))
+        .route("/v1/query", post(analytics::query))
+        .route("/v1/analyses/{kind}", post(analytics::analysis))
         .route("/v1/stats", get(admin::stats))
         .route("/v1/audit", get(audit::list))
         .route("/v1/quarantine", get(admin::quarantine_list))
@@ -107,7 +134,7 @@ pub fn router_with(
         .layer(DefaultBodyLimit::max(cfg.max_body_bytes))
         .layer(RequestDecompressionLayer::new())
         .layer(cors)
-        .with_state(AppState { engine, recommend })
+        .with_state(state)
 }
 
 /// A loaded TLS certificate and key for [`serve_tls`].

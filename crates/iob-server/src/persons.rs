@@ -31,7 +31,17 @@ pub struct ReadQuery {
 }
 
 fn permit(st: &AppState, key: ApiKey, q: &ReadQuery) -> Result<Permit, Problem> {
-    let purpose = q.purpose.as_deref().ok_or_else(|| {
+    purpose_permit(st, key, q.purpose.as_deref())
+}
+
+/// A permit for the declared `purpose` (required), issued to the key; `operations` only for
+/// admin keys.
+pub(crate) fn purpose_permit(
+    st: &AppState,
+    key: ApiKey,
+    purpose: Option<&str>,
+) -> Result<Permit, Problem> {
+    let purpose = purpose.ok_or_else(|| {
         Problem::from(EngineError::Invalid {
             field: "purpose".into(),
             reason: "declare why you read this person's data, e.g. ?purpose=personalization".into(),

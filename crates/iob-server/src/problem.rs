@@ -77,6 +77,49 @@ pub fn classify(e: &EngineError) -> (StatusCode, &'static str) {
         E::UnknownPerson(_) => (StatusCode::NOT_FOUND, "unknown_person"),
         E::ConsentRequired { .. } => (StatusCode::FORBIDDEN, "consent_required"),
         E::ShuttingDown => (StatusCode::SERVICE_UNAVAILABLE, "shutting_down"),
+        E::Derived { .. } => (StatusCode::INTERNAL_SERVER_ERROR, "derived_store_failed"),
+    }
+}
+
+/// Query and analysis errors: the same table, for `iob-query`'s error type.
+pub fn classify_query(e: &iob_query::QueryError) -> (StatusCode, &'static str) {
+    use iob_query::QueryError as Q;
+    match e {
+        Q::Engine(e) => classify(e),
+        Q::Sql(_) => (StatusCode::BAD_REQUEST, "invalid_sql"),
+        Q::UnknownTable(_) => (StatusCode::BAD_REQUEST, "unknown_table"),
+        Q::Format(_) => (StatusCode::BAD_REQUEST, "invalid_value"),
+        Q::Execution(_) => (StatusCode::UNPROCESSABLE_ENTITY, "query_failed"),
+        Q::Columnar(_) => (StatusCode::INTERNAL_SERVER_ERROR, "columnar_store_failed"),
+        Q::Analysis(iob_query::AnalysisError::Source(_)) => {
+            (StatusCode::INTERNAL_SERVER_ERROR, "columnar_store_failed")
+        }
+        Q::Analysis(_) => (StatusCode::BAD_REQUEST, "invalid_analysis"),
+    }
+}
+
+impl From<iob_query::QueryError> for Problem {
+    fn from(e: iob_query::QueryError) -> Self {
+        if let iob_query::QueryError::Engine(inner) = e {
+            return inner.into();
+        }
+        let (status, code) = classify_query(&e);
+        let field = match &e {
+            iob_query::QueryError::Sql(_) | iob_query::QueryError::UnknownTable(_) => Some("sql"),
+            iob_query::QueryError::Format(_) => Some("format"),
+            iob_query::QueryError::Analysis(iob_query::AnalysisError::Request {
+                field, ..
+            }) => Some(field.as_str()),
+            iob_query::QueryError::Analysis(iob_query::AnalysisError::MissingColumn { column }) => {
+                Some(column.as_str())
+            }
+            _ => None,
+        };
+        let p = Problem::new(status, code, e.to_string());
+        match field {
+            Some(f) => p.with("field", json!(f)),
+            None => p,
+        }
     }
 }
 

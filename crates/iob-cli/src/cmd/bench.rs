@@ -50,6 +50,8 @@ pub enum Command {
         #[arg(long, default_value_t = 5000)]
         singles: usize,
     },
+    /// Analytics side by side with DuckDB: compaction, freshness, funnel/retention/trends.
+    Analytics(super::bench_analytics::Args),
     /// Generate N Segment events as JSON Lines and import them.
     Import {
         #[arg(long, default_value_t = 10_000_000)]
@@ -148,6 +150,7 @@ pub fn run(global: &Global, cmd: Command) -> anyhow::Result<()> {
         Command::Mqtt(args) => super::bench_mqtt::run(global, args),
         Command::Recommend(args) => super::bench_recommend::run(global, args),
         Command::Privacy { events, rounds } => privacy(global, events, rounds),
+        Command::Analytics(args) => super::bench_analytics::run(args),
     }
 }
 

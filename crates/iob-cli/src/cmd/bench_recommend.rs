@@ -396,7 +396,13 @@ fn serving_engine(a: &Args) -> anyhow::Result<()> {
         ms(&audit)
     );
     // HTTP on loopback.
-    let router = iob_server::router_with(engine.clone(), &cfg.server, Some(rec.clone()));
+    let router = iob_server::router_with(
+        iob_server::AppState {
+            recommend: Some(rec.clone()),
+            ..iob_server::AppState::engine_only(engine.clone())
+        },
+        &cfg.server,
+    );
     let times = rt.block_on(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;

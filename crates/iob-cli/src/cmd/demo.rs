@@ -327,6 +327,7 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
         truths.health_deviations.len(),
         truths.bargain_hunters.len()
     );
+    let engine = demo_analytics(Arc::new(engine), &cfg)?;
     let engine = recommend_once(engine, &cfg)?;
     engine.close()?;
     println!(
@@ -369,5 +370,46 @@ fn recommend_once(engine: Engine, cfg: &Config) -> anyhow::Result<Engine> {
         }
     }
     drop(rec);
+    Arc::try_unwrap(engine).map_err(|_| anyhow::anyhow!("engine still shared"))
+}
+
+/// The analytics stage: compaction into Parquet, a SQL query and a funnel, under `analytics`.
+fn demo_analytics(engine: Arc<Engine>, cfg: &iob_engine::Config) -> anyhow::Result<Engine> {
+    let analytics = iob_query::Analytics::open(engine.clone(), &cfg.analytics, false)?;
+    let r = analytics.compact()?;
+    let info = analytics.columnar().info();
+    println!(
+        "\nanalytics: compacted {} events into {} Parquet file(s) over {} day(s) in {:.2} s ({} health readings kept out)",
+        r.rows, info.files, info.days, r.seconds, r.health_skipped
+    );
+    let permit = engine.permit(Actor::Operator, &Purpose::analytics())?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let sql = "SELECT source, count(*) AS events, count(DISTINCT person) AS persons FROM events GROUP BY source ORDER BY events DESC";
+    let q = rt.block_on(analytics.sql(&permit, sql))?;
+    println!("  iob query \"{sql}\"");
+    let table = iob_query::render(&q.schema, &q.batches, iob_query::Format::Table)?;
+    for line in String::from_utf8_lossy(&table).lines() {
+        println!("    {line}");
+    }
+    drop(rt);
+    let funnel = iob_query::Analysis::parse(
+        "funnel",
+        br#"{"steps":[{"event":"Product Viewed"},{"event":"Product Added"},{"event":"Order Completed"}],"window_ms":604800000}"#,
+    )?;
+    let v = analytics.analyze(&permit, &funnel, &iob_query::Disclosure::k(5))?;
+    let steps: Vec<String> = v["groups"][0]["steps"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|s| format!("{} {}", s["event"].as_str().unwrap_or("?"), s["persons"]))
+        .collect();
+    println!(
+        "  funnel (7-day window, groups under 5 persons suppressed): {}",
+        steps.join(" -> ")
+    );
+    drop(analytics);
     Arc::try_unwrap(engine).map_err(|_| anyhow::anyhow!("engine still shared"))
 }

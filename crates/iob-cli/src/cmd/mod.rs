@@ -1,6 +1,7 @@
 //! One module per subcommand.
 pub mod audit;
 pub mod bench;
+pub mod bench_analytics;
 pub mod bench_mqtt;
 pub mod bench_recommend;
 pub mod demo;
@@ -10,5 +11,6 @@ pub mod keys;
 pub mod persons;
 pub mod privacy;
 pub mod quarantine;
+pub mod query;
 pub mod recommend;
 pub mod serve;

@@ -39,13 +39,12 @@ fn open(global: &Global) -> anyhow::Result<(Engine, iob_engine::Permit)> {
 }
 
 pub fn run(global: &Global, c: Command) -> anyhow::Result<()> {
+    if let Command::Erase { id } = &c {
+        return erase(global, id);
+    }
     let (engine, permit) = open(global)?;
     let out = match c {
-        Command::Erase { id } => {
-            // The recommendation models hold per-person factors: the erasure must reach them.
-            iob_recommend::service::register_for_erasure(&engine)?;
-            serde_json::to_value(engine.erase_person(&permit, &id)?)?
-        }
+        Command::Erase { .. } => unreachable!("handled above"),
         Command::Export { id } => serde_json::to_value(engine.export_person(&permit, &id)?)?,
         Command::Retention => {
             serde_json::json!({ "day_keys_destroyed": engine.enforce_retention()? })
@@ -53,6 +52,23 @@ pub fn run(global: &Global, c: Command) -> anyhow::Result<()> {
     };
     engine.close()?;
     println!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(())
+}
+
+/// Erasure with every derived store open, so it reaches them before this returns.
+fn erase(global: &Global, id: &str) -> anyhow::Result<()> {
+    let cfg = global.load()?;
+    let engine = std::sync::Arc::new(global.open(&cfg)?);
+    let permit = engine.permit(Actor::Operator, &Purpose::operations())?;
+    let analytics = iob_query::Analytics::open(engine.clone(), &cfg.analytics, false)?;
+    // The recommendation models hold per-person factors: the erasure must reach them.
+    iob_recommend::service::register_for_erasure(&engine)?;
+    let report = engine.erase_person(&permit, id)?;
+    drop(analytics);
+    let engine =
+        std::sync::Arc::try_unwrap(engine).map_err(|_| anyhow::anyhow!("engine still in use"))?;
+    engine.close()?;
+    println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
 }
 

@@ -45,6 +45,11 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
     // Models load from the data directory (trained now if there are none yet and events exist).
     let recommend = iob_recommend::Recommender::open(engine.clone(), &cfg)
         .context("loading the recommendation models")?;
+    // The columnar store: registered for erasure, compacted in the background.
+    let analytics = Arc::new(
+        iob_query::Analytics::open(engine.clone(), &cfg.analytics, true)
+            .context("opening the columnar store")?,
+    );
     let mqtt = match cfg.mqtt.url {
         Some(_) => Some(iob_server::mqtt::MqttSource::new(
             engine.clone(),
@@ -89,7 +94,14 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
         // Machine-readable line for scripts and tests that start the server on port 0.
         let scheme = if tls.is_some() { "https" } else { "http" };
         println!("listening on {scheme}://{addr}");
-        let router = iob_server::router_with(engine.clone(), &cfg.server, Some(recommend.clone()));
+        let router = iob_server::router_with(
+            iob_server::AppState {
+                engine: engine.clone(),
+                analytics: Some(analytics.clone()),
+                recommend: Some(recommend.clone()),
+            },
+            &cfg.server,
+        );
         let served = match tls {
             Some(tls) => iob_server::serve_tls(listener, router, tls, shutdown).await,
             None => iob_server::serve(listener, router, shutdown).await,
@@ -104,6 +116,8 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
     })?;
     drop(rt);
     drop(recommend);
+    // Stops the compactor (it holds the engine) before the directory is closed.
+    drop(analytics);
     let engine =
         Arc::try_unwrap(engine).map_err(|_| anyhow::anyhow!("engine still in use at shutdown"))?;
     engine.close().context("closing the data directory")?;

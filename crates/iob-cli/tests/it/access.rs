@@ -77,6 +77,9 @@ fn authorization_matrix() {
     let batch_body = json!({"batch": [track("b", "u1")]}).to_string();
     let observe_body = json!({"deviceId": "d1", "metric": "hr", "value": 70}).to_string();
     let key_body = json!({"scope": "read:analytics"}).to_string();
+    let trends_body = json!({"events": [{"event": "Product Viewed"}]}).to_string();
+    let query_body =
+        json!({"sql": "SELECT count(*) FROM events", "purpose": "analytics"}).to_string();
     #[rustfmt::skip]
     let matrix: &[(&str, &str, &str, [u16; 8])] = &[
         // method  path                                           body           none forged expired web  pos  analyt personal admin
@@ -92,6 +95,10 @@ fn authorization_matrix() {
         // `operations` (no consent check, raw identifiers) is for admin keys only.
         ("GET",    "/v1/persons/u1/identity?purpose=operations",  "",            [401, 401, 401, 403, 403, 403, 403, 200]),
         ("GET",    "/v1/persons/u1/consent?purpose=analytics",    "",            [401, 401, 401, 403, 403, 403, 200, 200]),
+        // SQL returns rows of (pseudonymous) persons: personal-data keys only.
+        ("POST",   "/v1/query",                                   &query_body,   [401, 401, 401, 403, 403, 403, 200, 200]),
+        // Aggregates: small groups suppressed for read:analytics (tested in analytics.rs).
+        ("POST",   "/v1/analyses/trends?purpose=analytics",       &trends_body,  [401, 401, 401, 403, 403, 200, 200, 200]),
         ("GET",    "/v1/stats",                                   "",            [401, 401, 401, 403, 403, 200, 200, 200]),
         ("GET",    "/v1/quarantine",                              "",            [401, 401, 401, 403, 403, 403, 403, 200]),
         ("POST",   "/v1/quarantine/replay",                       "",            [401, 401, 401, 403, 403, 403, 403, 200]),
