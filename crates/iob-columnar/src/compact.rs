@@ -63,6 +63,9 @@ impl Columnar {
         let started = Instant::now();
         let _writer = self.writer.lock();
         let mut report = CompactReport::default();
+        // Days this run wrote to in more than one step: merged at the end, so a bulk
+        // compaction leaves one sorted file per day (queries then need no re-sort).
+        let mut written: BTreeMap<i32, usize> = BTreeMap::new();
         loop {
             let mut m = (*self.manifest()).clone();
             let start = m.next_seq;
@@ -70,7 +73,8 @@ impl Columnar {
             let mut by_day: BTreeMap<i32, Rows> = BTreeMap::new();
             let mut held = 0usize;
             while held < self.options.chunk_rows {
-                let page = engine.derived_payloads(seq, PAGE)?;
+                let page =
+                    engine.derived_payloads(seq, PAGE.min(self.options.chunk_rows.max(1)))?;
                 if page.next_seq == seq {
                     break;
                 }
@@ -97,13 +101,20 @@ impl Columnar {
                 if let Some(e) = self.write_file(&mut m.next_id, day, &[batch])? {
                     m.files.push(e);
                     report.files_written += 1;
+                    *written.entry(day).or_default() += 1;
                 }
             }
             m.next_seq = seq;
             self.commit(m)?;
             self.tail.lock().compacted(seq);
         }
-        report.days_merged = self.merge_days()?;
+        for (&day, &n) in &written {
+            if n > 1 {
+                self.rewrite_day(day, Ok)?;
+                report.days_merged += 1;
+            }
+        }
+        report.days_merged += self.merge_days()?;
         report.compacted_through = self.manifest().next_seq;
         report.seconds = started.elapsed().as_secs_f64();
         Ok(report)
