@@ -40,6 +40,6 @@ pub use paths::{PathsRequest, PathsResult, paths};
 pub use period::Period;
 pub use retention::{RetentionMode, RetentionRequest, RetentionResult, retention};
 pub use source::{
-    ALL_COLUMNS, DAY_MS, DayChunk, EventSource, STRING_COLUMNS, day_of, ordered_parallel,
+    ALL_COLUMNS, ALWAYS, DAY_MS, DayChunk, EventSource, STRING_COLUMNS, day_of, ordered_parallel,
 };
 pub use trends::{TrendsRequest, TrendsResult, trends};

@@ -258,7 +258,7 @@ impl EventSource for MemorySource {
             let mut idx = Vec::new();
             for (i, field) in schema.fields().iter().enumerate() {
                 let n = field.name().as_str();
-                if (ALWAYS.contains(&n) && n != "type") || columns.contains(&n) {
+                if ALWAYS.contains(&n) || columns.contains(&n) {
                     idx.push(i);
                 }
             }

@@ -21,7 +21,7 @@ pub trait EventSource {
     /// Calls `f` for each day in ascending order, once per day or several times per day (chunks
     /// of the same day come consecutively; across chunks of one day rows remain sorted).
     /// Within a day rows are sorted by (ts, seq). `columns` are the columns the analysis needs;
-    /// `person`, `ts`, `type`, `event` are always provided. `range` restricts event time to
+    /// `person`, `ts` and `event` are always provided (`type` when asked for). `range` restricts event time to
     /// [from, to) ms. Rows of persons the caller's purpose may not see are already removed, and
     /// `person` is already the current (merged) person id.
     fn scan(
@@ -36,7 +36,7 @@ pub trait EventSource {
 pub const DAY_MS: i64 = 86_400_000;
 
 /// Columns every scan provides.
-pub const ALWAYS: [&str; 4] = ["person", "ts", "type", "event"];
+pub const ALWAYS: [&str; 3] = ["person", "ts", "event"];
 
 /// The nullable string columns of the compacted schema (besides `type` and `event`).
 pub const STRING_COLUMNS: [&str; 15] = [
@@ -77,15 +77,18 @@ pub const ALL_COLUMNS: [&str; 22] = [
     "browser",
     "app_name",
     "locale",
-    "metric",
     "unit",
+    "metric",
     "value",
     "properties",
 ];
 
 /// The day number (days since 1970-01-01 UTC) of an event time in ms.
 pub fn day_of(ts_ms: i64) -> i32 {
-    ts_ms.div_euclid(DAY_MS) as i32
+    // Clamped: open-ended ranges use i64::MIN / i64::MAX as bounds.
+    ts_ms
+        .div_euclid(DAY_MS)
+        .clamp(i32::MIN as i64, i32::MAX as i64) as i32
 }
 
 /// Runs `decode` over `jobs` on `workers` threads and hands the outputs to `consume` in job

@@ -62,12 +62,8 @@ pub fn day_name(day: i32) -> String {
     format!("{:04}-{:02}-{:02}", d.year(), d.month() as u8, d.day())
 }
 
-/// The day number of a millisecond Unix time.
-pub fn day_of(ms: i64) -> i32 {
-    // Clamped: open-ended ranges use i64::MIN / i64::MAX as bounds.
-    ms.div_euclid(86_400_000)
-        .clamp(i32::MIN as i64, i32::MAX as i64) as i32
-}
+/// The day number of a millisecond Unix time (the analyses' rule: one day numbering).
+pub use iob_analyses::day_of;
 
 impl FileEntry {
     /// Path relative to the store's directory, hive-partitioned (`events/day=2024-03-01/…`),

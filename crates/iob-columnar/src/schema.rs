@@ -77,4 +77,10 @@ mod tests {
         assert_eq!(column("properties"), Some(EVENTS.fields().len() - 1));
         assert_eq!(column("nope"), None);
     }
+
+    #[test]
+    fn the_analyses_contract_names_these_columns_in_this_order() {
+        let names: Vec<&str> = EVENTS.fields().iter().map(|f| f.name().as_str()).collect();
+        assert_eq!(names, iob_analyses::ALL_COLUMNS);
+    }
 }

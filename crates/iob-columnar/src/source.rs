@@ -33,10 +33,7 @@ impl EventSource for ColumnarSource<'_> {
         f: &mut dyn FnMut(DayChunk) -> Result<(), AnalysisError>,
     ) -> Result<(), AnalysisError> {
         // `type` only when the kernel asks for it (paths do): one column less to decode.
-        let mut wanted: Vec<String> = ["person", "ts", "event"]
-            .iter()
-            .map(|c| c.to_string())
-            .collect();
+        let mut wanted: Vec<String> = iob_analyses::ALWAYS.iter().map(|c| c.to_string()).collect();
         for c in columns {
             if !wanted.iter().any(|w| w == c) {
                 wanted.push(c.to_string());

@@ -1,74 +1,47 @@
 //! The behavioral analyses (funnels, retention, paths, trends) over the columnar store, under
-//! a purpose and a disclosure rule. The kernels live in `iob-analyses`; this binds them to the
+//! a purpose and a disclosure rule. The kernels and the request/result types live in
+//! `iob-analyses` ([`iob_analyses::Analysis`], [`iob_analyses::run`]); this binds them to the
 //! store, the purpose's directory and the audit log.
 
-use iob_analyses::{Disclosure, FunnelRequest, PathsRequest, RetentionRequest, TrendsRequest};
+use iob_analyses::{Analysis, AnalysisError, AnalysisResult, Disclosure};
 use iob_columnar::ColumnarSource;
 use iob_engine::Permit;
 use serde_json::Value;
 
 use crate::{Analytics, QueryError};
 
-/// One analysis request.
-#[derive(Debug, Clone)]
-pub enum Analysis {
-    Funnel(FunnelRequest),
-    Retention(RetentionRequest),
-    Paths(PathsRequest),
-    Trends(TrendsRequest),
-}
-
 /// The analysis kinds, as named in paths and on the command line.
 pub const KINDS: [&str; 4] = ["funnel", "retention", "paths", "trends"];
 
-impl Analysis {
-    /// Parses the request of analysis `kind` from JSON (unknown fields refused by name).
-    pub fn parse(kind: &str, json: &[u8]) -> Result<Analysis, QueryError> {
-        fn de<T: serde::de::DeserializeOwned>(json: &[u8]) -> Result<T, QueryError> {
-            serde_json::from_slice(json).map_err(|e| {
-                QueryError::Analysis(iob_analyses::AnalysisError::request(
-                    "request",
-                    e.to_string(),
-                ))
-            })
-        }
-        Ok(match kind {
-            "funnel" => Analysis::Funnel(de(json)?),
-            "retention" => Analysis::Retention(de(json)?),
-            "paths" => Analysis::Paths(de(json)?),
-            "trends" => Analysis::Trends(de(json)?),
-            other => {
-                return Err(QueryError::Analysis(iob_analyses::AnalysisError::request(
-                    "analysis",
-                    format!("unknown `{other}`: one of {}", KINDS.join(", ")),
-                )));
-            }
-        })
+/// Parses the request of analysis `kind` (its body, without the kind's key) from JSON;
+/// unknown kinds and unknown fields are refused by name.
+pub fn parse_analysis(kind: &str, json: &[u8]) -> Result<Analysis, QueryError> {
+    if !KINDS.contains(&kind) {
+        return Err(QueryError::Analysis(AnalysisError::request(
+            "analysis",
+            format!("unknown `{kind}`: one of {}", KINDS.join(", ")),
+        )));
     }
+    let bad = |e: serde_json::Error| {
+        QueryError::Analysis(AnalysisError::request("request", e.to_string()))
+    };
+    let body: Value = serde_json::from_slice(json).map_err(bad)?;
+    serde_json::from_value(serde_json::json!({ kind: body })).map_err(bad)
+}
 
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Analysis::Funnel(_) => "funnel",
-            Analysis::Retention(_) => "retention",
-            Analysis::Paths(_) => "paths",
-            Analysis::Trends(_) => "trends",
-        }
-    }
-
-    fn request_json(&self) -> String {
-        match self {
-            Analysis::Funnel(r) => serde_json::to_string(r),
-            Analysis::Retention(r) => serde_json::to_string(r),
-            Analysis::Paths(r) => serde_json::to_string(r),
-            Analysis::Trends(r) => serde_json::to_string(r),
-        }
-        .unwrap_or_default()
+fn kind_of(a: &Analysis) -> &'static str {
+    match a {
+        Analysis::Funnel(_) => "funnel",
+        Analysis::Retention(_) => "retention",
+        Analysis::Paths(_) => "paths",
+        Analysis::Trends(_) => "trends",
     }
 }
 
 impl Analytics {
     /// Runs `analysis` over the events `permit`'s purpose may see, releasing its counts
-    /// through `disclosure` (blocking: call it off async threads).
+    /// through `disclosure` (blocking: call it off async threads). Returns the result itself
+    /// (not tagged with its kind).
     pub fn analyze(
         &self,
         permit: &Permit,
@@ -78,27 +51,20 @@ impl Analytics {
         disclosure
             .validate("disclosure")
             .map_err(QueryError::Analysis)?;
+        let request = serde_json::to_string(analysis).unwrap_or_default();
         self.engine()
-            .audit_query(permit, analysis.kind(), &analysis.request_json())?;
+            .audit_query(permit, kind_of(analysis), &request)?;
         let directory = self.engine().person_directory(permit)?;
         let source = ColumnarSource {
             columnar: self.columnar(),
             engine: self.engine(),
             directory: &directory,
         };
-        let value = match analysis {
-            Analysis::Funnel(r) => {
-                serde_json::to_value(iob_analyses::funnel(&source, r, disclosure)?)
-            }
-            Analysis::Retention(r) => {
-                serde_json::to_value(iob_analyses::retention(&source, r, disclosure)?)
-            }
-            Analysis::Paths(r) => {
-                serde_json::to_value(iob_analyses::paths(&source, r, disclosure)?)
-            }
-            Analysis::Trends(r) => {
-                serde_json::to_value(iob_analyses::trends(&source, r, disclosure)?)
-            }
+        let value = match iob_analyses::run(&source, analysis, disclosure)? {
+            AnalysisResult::Funnel(r) => serde_json::to_value(r),
+            AnalysisResult::Retention(r) => serde_json::to_value(r),
+            AnalysisResult::Paths(r) => serde_json::to_value(r),
+            AnalysisResult::Trends(r) => serde_json::to_value(r),
         };
         Ok(value.unwrap_or(Value::Null))
     }

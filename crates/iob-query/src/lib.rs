@@ -30,11 +30,11 @@ use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
 use iob_columnar::Columnar;
 use iob_engine::{Engine, Permit};
 
-pub use analyses::{Analysis, KINDS};
+pub use analyses::{KINDS, parse_analysis};
 pub use analytics::Analytics;
 pub use error::QueryError;
 pub use events_table::EventsTable;
-pub use iob_analyses::{AnalysisError, Disclosure};
+pub use iob_analyses::{Analysis, AnalysisError, Disclosure};
 pub use output::{Format, render};
 
 /// The tables a query may name.
@@ -139,8 +139,8 @@ impl Sql {
             for name in tables {
                 match name {
                     "events" => {
+                        // The scan brings the tail up to date itself when it runs.
                         let dir = Arc::new(engine.person_directory(&permit2)?);
-                        columnar.refresh(&engine)?;
                         t.push((
                             name,
                             Arc::new(EventsTable::new(engine.clone(), columnar.clone(), dir)),

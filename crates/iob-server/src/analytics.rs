@@ -119,7 +119,7 @@ pub async fn analysis(
     let analytics = st.analytics()?.clone();
     let personal = key.scope.allows(Need::Personal);
     let permit = purpose_permit(&st, key, params.purpose.as_deref())?;
-    let request = iob_query::Analysis::parse(&kind, &body)?;
+    let request = iob_query::parse_analysis(&kind, &body)?;
     let disclosure = iob_query::Disclosure {
         k: (!personal).then_some(analytics.config().min_group_persons),
         epsilon: params.epsilon,

@@ -395,7 +395,7 @@ fn demo_analytics(engine: Arc<Engine>, cfg: &iob_engine::Config) -> anyhow::Resu
         println!("    {line}");
     }
     drop(rt);
-    let funnel = iob_query::Analysis::parse(
+    let funnel = iob_query::parse_analysis(
         "funnel",
         br#"{"steps":[{"event":"Product Viewed"},{"event":"Product Added"},{"event":"Order Completed"}],"window_ms":604800000}"#,
     )?;

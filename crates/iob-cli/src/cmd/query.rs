@@ -123,7 +123,7 @@ pub fn analyze(global: &Global, a: AnalyzeArgs) -> anyhow::Result<()> {
         Some(path) => std::fs::read(path).with_context(|| format!("reading {path}"))?,
         None => a.request.clone().into_bytes(),
     };
-    let analysis = iob_query::Analysis::parse(&a.kind, &json)?;
+    let analysis = iob_query::parse_analysis(&a.kind, &json)?;
     let (engine, analytics) = open(global)?;
     let permit = engine.permit(Actor::Operator, &Purpose::new(&a.purpose)?)?;
     let disclosure = iob_query::Disclosure {
