@@ -88,12 +88,15 @@ fn person_reads_are_audited_with_pseudonyms_and_fail_without_their_record() {
         assert!(!text.contains(RAW) && !text.contains("cookie-77"), "{text}");
     }
 
-    // HEAD cannot be replaced: the record is not acknowledged, so neither is the read.
-    let blocker = dir.path().join("audit/HEAD.tmp");
-    std::fs::create_dir(&blocker).unwrap();
+    // HEAD cannot be updated: the record is not acknowledged, so neither is the read.
+    let head = dir.path().join("audit/HEAD");
+    let saved = std::fs::read(&head).unwrap();
+    std::fs::remove_file(&head).unwrap();
+    std::fs::create_dir(&head).unwrap();
     let err = e.profile(&permit, RAW, None).unwrap_err();
     assert!(matches!(err, EngineError::Audit(_)), "{err}");
-    std::fs::remove_dir(&blocker).unwrap();
+    std::fs::remove_dir(&head).unwrap();
+    std::fs::write(&head, saved).unwrap();
     // This process no longer vouches for the tail; a restart re-checks it and goes on.
     assert!(matches!(
         e.profile(&permit, RAW, None),
@@ -101,7 +104,7 @@ fn person_reads_are_audited_with_pseudonyms_and_fail_without_their_record() {
     ));
     e.close().unwrap();
     let e = engine(dir.path());
-    assert!(e.audit_log().notes()[0].contains("one record behind"));
+    assert!(e.audit_log().notes()[0].contains("1 record(s) behind"));
     assert!(e.profile(&permit, RAW, None).unwrap().is_some());
     let report = audit_verify(dir.path()).unwrap();
     assert!(report.ok(), "{report:?}");

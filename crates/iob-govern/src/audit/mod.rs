@@ -7,7 +7,7 @@
 //! each carries `prev` (the previous record's hash; [`GENESIS`] for the first) and `hash`,
 //! the HMAC-SHA256 under `DIR/secrets/audit.key` of a canonical encoding of all its other
 //! fields. `DIR/audit/HEAD` names the last acknowledged record (sequence number and hash,
-//! MACed) and is replaced atomically after each append. [`verify`] walks the chain and names
+//! MACed) and is overwritten in place (one sector) after each group commit of records. [`verify`] walks the chain and names
 //! the first bad record and why.
 //!
 //! **Threat model.** The adversary can read, edit, delete, reorder or truncate the files
