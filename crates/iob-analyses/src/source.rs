@@ -95,17 +95,17 @@ pub fn day_of(ts_ms: i64) -> i32 {
 /// order: a source decodes days (or files) in parallel while the kernel, single-threaded and
 /// order-dependent, works through them in time order. At most `workers` decoded jobs wait at
 /// any time. The first error (from `decode` or `consume`) stops the run and is returned.
-pub fn ordered_parallel<J: Sync, T: Send>(
+pub fn ordered_parallel<J: Sync, T: Send, E: Send>(
     jobs: &[J],
     workers: usize,
-    decode: impl Fn(&J) -> Result<T, AnalysisError> + Sync,
-    mut consume: impl FnMut(T) -> Result<(), AnalysisError>,
-) -> Result<(), AnalysisError> {
+    decode: impl Fn(&J) -> Result<T, E> + Sync,
+    mut consume: impl FnMut(T) -> Result<(), E>,
+) -> Result<(), E> {
     let workers = workers.clamp(1, jobs.len().max(1));
     std::thread::scope(|s| {
         let mut rxs = Vec::with_capacity(workers);
         for w in 0..workers {
-            let (tx, rx) = std::sync::mpsc::sync_channel::<Result<T, AnalysisError>>(1);
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Result<T, E>>(1);
             rxs.push(rx);
             let decode = &decode;
             s.spawn(move || {
@@ -121,10 +121,11 @@ pub fn ordered_parallel<J: Sync, T: Send>(
         // Jobs are dealt round-robin; take them back in order. Dropping the receivers on an
         // early return makes the workers' sends fail, so they stop.
         for i in 0..jobs.len() {
-            let out = rxs[i % workers]
-                .recv()
-                .map_err(|_| AnalysisError::Source("a decoding thread stopped".into()))??;
-            consume(out)?;
+            // A closed channel means its worker panicked: the scope re-raises that panic.
+            let Ok(out) = rxs[i % workers].recv() else {
+                break;
+            };
+            consume(out?)?;
         }
         Ok(())
     })
@@ -141,7 +142,7 @@ mod tests {
         ordered_parallel(
             &jobs,
             3,
-            |&j| Ok(j * 2),
+            |&j| Ok::<_, AnalysisError>(j * 2),
             |x| {
                 seen.push(x);
                 Ok(())

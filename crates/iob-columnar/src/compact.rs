@@ -153,7 +153,7 @@ impl Columnar {
         {
             let _gate = self.files_gate.read();
             for f in &old {
-                for b in parquet_io::read(&self.dir.join(f.relative_path()), &all)? {
+                for b in parquet_io::read(&self.dir.join(f.relative_path()), &all, false)? {
                     before += b.num_rows() as u64;
                     batches.push(edit(b)?);
                 }

@@ -11,12 +11,12 @@ use std::path::Path;
 use arrow_array::RecordBatch;
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::ProjectionMask;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
 use crate::ColumnarError;
-use crate::schema::EVENTS;
+use crate::schema::{EVENTS, EVENTS_DICTIONARY};
 
 fn parquet_err(path: &Path, e: impl std::fmt::Display) -> ColumnarError {
     ColumnarError::Parquet {
@@ -59,19 +59,31 @@ pub fn write(
     Ok(bytes)
 }
 
-/// Reads the columns `indices` (positions in the events schema, ascending) of `path`.
-pub fn read(path: &Path, indices: &[usize]) -> Result<Vec<RecordBatch>, ColumnarError> {
+/// Reads the columns `indices` (positions in the events schema, ascending) of `path`, text
+/// columns as dictionaries when `dictionary` (see [`EVENTS_DICTIONARY`]). A file comes back in
+/// as few batches as its size allows (one for a day of up to a million rows), so a day needs
+/// no concatenation.
+pub fn read(
+    path: &Path,
+    indices: &[usize],
+    dictionary: bool,
+) -> Result<Vec<RecordBatch>, ColumnarError> {
     let file = File::open(path)
         .map_err(|e| ColumnarError::io(format!("opening {}", path.display()), e))?;
-    let builder =
-        ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| parquet_err(path, e))?;
+    let options = match dictionary {
+        true => ArrowReaderOptions::new().with_schema(EVENTS_DICTIONARY.clone()),
+        false => ArrowReaderOptions::new(),
+    };
+    let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(file, options)
+        .map_err(|e| parquet_err(path, e))?;
     if builder.schema().fields().len() != EVENTS.fields().len() {
         return Err(parquet_err(path, "its columns are not the events schema"));
     }
+    let rows = builder.metadata().file_metadata().num_rows().max(1) as usize;
     let mask = ProjectionMask::roots(builder.parquet_schema(), indices.iter().copied());
     let reader = builder
         .with_projection(mask)
-        .with_batch_size(64 * 1024)
+        .with_batch_size(rows.min(1 << 20))
         .build()
         .map_err(|e| parquet_err(path, e))?;
     reader

@@ -56,6 +56,23 @@ pub static EVENTS: LazyLock<SchemaRef> = LazyLock::new(|| {
     Arc::new(Schema::new(fields))
 });
 
+/// [`EVENTS`] with every text column but `properties` as `Dictionary(Int32, Utf8)`: how
+/// analyses read the files (the Parquet dictionaries as they are, no string decoded per row).
+/// `properties` stays `Utf8`: nearly every value is distinct.
+pub static EVENTS_DICTIONARY: LazyLock<SchemaRef> = LazyLock::new(|| {
+    let fields: Vec<Field> = EVENTS
+        .fields()
+        .iter()
+        .map(|f| match f.data_type() {
+            DataType::Utf8 if f.name() != "properties" => f.as_ref().clone().with_data_type(
+                DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
+            ),
+            _ => f.as_ref().clone(),
+        })
+        .collect();
+    Arc::new(Schema::new(fields))
+});
+
 /// Index of a column in [`EVENTS`].
 pub fn column(name: &str) -> Option<usize> {
     EVENTS.index_of(name).ok()

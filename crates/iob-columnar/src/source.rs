@@ -44,6 +44,7 @@ impl EventSource for ColumnarSource<'_> {
             range,
             directory: self.directory,
             keep_unresolved: false,
+            dictionary_text: true,
         };
         let r = self.columnar.scan::<ScanError>(self.engine, &req, |d| {
             f(DayChunk {

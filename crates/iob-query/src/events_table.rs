@@ -49,7 +49,7 @@ impl EventsTable {
             .iter()
             .map(|f| f.name().clone())
             .collect();
-        let schema = Columnar::scan_schema(&all).expect("the schema's own columns");
+        let schema = Columnar::scan_schema(&all, false).expect("the schema's own columns");
         EventsTable {
             engine,
             columnar,
@@ -198,6 +198,7 @@ impl PartitionStream for DayStream {
                 range,
                 directory: &table.directory,
                 keep_unresolved: true,
+                dictionary_text: false,
             };
             let sent =
                 table

@@ -205,7 +205,7 @@ pub fn describe_tables() -> String {
         .iter()
         .map(|f| f.name().clone())
         .collect();
-    let events = Columnar::scan_schema(&all).expect("the schema's own columns");
+    let events = Columnar::scan_schema(&all, false).expect("the schema's own columns");
     let mut out = String::new();
     for (name, schema, note) in [
         (

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use arrow_array::Array;
 use arrow_array::cast::AsArray;
-use arrow_array::types::{TimestampMillisecondType, UInt64Type};
+use arrow_array::types::{Int32Type, TimestampMillisecondType, UInt64Type};
 use iob_columnar::{Columnar, DayRows, Options, ScanRequest};
 use iob_engine::{Actor, Config, Endpoint, Engine, SourceConfig, Submission};
 use iob_types::{FixedClock, Purpose, Timestamp};
@@ -50,37 +50,60 @@ fn ts(ms: i64) -> String {
     Timestamp(ms).to_rfc3339()
 }
 
-/// (day, person, event, ts) of every row a purpose sees.
-fn rows(
-    c: &Columnar,
-    e: &Engine,
-    purpose: Purpose,
-) -> Vec<(i32, Option<u64>, Option<String>, i64)> {
+type Row = (i32, Option<u64>, Option<String>, i64);
+
+/// (day, person, event, ts) of every row a purpose sees, read both ways (text as `Utf8` for
+/// SQL, as dictionaries for the analyses), which must agree.
+fn rows(c: &Columnar, e: &Engine, purpose: Purpose) -> Vec<Row> {
+    rows_in(c, e, purpose, None)
+}
+
+fn rows_in(c: &Columnar, e: &Engine, purpose: Purpose, range: Option<(i64, i64)>) -> Vec<Row> {
     let permit = e.permit(Actor::Operator, &purpose).unwrap();
     let dir = e.person_directory(&permit).unwrap();
-    let req = ScanRequest {
-        columns: vec!["person".into(), "event".into(), "ts".into()],
-        range: None,
-        directory: &dir,
-        keep_unresolved: true,
-    };
-    let mut out = Vec::new();
-    c.scan::<iob_columnar::ColumnarError>(e, &req, |d: DayRows| {
-        let p = d.batch.column(0).as_primitive::<UInt64Type>();
-        let ev = d.batch.column(1).as_string::<i32>();
-        let t = d.batch.column(2).as_primitive::<TimestampMillisecondType>();
-        for i in 0..d.batch.num_rows() {
-            out.push((
-                d.day,
-                p.is_valid(i).then(|| p.value(i)),
-                ev.is_valid(i).then(|| ev.value(i).to_string()),
-                t.value(i),
-            ));
-        }
-        Ok(())
-    })
-    .unwrap();
-    out
+    let mut both = Vec::new();
+    for dictionary_text in [false, true] {
+        let req = ScanRequest {
+            columns: vec!["person".into(), "event".into(), "ts".into()],
+            range,
+            directory: &dir,
+            keep_unresolved: true,
+            dictionary_text,
+        };
+        let mut out = Vec::new();
+        c.scan::<iob_columnar::ColumnarError>(e, &req, |d: DayRows| {
+            let p = d.batch.column(0).as_primitive::<UInt64Type>();
+            let event = |i: usize| -> Option<String> {
+                let col = d.batch.column(1);
+                if !col.is_valid(i) {
+                    return None;
+                }
+                Some(if dictionary_text {
+                    let dict = col.as_dictionary::<Int32Type>();
+                    let values = dict.values().as_string::<i32>();
+                    values.value(dict.keys().value(i) as usize).to_string()
+                } else {
+                    col.as_string::<i32>().value(i).to_string()
+                })
+            };
+            let t = d.batch.column(2).as_primitive::<TimestampMillisecondType>();
+            for i in 0..d.batch.num_rows() {
+                out.push((
+                    d.day,
+                    p.is_valid(i).then(|| p.value(i)),
+                    event(i),
+                    t.value(i),
+                ));
+            }
+            Ok(())
+        })
+        .unwrap();
+        both.push(out);
+    }
+    let dictionary = both.pop().unwrap();
+    let plain = both.pop().unwrap();
+    assert_eq!(plain, dictionary, "text as Utf8 and as dictionaries differ");
+    plain
 }
 
 fn small_options() -> Options {
@@ -140,6 +163,15 @@ fn tail_then_compacted_rows_are_the_same_and_time_ordered_per_day() {
         .map(|r| r.2.clone().unwrap())
         .collect();
     assert_eq!(day0, ["A", "Late", "B"]);
+    // A range that cuts into days, over compacted rows and tail rows alike.
+    let cut = rows_in(
+        &c,
+        &e,
+        Purpose::analytics(),
+        Some((T0 + 1_500, T0 + DAY + 1)),
+    );
+    let names: Vec<_> = cut.iter().map(|r| r.2.clone().unwrap()).collect();
+    assert_eq!(names, ["Late", "B", "C"]);
 
     // Many small compactions of one day are merged into one file.
     for i in 0..6 {

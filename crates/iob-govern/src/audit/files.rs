@@ -59,9 +59,13 @@ pub struct Lines {
     pub whole_len: u64,
 }
 
+/// Reads a segment. The zero bytes at its end are preallocated space (see
+/// [`PREALLOCATE`]), not content: a record line never holds a zero byte.
 pub fn read_lines(path: &Path) -> Result<Lines, GovernError> {
     let bytes = std::fs::read(path)
         .map_err(|e| GovernError::audit_io(format!("reading {}", path.display()), e))?;
+    let used = bytes.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+    let bytes = &bytes[..used];
     let whole = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
     let complete = match whole {
         0 => Vec::new(),
@@ -77,6 +81,12 @@ pub fn read_lines(path: &Path) -> Result<Lines, GovernError> {
         whole_len: whole as u64,
     })
 }
+
+/// Segments grow by this many zero bytes at a time, written and synced ahead of the records
+/// that will overwrite them. An append inside written space changes no file size and
+/// allocates no block, so its `fdatasync` flushes the data alone, without an ext4 journal
+/// commit (what PostgreSQL gets by recycling WAL segments).
+pub const PREALLOCATE: u64 = 1 << 20;
 
 /// The head as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

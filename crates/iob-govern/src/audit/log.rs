@@ -11,7 +11,6 @@
 //! pseudonyms by type: [`PersonKey`](iob_types::PersonKey)).
 
 use std::fs::{File, OpenOptions};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -50,7 +49,10 @@ pub fn key_path(data_dir: &Path) -> PathBuf {
 struct State {
     file: File,
     index: u32,
+    /// Bytes of records in the current segment: where the next record is written.
     len: u64,
+    /// The segment's size on disk: records, then zeros written ahead ([`files::PREALLOCATE`]).
+    capacity: u64,
     next_seq: u64,
     last_hash: String,
     /// Set when the files are in a state this process cannot vouch for (a failed rollback or
@@ -98,9 +100,11 @@ impl std::fmt::Debug for AuditLog {
     }
 }
 
+/// Opens a segment for positioned writes (not `O_APPEND`: records overwrite the zeros written
+/// ahead of them, see [`files::PREALLOCATE`]).
 fn open_segment(path: &Path) -> std::io::Result<File> {
     let mut o = OpenOptions::new();
-    o.append(true).create(true);
+    o.write(true).create(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
@@ -251,10 +255,15 @@ impl AuditLog {
             .unwrap_or_else(|| (0, files::segment_path(&dir, 0)));
         let file = open_segment(&path).map_err(|e| io("opening a segment in", e))?;
         let lines = files::read_lines(&path)?;
+        let mut capacity = file
+            .metadata()
+            .map_err(|e| io("reading the size of a segment in", e))?
+            .len();
         if let Some(torn) = lines.torn {
             file.set_len(lines.whole_len)
                 .and_then(|_| file.sync_data())
                 .map_err(|e| io("cutting an incomplete line in", e))?;
+            capacity = lines.whole_len;
             notes.push(format!(
                 "cut an incomplete last line ({torn} bytes) from {}: an append interrupted by a crash, never acknowledged",
                 path.display()
@@ -279,6 +288,7 @@ impl AuditLog {
                 file,
                 index,
                 len: lines.whole_len,
+                capacity,
                 next_seq: tail.next_seq,
                 last_hash: tail.last_hash,
                 broken: None,
@@ -396,12 +406,10 @@ impl AuditLog {
             prev = r.hash.clone();
         }
         let path = files::segment_path(&self.dir, st.index);
-        if let Err(e) = st.file.write_all(&lines).and_then(|_| st.file.sync_data()) {
+        if let Err(e) = write_records(st, &lines) {
             // Leave no half-written record behind.
-            let len = st.len;
-            if st
-                .file
-                .set_len(len)
+            let zeros = vec![0u8; lines.len()];
+            if write_at(&st.file, &zeros, st.len)
                 .and_then(|_| st.file.sync_data())
                 .is_err()
             {
@@ -439,6 +447,37 @@ impl AuditLog {
         st.file = file;
         st.index = next;
         st.len = 0;
+        st.capacity = 0;
         Ok(())
+    }
+}
+
+/// Writes `lines` at the end of the records and syncs them. Grows the segment first when they
+/// do not fit in the space written ahead: zeros up to the next [`files::PREALLOCATE`]
+/// boundary, covered by the same `fdatasync` (that one also commits the new size).
+fn write_records(st: &mut State, lines: &[u8]) -> std::io::Result<()> {
+    let end = st.len + lines.len() as u64;
+    if end > st.capacity {
+        let grown = end.div_ceil(files::PREALLOCATE) * files::PREALLOCATE;
+        let zeros = vec![0u8; (grown - st.capacity) as usize];
+        write_at(&st.file, &zeros, st.capacity)?;
+        st.capacity = grown;
+    }
+    write_at(&st.file, lines, st.len)?;
+    st.file.sync_data()
+}
+
+fn write_at(file: &File, bytes: &[u8], at: u64) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileExt;
+        file.write_all_at(bytes, at)
+    }
+    #[cfg(not(unix))]
+    {
+        use std::io::{Seek, SeekFrom, Write};
+        let mut f = file;
+        f.seek(SeekFrom::Start(at))?;
+        f.write_all(bytes)
     }
 }

@@ -37,8 +37,17 @@ fn segment(dir: &Path) -> PathBuf {
     files::segment_path(&dir.join("audit"), 0)
 }
 
+/// The segment's bytes without the zeros written ahead of the records.
+fn content(dir: &Path) -> Vec<u8> {
+    let mut b = std::fs::read(segment(dir)).unwrap();
+    while b.last() == Some(&0) {
+        b.pop();
+    }
+    b
+}
+
 fn lines(dir: &Path) -> Vec<String> {
-    std::fs::read_to_string(segment(dir))
+    String::from_utf8(content(dir))
         .unwrap()
         .lines()
         .map(String::from)
@@ -196,7 +205,7 @@ fn a_removed_last_record_contradicts_head() {
 fn a_file_truncated_mid_line_is_named_torn() {
     let d = six();
     let path = segment(d.path());
-    let len = std::fs::metadata(&path).unwrap().len();
+    let len = content(d.path()).len() as u64;
     let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
     f.set_len(len - 40).unwrap();
     let f = problem(d.path());
@@ -247,9 +256,13 @@ fn a_removed_or_forged_head_is_named() {
 fn a_crash_mid_append_is_a_note_and_is_cut_on_reopen() {
     let d = six();
     let path = segment(d.path());
-    let mut bytes = std::fs::read(&path).unwrap();
-    bytes.extend_from_slice(b"{\"seq\":6,\"time\":\"20");
-    std::fs::write(&path, &bytes).unwrap();
+    // The first bytes of a record written over the zeros ahead, then the crash.
+    let at = content(d.path()).len() as u64;
+    {
+        use std::os::unix::fs::FileExt;
+        let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        f.write_all_at(b"{\"seq\":6,\"time\":\"20", at).unwrap();
+    }
     let r = verify(d.path()).unwrap();
     assert!(r.ok(), "{r:?}");
     assert_eq!(r.records, 6);
@@ -541,4 +554,36 @@ fn a_failed_head_update_fails_the_whole_group_and_later_records_until_reopened()
     );
     write(&log, 1);
     assert_eq!(verify(d.path()).unwrap().records, 8);
+}
+
+#[test]
+fn segments_grow_by_zeros_written_ahead_and_records_overwrite_them() {
+    let d = six();
+    let path = segment(d.path());
+    let size = std::fs::metadata(&path).unwrap().len();
+    assert_eq!(size, files::PREALLOCATE);
+    let used = content(d.path()).len();
+    assert!(used > 0 && (used as u64) < size);
+    // Reopening writes after the records, not after the zeros.
+    let log = open(d.path());
+    write(&log, 2);
+    assert_eq!(lines(d.path()).len(), 8);
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), files::PREALLOCATE);
+    // A segment written before preallocation (no zeros) is continued the same way.
+    drop(log);
+    let l = lines(d.path());
+    put_lines(d.path(), &l);
+    let log = open(d.path());
+    write(&log, 1);
+    let r = verify(d.path()).unwrap();
+    assert!(r.ok() && r.notes.is_empty(), "{r:?}");
+    assert_eq!(r.records, 9);
+    // Growing past the space written ahead.
+    write(&log, (files::PREALLOCATE / 200) + 10);
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().len(),
+        2 * files::PREALLOCATE
+    );
+    let r = verify(d.path()).unwrap();
+    assert!(r.ok() && r.notes.is_empty(), "{r:?}");
 }
