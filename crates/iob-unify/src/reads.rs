@@ -28,27 +28,29 @@ impl Unifier {
     /// them (`u32::MAX`: erased, or no consent). `operations` sees every live person.
     pub fn directory(&self, purpose: &Purpose) -> Vec<u32> {
         let n = self.graph.slots();
-        let mut out = vec![u32::MAX; n];
-        let mut live = vec![u32::MAX; n];
-        for (slot, entry) in live.iter_mut().enumerate() {
-            let p = PersonId(slot as u64);
-            let Some(root) = self.graph.current(p) else {
+        let policy = &self.consent_rules.policy;
+        let everyone = purpose.is_operations();
+        let by_default = everyone || policy.decide(purpose, None).allowed();
+        // Live persons are the roots that hold a profile: each decided once, walking the
+        // profiles (sequential) rather than looking every slot up in them (a miss per slot).
+        let mut live = vec![false; n];
+        for &p in self.profiles.keys() {
+            let slot = p.0 as usize;
+            if slot >= n || self.graph.current(p) != Some(p) {
                 continue;
-            };
-            if root != p || !self.profiles.contains_key(&root) {
-                continue;
             }
-            let ok = purpose.is_operations() || self.decide(root, purpose).allowed();
-            if ok {
-                *entry = slot as u32;
-            }
+            live[slot] = everyone
+                || match self.consents.get(&p) {
+                    Some(h) => h.decide(policy, purpose).allowed(),
+                    None => by_default,
+                };
         }
-        for (slot, o) in out.iter_mut().enumerate() {
-            if let Some(root) = self.graph.current(PersonId(slot as u64)) {
-                *o = live[root.0 as usize];
-            }
-        }
-        out
+        (0..n)
+            .map(|slot| match self.graph.current(PersonId(slot as u64)) {
+                Some(root) if live[root.0 as usize] => root.0 as u32,
+                _ => u32::MAX,
+            })
+            .collect()
     }
 
     /// The live person `p` is, if the permit's purpose may read them now.
