@@ -21,6 +21,10 @@ pub enum ModelChoice {
     Knn,
     /// Recency-weighted popularity only (never personalized).
     Popularity,
+    /// EASE and ALS together: each one's scores standardized per person (over the catalog),
+    /// then summed with ALS weighted by `recommend.blend_weight`. Needs both trained (else as
+    /// `auto`).
+    Blend,
 }
 
 impl ModelChoice {
@@ -31,6 +35,7 @@ impl ModelChoice {
             ModelChoice::Als => "als",
             ModelChoice::Knn => "knn",
             ModelChoice::Popularity => "popularity",
+            ModelChoice::Blend => "ease+als",
         }
     }
 }
@@ -62,6 +67,8 @@ pub struct RecommendConfig {
     pub ease: EaseConfig,
     pub als: AlsConfig,
     pub knn: KnnConfig,
+    /// ALS's weight against EASE's in `blend` placements (both standardized first).
+    pub blend_weight: f32,
     /// Train when the server starts and no model artifact exists yet.
     pub train_on_start: bool,
 }
@@ -90,6 +97,7 @@ impl Default for RecommendConfig {
             ease: EaseConfig::default(),
             als: AlsConfig::default(),
             knn: KnnConfig::default(),
+            blend_weight: 0.25,
             train_on_start: true,
         }
     }

@@ -59,6 +59,8 @@ pub struct Placement {
     pub n: usize,
     pub max_n: usize,
     pub rules: Rules,
+    /// ALS's weight against EASE's when `model` is `blend` (`recommend.blend_weight`).
+    pub blend_weight: f32,
 }
 
 /// A history item behind a recommendation.
@@ -146,6 +148,8 @@ pub fn decide(
 
 thread_local! {
     static SCORES: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// The second model's scores of a blend.
+    static SECOND: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// The personalized path of [`decide`], scoring into `scores` (zeroed, one per model item).
@@ -161,24 +165,50 @@ fn personalized(
     scores: &mut [f32],
 ) -> Decision {
     let mut als_explainer = None;
+    // ALS's person factors: the trained row while the history is the one it was trained on,
+    // else folded in. One factorization serves the fold-in and every explanation.
+    let als_factors = |explain: bool| {
+        let a = models.als.as_ref().expect("resolved");
+        let stored = history
+            .person
+            .and_then(|p| a.row_of(p))
+            .filter(|&r| a.counts[r] as usize == known.len());
+        let folded = match (stored, explain) {
+            (Some(_), false) => None,
+            _ => a.model.fold_in_explained(known),
+        };
+        let u = match (stored, &folded) {
+            (Some(r), _) => a.model.user_factors(r).expect("row").to_vec(),
+            (None, Some((u, _))) => u.clone(),
+            (None, None) => vec![0.0; a.model.factors],
+        };
+        (u, folded.map(|(_, ex)| ex))
+    };
     match model {
         ModelChoice::Ease => models.ease.as_ref().expect("resolved").score(known, scores),
         ModelChoice::Knn => models.knn.as_ref().expect("resolved").score(known, scores),
-        _ => {
+        ModelChoice::Blend => {
             let a = models.als.as_ref().expect("resolved");
-            let stored = history
-                .person
-                .and_then(|p| a.row_of(p))
-                .filter(|&r| a.counts[r] as usize == known.len());
-            // One factorization serves the fold-in and every explanation.
-            let folded = a.model.fold_in_explained(known);
-            let u = match (stored, &folded) {
-                (Some(r), _) => a.model.user_factors(r).expect("row").to_vec(),
-                (None, Some((u, _))) => u.clone(),
-                (None, None) => vec![0.0; a.model.factors],
-            };
-            a.model.score(&u, scores);
-            als_explainer = folded.map(|(_, ex)| ex);
+            let (u, _) = als_factors(false);
+            SECOND.with_borrow_mut(|als| {
+                als.clear();
+                als.resize(scores.len(), 0.0);
+                a.model.score(&u, als);
+                models.ease.as_ref().expect("resolved").score(known, scores);
+                crate::blend::blend(scores, als, placement.blend_weight);
+            });
+            // Standardized scores are centred on the catalog's mean: the pool below keeps
+            // the items scored above it.
+        }
+        _ => {
+            let (u, ex) = als_factors(true);
+            models
+                .als
+                .as_ref()
+                .expect("resolved")
+                .model
+                .score(&u, scores);
+            als_explainer = ex;
         }
     }
     let excluded = |i: usize| {
@@ -209,7 +239,8 @@ fn personalized(
         .iter()
         .map(|&(i, s)| {
             let mut contrib = match model {
-                ModelChoice::Ease => models
+                // A blend is explained by its EASE part (history items' weights).
+                ModelChoice::Ease | ModelChoice::Blend => models
                     .ease
                     .as_ref()
                     .expect("resolved")

@@ -16,6 +16,7 @@
 
 pub mod als;
 pub mod artifact;
+pub mod blend;
 pub mod catalog;
 pub mod decide;
 pub mod ease;

@@ -174,9 +174,11 @@ impl ModelSet {
             ModelChoice::Ease => self.ease.is_some(),
             ModelChoice::Als => self.als.is_some(),
             ModelChoice::Knn => self.knn.is_some(),
+            ModelChoice::Blend => self.ease.is_some() && self.als.is_some(),
             _ => true,
         };
         match choice {
+            ModelChoice::Blend if !have(ModelChoice::Blend) => self.resolve(ModelChoice::Auto),
             ModelChoice::Auto => [ModelChoice::Ease, ModelChoice::Als, ModelChoice::Knn]
                 .into_iter()
                 .find(|&c| have(c))
@@ -202,5 +204,48 @@ impl ModelSet {
             m.push(("knn".into(), k.memory_bytes()));
         }
         m
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::Catalog;
+
+    fn set(ease: bool, als: bool) -> ModelSet {
+        let x = Csr::from_interactions(2, 2, &[], 0, 0, 10.0);
+        ModelSet {
+            seq: 1,
+            trained_at: 0,
+            catalog: Catalog::default(),
+            popularity: Popularity::from_scores(vec![1.0, 2.0]),
+            ease: ease.then(|| Ease::train(&x, 1.0).unwrap()),
+            als: als.then(|| AlsState {
+                model: Als::train(&x, &AlsParams::default()),
+                persons: vec![7, 8],
+                counts: vec![0, 0],
+            }),
+            knn: None,
+        }
+    }
+
+    #[test]
+    fn a_blend_needs_both_models_else_resolves_as_auto() {
+        assert_eq!(
+            set(true, true).resolve(ModelChoice::Blend),
+            ModelChoice::Blend
+        );
+        assert_eq!(
+            set(false, true).resolve(ModelChoice::Blend),
+            ModelChoice::Als
+        );
+        assert_eq!(
+            set(true, false).resolve(ModelChoice::Blend),
+            ModelChoice::Ease
+        );
+        assert_eq!(
+            set(false, false).resolve(ModelChoice::Blend),
+            ModelChoice::Popularity
+        );
     }
 }

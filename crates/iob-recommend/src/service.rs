@@ -97,6 +97,7 @@ pub fn placements(config: &Config) -> BTreeMap<String, Placement> {
                 n: p.n.max(1),
                 max_n: p.max_n.max(p.n.max(1)),
                 rules: Rules::from(&p),
+                blend_weight: config.recommend.blend_weight,
             };
             (name, placement)
         })

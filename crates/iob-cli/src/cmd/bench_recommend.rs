@@ -209,6 +209,7 @@ fn placement(n: usize, model: iob_engine::ModelChoice) -> Placement {
         model,
         n,
         max_n: 100,
+        blend_weight: 0.5,
         rules: Rules {
             exclude_purchased: true,
             exclude_seen: true,

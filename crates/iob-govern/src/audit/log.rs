@@ -1,10 +1,11 @@
 //! The audit log's writer: opens (or starts) the chain under `DIR/audit/`, checks its tail
 //! against `HEAD` on open, and appends one record per audited read.
 //!
-//! Appends are group-committed, as the event store's are: a read queues its record and takes
-//! the writer lock; whoever holds it appends every queued record, `fdatasync`s once, points
-//! `HEAD` at the last one (one in-place `fdatasync`), and hands each waiter its sequence
-//! number. Concurrent reads share two flushes instead of paying three each.
+//! Appends are group-committed, as the event store's are: a read queues its record; if no
+//! commit is running it becomes the leader, takes every queued record, appends them,
+//! `fdatasync`s once, points `HEAD` at the last one (one in-place `fdatasync`), hands each
+//! waiter its sequence number and wakes them all; records queued meanwhile form the next
+//! group. Concurrent reads share two flushes instead of paying three each.
 //!
 //! Must never acknowledge a record before both the record and `HEAD` are durable, never
 //! extend a chain whose tail does not verify, and never record a raw identifier (subjects are
@@ -62,6 +63,23 @@ struct State {
     commits: u64,
 }
 
+/// The leader's turn: ending it (also by unwinding) lets the next leader commit and wakes
+/// the waiters, so a failed commit never leaves them waiting.
+struct Leading<'a>(&'a AuditLog);
+
+impl Drop for Leading<'_> {
+    fn drop(&mut self) {
+        self.0.lock_queue().committing = false;
+        self.0.committed.notify_all();
+    }
+}
+
+#[derive(Default)]
+struct Queue {
+    records: Vec<Queued>,
+    committing: bool,
+}
+
 /// A record waiting for the next group commit, and where its outcome goes.
 struct Queued {
     record: AuditRecord,
@@ -74,9 +92,12 @@ pub struct AuditLog {
     dir: PathBuf,
     key: AuditKey,
     options: AuditOptions,
-    /// Records queued for the next group commit (never held while writing).
-    queue: Mutex<Vec<Queued>>,
-    /// The writer: whoever holds it commits the queue.
+    /// Records queued for the next group commit, and whether a commit is running (never
+    /// held while writing).
+    queue: Mutex<Queue>,
+    /// Signalled after each group commit: waiters look at their outcome.
+    committed: std::sync::Condvar,
+    /// The writer's state (held by the leader while it commits).
     state: Mutex<State>,
     notes: Vec<String>,
 }
@@ -294,7 +315,8 @@ impl AuditLog {
                 broken: None,
                 commits: 0,
             }),
-            queue: Mutex::new(Vec::new()),
+            queue: Mutex::new(Queue::default()),
+            committed: std::sync::Condvar::new(),
             notes,
         })
     }
@@ -343,34 +365,47 @@ impl AuditLog {
             hash: String::new(),
         };
         let outcome = Arc::new(OnceLock::new());
-        self.lock_queue().push(Queued {
+        let mut queue = self.lock_queue();
+        queue.records.push(Queued {
             record,
             outcome: outcome.clone(),
         });
-        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        if outcome.get().is_none() {
-            // Not committed by the writer before us: commit everything queued, ours included.
-            let group = std::mem::take(&mut *self.lock_queue());
-            self.commit(&mut st, group);
+        loop {
+            if let Some(done) = outcome.get() {
+                return match done {
+                    Ok(seq) => Ok(Some(*seq)),
+                    Err(e) => Err(copy_error(e)),
+                };
+            }
+            if queue.committing {
+                queue = self
+                    .committed
+                    .wait(queue)
+                    .unwrap_or_else(|p| p.into_inner());
+                continue;
+            }
+            // Lead: commit everything queued (ours included) without holding the queue.
+            queue.committing = true;
+            let group = std::mem::take(&mut queue.records);
+            drop(queue);
+            let lead = Leading(self);
+            {
+                let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+                self.commit(&mut st, group);
+            }
+            drop(lead);
+            queue = self.lock_queue();
         }
-        drop(st);
-        match outcome
-            .get()
-            .expect("committed by this call or an earlier writer")
-        {
-            Ok(seq) => Ok(Some(*seq)),
-            Err(e) => Err(copy_error(e)),
-        }
+    }
+
+    fn lock_queue(&self) -> std::sync::MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Group commits made since open: with [`AuditLog::head`]'s count, how well concurrent
     /// reads shared their flushes.
     pub fn commits(&self) -> u64 {
         self.state.lock().unwrap_or_else(|p| p.into_inner()).commits
-    }
-
-    fn lock_queue(&self) -> std::sync::MutexGuard<'_, Vec<Queued>> {
-        self.queue.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Appends `group` with one `fdatasync`, then points `HEAD` at its last record, and sets

@@ -65,6 +65,15 @@ fn six() -> tempfile::TempDir {
     d
 }
 
+/// Up to `limit` records, newest first, unfiltered.
+fn newest_first(dir: &Path, limit: usize) -> Vec<AuditRecord> {
+    let f = ListFilter {
+        limit,
+        ..Default::default()
+    };
+    list(dir, &f).unwrap()
+}
+
 fn problem(dir: &Path) -> Finding {
     let r = verify(dir).unwrap();
     let p = r.problem.clone();
@@ -340,14 +349,7 @@ fn the_key_is_private_and_required() {
 #[test]
 fn list_filters_newest_first() {
     let d = six();
-    let all = list(
-        d.path(),
-        &ListFilter {
-            limit: 100,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let all = newest_first(d.path(), 100);
     assert_eq!(
         all.iter().map(|r| r.seq).collect::<Vec<_>>(),
         [5, 4, 3, 2, 1, 0]
@@ -506,14 +508,7 @@ fn concurrent_records_are_committed_in_groups_each_caller_getting_its_own_seq() 
     assert!(r.ok() && r.notes.is_empty(), "{r:?}");
     assert_eq!(r.records, 240);
     // Each caller's sequence number is the record of its own read.
-    let all = list(
-        d.path(),
-        &ListFilter {
-            limit: 1000,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let all = newest_first(d.path(), 1000);
     for (seq, i) in got {
         let rec = all.iter().find(|r| r.seq == seq).unwrap();
         assert_eq!(rec.subject.as_deref(), Some(subject(i).to_hex().as_str()));

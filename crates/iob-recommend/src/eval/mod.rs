@@ -142,10 +142,23 @@ fn tune<P: std::fmt::Debug>(
     x: &Csr,
     opts: &EvalOptions,
     progress: &mut dyn FnMut(&str),
-    mut run: impl FnMut(&P) -> Option<(f64, Box<Scorer>)>,
+    run: impl FnMut(&P) -> Option<(f64, Box<Scorer>)>,
 ) -> Option<AlgoResult> {
-    let mut best: Option<AlgoResult> = None;
-    for p in &grid {
+    tune_with(name, grid, s, x, opts, progress, run).map(|(r, _)| r)
+}
+
+/// [`tune`], also giving the chosen configuration.
+fn tune_with<P: std::fmt::Debug>(
+    name: &str,
+    grid: Vec<P>,
+    s: &Split,
+    x: &Csr,
+    opts: &EvalOptions,
+    progress: &mut dyn FnMut(&str),
+    mut run: impl FnMut(&P) -> Option<(f64, Box<Scorer>)>,
+) -> Option<(AlgoResult, P)> {
+    let mut best: Option<(AlgoResult, usize)> = None;
+    for (at, p) in grid.iter().enumerate() {
         let Some((secs, scorer)) = run(p) else {
             continue;
         };
@@ -154,18 +167,20 @@ fn tune<P: std::fmt::Debug>(
             "{name} {p:?}: valid NDCG@{} {:.4} ({secs:.2} s)",
             opts.k, valid.ndcg
         ));
-        if best.as_ref().is_none_or(|b| valid.ndcg > b.valid.ndcg) {
+        if best.as_ref().is_none_or(|b| valid.ndcg > b.0.valid.ndcg) {
             let test = evaluate(s, x, opts, true, scorer.as_ref());
-            best = Some(AlgoResult {
+            let r = AlgoResult {
                 algorithm: name.into(),
                 params: format!("{p:?}"),
                 valid,
                 test,
                 train_secs: secs,
-            });
+            };
+            best = Some((r, at));
         }
     }
-    best
+    let (r, at) = best?;
+    Some((r, grid.into_iter().nth(at).expect("in the grid")))
 }
 
 /// Runs popularity, EASE, ALS and item-kNN on `s`.
@@ -205,7 +220,7 @@ pub fn run_all(s: &Split, opts: &EvalOptions, progress: &mut dyn FnMut(&str)) ->
     } else {
         vec![50.0, 100.0, 200.0, 300.0, 500.0, 800.0, 1200.0]
     };
-    out.extend(tune("ease", lambdas, s, &x, opts, progress, |&l| {
+    let ease = tune_with("ease", lambdas, s, &x, opts, progress, |&l| {
         let mut m = None;
         let secs = timed(&mut || m = Ease::train(&x, l).ok());
         let m = m?;
@@ -213,7 +228,9 @@ pub fn run_all(s: &Split, opts: &EvalOptions, progress: &mut dyn FnMut(&str)) ->
             secs,
             Box::new(move |_, h: &[(u32, f32)], o: &mut [f32]| m.score(h, o)),
         ))
-    }));
+    });
+    let best_lambda = ease.as_ref().map(|e| e.1);
+    out.extend(ease.map(|e| e.0));
     // ALS.
     let mut grid = Vec::new();
     let (fs, regs, alphas): (&[usize], &[f32], &[f32]) = if opts.quick {
@@ -236,7 +253,7 @@ pub fn run_all(s: &Split, opts: &EvalOptions, progress: &mut dyn FnMut(&str)) ->
             }
         }
     }
-    out.extend(tune("als", grid, s, &x, opts, progress, |p| {
+    let als = tune_with("als", grid, s, &x, opts, progress, |p| {
         let mut m = None;
         let secs = timed(&mut || m = Some(Als::train(&x, p)));
         let m = m?;
@@ -248,7 +265,46 @@ pub fn run_all(s: &Split, opts: &EvalOptions, progress: &mut dyn FnMut(&str)) ->
                 }
             }),
         ))
-    }));
+    });
+    let best_als = als.as_ref().map(|a| a.1);
+    out.extend(als.map(|a| a.0));
+    // EASE and ALS blended (the chosen configuration of each; the weight chosen likewise).
+    if let (Some(lambda), Some(p)) = (best_lambda, best_als)
+        && let Ok(ease) = Ease::train(&x, lambda)
+    {
+        let t = Instant::now();
+        let als = std::sync::Arc::new(Als::train(&x, &p));
+        let ease = std::sync::Arc::new(ease);
+        let secs = t.elapsed().as_secs_f64();
+        let weights = if opts.quick {
+            vec![1.0]
+        } else {
+            vec![0.25, 0.5, 1.0, 2.0]
+        };
+        out.extend(tune(
+            "ease+als",
+            weights,
+            s,
+            &x,
+            opts,
+            progress,
+            |&w: &f32| {
+                let (ease, als) = (ease.clone(), als.clone());
+                Some((
+                    secs,
+                    Box::new(move |u, h: &[(u32, f32)], o: &mut [f32]| {
+                        let Some(f) = als.user_factors(u) else {
+                            return ease.score(h, o);
+                        };
+                        let mut a = vec![0f32; o.len()];
+                        als.score(f, &mut a);
+                        ease.score(h, o);
+                        crate::blend::blend(o, &a, w);
+                    }),
+                ))
+            },
+        ));
+    }
     // Item-kNN.
     let mut grid = Vec::new();
     let (ks, shrinks): (&[usize], &[f32]) = if opts.quick {

@@ -58,7 +58,7 @@ fn items(d: &iob_recommend::Decision) -> Vec<&str> {
     d.items.iter().map(|r| r.item.as_str()).collect()
 }
 
-const CFG: &str = "[recommend.ease]\nlambda = 1.0\n[recommend.als]\nfactors = 2\n[placements.home]\nn = 3\n[placements.similar]\nmodel = \"knn\"\nn = 2\n[placements.stock]\nmodel = \"knn\"\nn = 2\n[placements.stock.include]\nin_stock = [\"true\"]\n[placements.again]\nexclude_seen = false\n[placements.als]\nmodel = \"als\"\nn = 1\n[placements.top]\nmodel = \"popularity\"\nn = 2";
+const CFG: &str = "[recommend.ease]\nlambda = 1.0\n[recommend.als]\nfactors = 2\n[placements.home]\nn = 3\n[placements.similar]\nmodel = \"knn\"\nn = 2\n[placements.stock]\nmodel = \"knn\"\nn = 2\n[placements.stock.include]\nin_stock = [\"true\"]\n[placements.again]\nexclude_seen = false\n[placements.als]\nmodel = \"als\"\nn = 1\n[placements.top]\nmodel = \"popularity\"\nn = 2\n[placements.blend]\nmodel = \"blend\"\nn = 1";
 
 #[test]
 fn personalized_answers_with_explanations_change_at_once_and_respect_rules() {
@@ -109,6 +109,13 @@ fn personalized_answers_with_explanations_change_at_once_and_respect_rules() {
     let d = rec.decide(&p, "alice", Some("als"), None).unwrap();
     assert_eq!((d.model, items(&d)[0]), ("als", "a3"), "{d:?}");
     assert!(!d.items[0].because.is_empty(), "{d:?}");
+
+    // The blend of EASE and ALS agrees on a3 and is explained by its EASE part.
+    let d = rec.decide(&p, "alice", Some("blend"), None).unwrap();
+    assert_eq!((d.model, items(&d)[0]), ("ease+als", "a3"), "{d:?}");
+    assert!(d.personalized, "{d:?}");
+    let because: Vec<&str> = d.items[0].because.iter().map(|b| b.item.as_str()).collect();
+    assert!(because.contains(&"a1") && because.contains(&"a2"), "{d:?}");
 
     // Include rule: a3 is out of stock, so the stock placement never shows it.
     let d = rec.decide(&p, "alice", Some("stock"), None).unwrap();
