@@ -291,9 +291,7 @@ fn a_crash_mid_append_is_a_note_and_is_cut_on_reopen() {
 #[test]
 fn a_crash_before_the_head_update_is_repaired() {
     let d = six();
-    let key = AuditKey::load(&super::log::key_path(d.path()), false).unwrap();
-    let rec4: AuditRecord = serde_json::from_str(&lines(d.path())[4]).unwrap();
-    files::write_head(&d.path().join("audit"), &key, 4, &rec4.hash).unwrap();
+    head_at(d.path(), 4);
     let r = verify(d.path()).unwrap();
     assert!(r.ok(), "{r:?}");
     assert!(r.notes[0].contains("after HEAD"), "{:?}", r.notes);
@@ -386,9 +384,7 @@ fn list_filters_newest_first() {
 fn a_head_several_records_behind_is_repaired_when_the_records_link() {
     // A crash after a group of three records was appended, before HEAD named its last.
     let d = six();
-    let key = AuditKey::load(&super::log::key_path(d.path()), false).unwrap();
-    let rec2: AuditRecord = serde_json::from_str(&lines(d.path())[2]).unwrap();
-    files::write_head(&d.path().join("audit"), &key, 2, &rec2.hash).unwrap();
+    head_at(d.path(), 2);
     let log = open(d.path());
     assert!(
         log.notes()[0].contains("3 record(s) behind") && log.notes()[0].contains("record 5"),
@@ -405,13 +401,7 @@ fn a_head_several_records_behind_is_repaired_when_the_records_link() {
     let mut l = lines(d.path());
     l.remove(4);
     put_lines(d.path(), &l);
-    files::write_head(
-        &d.path().join("audit"),
-        &key_of(d.path()),
-        2,
-        &rec_hash(d.path(), 2),
-    )
-    .unwrap();
+    head_at(d.path(), 2);
     let err = AuditLog::open(d.path(), AuditOptions::default()).unwrap_err();
     assert!(err.to_string().contains("does not match"), "{err}");
     // And a HEAD naming a record of another chain.
@@ -419,6 +409,13 @@ fn a_head_several_records_behind_is_repaired_when_the_records_link() {
     files::write_head(&d.path().join("audit"), &key_of(d.path()), 2, GENESIS).unwrap();
     let err = AuditLog::open(d.path(), AuditOptions::default()).unwrap_err();
     assert!(err.to_string().contains("does not match"), "{err}");
+}
+
+/// Points HEAD at record `seq` of the first segment, as a crash before later HEAD updates
+/// leaves it.
+fn head_at(dir: &Path, seq: usize) {
+    let hash = rec_hash(dir, seq);
+    files::write_head(&dir.join("audit"), &key_of(dir), seq as u64, &hash).unwrap();
 }
 
 fn key_of(dir: &Path) -> AuditKey {
