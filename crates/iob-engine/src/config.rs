@@ -361,6 +361,13 @@ impl Config {
         {
             return Err(bad("mqtt.client_id", "must be 1-64 characters".into()));
         }
+        let w = self.recommend.blend_weight;
+        if !(w.is_finite() && w >= 0.0) {
+            return Err(bad(
+                "recommend.blend_weight",
+                format!("{w} must be a finite number of at least 0 (ALS's weight against EASE's)"),
+            ));
+        }
         Ok(())
     }
 
@@ -519,6 +526,10 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("mqtt.source"), "{e}");
+        let e = Config::load(None, env(&[("IOB_RECOMMEND__BLEND_WEIGHT", "-1")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("recommend.blend_weight"), "{e}");
     }
 
     #[test]
