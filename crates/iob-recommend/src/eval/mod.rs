@@ -134,6 +134,13 @@ pub fn evaluate(s: &Split, x: &Csr, opts: &EvalOptions, test: bool, score: &Scor
     total.mean()
 }
 
+/// A blend's configuration: EASE's λ and ALS's weight.
+#[derive(Debug, Clone, Copy)]
+struct Blend {
+    lambda: f32,
+    weight: f32,
+}
+
 /// Tries each configuration, keeps the one with the best validation NDCG@k.
 fn tune<P: std::fmt::Debug>(
     name: &str,
@@ -268,30 +275,50 @@ pub fn run_all(s: &Split, opts: &EvalOptions, progress: &mut dyn FnMut(&str)) ->
     });
     let best_als = als.as_ref().map(|a| a.1);
     out.extend(als.map(|a| a.0));
-    // EASE and ALS blended (the chosen configuration of each; the weight chosen likewise).
-    if let (Some(lambda), Some(p)) = (best_lambda, best_als)
-        && let Ok(ease) = Ease::train(&x, lambda)
-    {
+    // EASE and ALS blended: ALS as chosen above; EASE's λ and the blend weight chosen jointly on
+    // validation (EASE's best λ alone need not be the best partner).
+    if let (Some(lambda), Some(p)) = (best_lambda, best_als) {
         let t = Instant::now();
         let als = std::sync::Arc::new(Als::train(&x, &p));
-        let ease = std::sync::Arc::new(ease);
-        let secs = t.elapsed().as_secs_f64();
-        let weights = if opts.quick {
-            vec![1.0]
+        let als_secs = t.elapsed().as_secs_f64();
+        let (lambdas, weights): (Vec<f32>, Vec<f32>) = if opts.quick {
+            (vec![lambda], vec![1.0])
+        } else if s.n_items > 5000 {
+            (vec![lambda], vec![0.1, 0.25, 0.5, 1.0, 2.0])
         } else {
-            vec![0.25, 0.5, 1.0, 2.0]
+            (
+                vec![lambda / 2.0, lambda, lambda * 2.0],
+                vec![0.1, 0.25, 0.5, 1.0, 2.0],
+            )
         };
+        let mut eases: Vec<(f32, std::sync::Arc<Ease>, f64)> = Vec::new();
+        for &l in &lambdas {
+            let t = Instant::now();
+            if let Ok(e) = Ease::train(&x, l) {
+                eases.push((l, std::sync::Arc::new(e), t.elapsed().as_secs_f64()));
+            }
+        }
+        let grid: Vec<Blend> = eases
+            .iter()
+            .flat_map(|(l, _, _)| {
+                weights.iter().map(|&w| Blend {
+                    lambda: *l,
+                    weight: w,
+                })
+            })
+            .collect();
         out.extend(tune(
             "ease+als",
-            weights,
+            grid,
             s,
             &x,
             opts,
             progress,
-            |&w: &f32| {
-                let (ease, als) = (ease.clone(), als.clone());
+            |b: &Blend| {
+                let (_, ease, ease_secs) = eases.iter().find(|e| e.0 == b.lambda)?;
+                let (ease, als, w) = (ease.clone(), als.clone(), b.weight);
                 Some((
-                    secs,
+                    ease_secs + als_secs,
                     Box::new(move |u, h: &[(u32, f32)], o: &mut [f32]| {
                         let Some(f) = als.user_factors(u) else {
                             return ease.score(h, o);
