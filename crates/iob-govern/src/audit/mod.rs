@@ -31,6 +31,7 @@
 mod chain;
 mod files;
 mod log;
+mod tail;
 mod verify;
 
 #[cfg(test)]
