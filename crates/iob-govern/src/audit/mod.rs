@@ -35,6 +35,8 @@ mod tail;
 mod verify;
 
 #[cfg(test)]
+mod commit_tests;
+#[cfg(test)]
 mod tests;
 
 use iob_types::PersonKey;

@@ -1,4 +1,5 @@
-//! The chain and its verification, tampered with in every way the threat model names.
+//! The chain and its verification, tampered with in every way the threat model names; the
+//! helpers the appender's tests (`commit_tests.rs`) share.
 
 use std::path::{Path, PathBuf};
 
@@ -7,18 +8,18 @@ use sha2::{Digest, Sha256};
 
 use super::files;
 use super::*;
-use crate::{Actor, GovernError, Governor};
+use crate::{Actor, Governor};
 
-fn subject(i: u8) -> PersonKey {
+pub(super) fn subject(i: u8) -> PersonKey {
     PersonKey([i; 16])
 }
 
-fn open(dir: &Path) -> AuditLog {
+pub(super) fn open(dir: &Path) -> AuditLog {
     AuditLog::open(dir, AuditOptions::default()).unwrap()
 }
 
 /// Writes `n` records alternating an API key and the operator.
-fn write(log: &AuditLog, n: u64) {
+pub(super) fn write(log: &AuditLog, n: u64) {
     let g = Governor::default();
     for i in 0..n {
         let actor = if i % 2 == 0 {
@@ -33,12 +34,12 @@ fn write(log: &AuditLog, n: u64) {
     }
 }
 
-fn segment(dir: &Path) -> PathBuf {
+pub(super) fn segment(dir: &Path) -> PathBuf {
     files::segment_path(&dir.join("audit"), 0)
 }
 
 /// The segment's bytes without the zeros written ahead of the records.
-fn content(dir: &Path) -> Vec<u8> {
+pub(super) fn content(dir: &Path) -> Vec<u8> {
     let mut b = std::fs::read(segment(dir)).unwrap();
     while b.last() == Some(&0) {
         b.pop();
@@ -46,7 +47,7 @@ fn content(dir: &Path) -> Vec<u8> {
     b
 }
 
-fn lines(dir: &Path) -> Vec<String> {
+pub(super) fn lines(dir: &Path) -> Vec<String> {
     String::from_utf8(content(dir))
         .unwrap()
         .lines()
@@ -54,19 +55,19 @@ fn lines(dir: &Path) -> Vec<String> {
         .collect()
 }
 
-fn put_lines(dir: &Path, l: &[String]) {
+pub(super) fn put_lines(dir: &Path, l: &[String]) {
     std::fs::write(segment(dir), l.join("\n") + "\n").unwrap();
 }
 
 /// A log of 6 records, closed.
-fn six() -> tempfile::TempDir {
+pub(super) fn six() -> tempfile::TempDir {
     let d = tempfile::tempdir().unwrap();
     write(&open(d.path()), 6);
     d
 }
 
 /// Up to `limit` records, newest first, unfiltered.
-fn newest_first(dir: &Path, limit: usize) -> Vec<AuditRecord> {
+pub(super) fn newest_first(dir: &Path, limit: usize) -> Vec<AuditRecord> {
     let f = ListFilter {
         limit,
         ..Default::default()
@@ -74,7 +75,7 @@ fn newest_first(dir: &Path, limit: usize) -> Vec<AuditRecord> {
     list(dir, &f).unwrap()
 }
 
-fn problem(dir: &Path) -> Finding {
+pub(super) fn problem(dir: &Path) -> Finding {
     let r = verify(dir).unwrap();
     let p = r.problem.clone();
     p.unwrap_or_else(|| panic!("tampering not detected: {r:?}"))
@@ -413,169 +414,17 @@ fn a_head_several_records_behind_is_repaired_when_the_records_link() {
 
 /// Points HEAD at record `seq` of the first segment, as a crash before later HEAD updates
 /// leaves it.
-fn head_at(dir: &Path, seq: usize) {
+pub(super) fn head_at(dir: &Path, seq: usize) {
     let hash = rec_hash(dir, seq);
     files::write_head(&dir.join("audit"), &key_of(dir), seq as u64, &hash).unwrap();
 }
 
-fn key_of(dir: &Path) -> AuditKey {
+pub(super) fn key_of(dir: &Path) -> AuditKey {
     AuditKey::load(&super::log::key_path(dir), false).unwrap()
 }
 
-fn rec_hash(dir: &Path, seq: usize) -> String {
+pub(super) fn rec_hash(dir: &Path, seq: usize) -> String {
     serde_json::from_str::<AuditRecord>(&lines(dir)[seq])
         .unwrap()
         .hash
-}
-
-#[test]
-fn head_is_overwritten_in_place_at_a_fixed_size() {
-    let d = six();
-    let head = d.path().join("audit/HEAD");
-    assert_eq!(
-        std::fs::metadata(&head).unwrap().len(),
-        files::HEAD_BYTES as u64
-    );
-    #[cfg(unix)]
-    let inode = {
-        use std::os::unix::fs::MetadataExt;
-        std::fs::metadata(&head).unwrap().ino()
-    };
-    let log = open(d.path());
-    write(&log, 3);
-    assert_eq!(
-        std::fs::metadata(&head).unwrap().len(),
-        files::HEAD_BYTES as u64
-    );
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt;
-        assert_eq!(
-            std::fs::metadata(&head).unwrap().ino(),
-            inode,
-            "HEAD was replaced"
-        );
-    }
-    // An unpadded HEAD (written before padding) still reads, and is padded by the next update.
-    drop(log);
-    let text = std::fs::read_to_string(&head).unwrap();
-    std::fs::write(&head, text.trim_end().to_string() + "\n").unwrap();
-    let log = open(d.path());
-    write(&log, 1);
-    assert_eq!(
-        std::fs::metadata(&head).unwrap().len(),
-        files::HEAD_BYTES as u64
-    );
-    assert!(verify(d.path()).unwrap().ok());
-}
-
-#[test]
-fn concurrent_records_are_committed_in_groups_each_caller_getting_its_own_seq() {
-    let d = tempfile::tempdir().unwrap();
-    let log = std::sync::Arc::new(open(d.path()));
-    let g = Governor::default();
-    let threads: Vec<_> = (0..6u8)
-        .map(|t| {
-            let log = log.clone();
-            let p = g
-                .permit(Actor::ApiKey(format!("reader-{t}")), &Purpose::analytics())
-                .unwrap();
-            std::thread::spawn(move || {
-                (0..40u8)
-                    .map(|i| {
-                        let e = AuditEntry::person(Access::Decide, subject(t * 40 + i), 1);
-                        let seq = log.record(&p, Timestamp(1_700_000_000_000), e).unwrap();
-                        (seq.unwrap(), t * 40 + i)
-                    })
-                    .collect::<Vec<_>>()
-            })
-        })
-        .collect();
-    let mut got: Vec<(u64, u8)> = threads
-        .into_iter()
-        .flat_map(|h| h.join().unwrap())
-        .collect();
-    got.sort();
-    assert_eq!(
-        got.iter().map(|g| g.0).collect::<Vec<_>>(),
-        (0..240).collect::<Vec<u64>>(),
-        "every caller got a distinct sequence number"
-    );
-    let r = verify(d.path()).unwrap();
-    assert!(r.ok() && r.notes.is_empty(), "{r:?}");
-    assert_eq!(r.records, 240);
-    // Each caller's sequence number is the record of its own read.
-    let all = newest_first(d.path(), 1000);
-    for (seq, i) in got {
-        let rec = all.iter().find(|r| r.seq == seq).unwrap();
-        assert_eq!(rec.subject.as_deref(), Some(subject(i).to_hex().as_str()));
-        assert_eq!(
-            rec.key.as_deref(),
-            Some(format!("reader-{}", i / 40).as_str())
-        );
-    }
-    assert_eq!(log.head().0, 240);
-}
-
-#[test]
-fn a_failed_head_update_fails_the_whole_group_and_later_records_until_reopened() {
-    let d = six();
-    let head = d.path().join("audit/HEAD");
-    let saved = std::fs::read(&head).unwrap();
-    let log = open(d.path());
-    std::fs::remove_file(&head).unwrap();
-    std::fs::create_dir(&head).unwrap();
-    let g = Governor::default();
-    let p = g.permit(Actor::Operator, &Purpose::analytics()).unwrap();
-    let e = || AuditEntry::person(Access::ProfileRead, subject(1), 1);
-    let err = log.record(&p, Timestamp(1), e()).unwrap_err();
-    assert!(err.to_string().contains("HEAD"), "{err}");
-    std::fs::remove_dir(&head).unwrap();
-    std::fs::write(&head, &saved).unwrap();
-    // This process no longer vouches for the tail.
-    assert!(matches!(
-        log.record(&p, Timestamp(2), e()),
-        Err(GovernError::AuditBroken(_))
-    ));
-    drop(log);
-    let log = open(d.path());
-    assert!(
-        log.notes()[0].contains("1 record(s) behind"),
-        "{:?}",
-        log.notes()
-    );
-    write(&log, 1);
-    assert_eq!(verify(d.path()).unwrap().records, 8);
-}
-
-#[test]
-fn segments_grow_by_zeros_written_ahead_and_records_overwrite_them() {
-    let d = six();
-    let path = segment(d.path());
-    let size = std::fs::metadata(&path).unwrap().len();
-    assert_eq!(size, files::PREALLOCATE);
-    let used = content(d.path()).len();
-    assert!(used > 0 && (used as u64) < size);
-    // Reopening writes after the records, not after the zeros.
-    let log = open(d.path());
-    write(&log, 2);
-    assert_eq!(lines(d.path()).len(), 8);
-    assert_eq!(std::fs::metadata(&path).unwrap().len(), files::PREALLOCATE);
-    // A segment written before preallocation (no zeros) is continued the same way.
-    drop(log);
-    let l = lines(d.path());
-    put_lines(d.path(), &l);
-    let log = open(d.path());
-    write(&log, 1);
-    let r = verify(d.path()).unwrap();
-    assert!(r.ok() && r.notes.is_empty(), "{r:?}");
-    assert_eq!(r.records, 9);
-    // Growing past the space written ahead.
-    write(&log, (files::PREALLOCATE / 200) + 10);
-    assert_eq!(
-        std::fs::metadata(&path).unwrap().len(),
-        2 * files::PREALLOCATE
-    );
-    let r = verify(d.path()).unwrap();
-    assert!(r.ok() && r.notes.is_empty(), "{r:?}");
 }
