@@ -114,14 +114,8 @@ impl EventSource for ParquetSource {
         f: &mut dyn FnMut(DayChunk) -> Result<(), AnalysisError>,
     ) -> Result<(), AnalysisError> {
         assert!(range.is_none(), "the example source reads whole days");
-        // `type` is promised by the contract but decoded only when asked (the kernels that need
-        // it ask); `seq` only to merge a day of several files.
-        let mut cols: Vec<&str> = vec!["person", "ts", "event"];
-        for c in columns {
-            if !cols.contains(c) {
-                cols.push(c);
-            }
-        }
+        // `seq` only to merge a day of several files.
+        let cols = iob_analyses::scan_columns(columns);
         let mut with_seq = cols.clone();
         with_seq.push("seq");
         iob_analyses::ordered_parallel(

@@ -41,5 +41,6 @@ pub use period::Period;
 pub use retention::{RetentionMode, RetentionRequest, RetentionResult, retention};
 pub use source::{
     ALL_COLUMNS, ALWAYS, DAY_MS, DayChunk, EventSource, STRING_COLUMNS, day_of, ordered_parallel,
+    scan_columns,
 };
 pub use trends::{TrendsRequest, TrendsResult, trends};

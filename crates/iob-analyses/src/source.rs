@@ -38,6 +38,19 @@ pub const DAY_MS: i64 = 86_400_000;
 /// Columns every scan provides.
 pub const ALWAYS: [&str; 3] = ["person", "ts", "event"];
 
+/// The columns a source decodes for a kernel that asked for `columns`: [`ALWAYS`], then each
+/// asked column not among them, once. `type` (promised by the contract) is decoded only when
+/// asked: the kernels that need it ask.
+pub fn scan_columns<'a>(columns: &[&'a str]) -> Vec<&'a str> {
+    let mut out: Vec<&'a str> = ALWAYS.to_vec();
+    for &c in columns {
+        if !out.contains(&c) {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// The nullable string columns of the compacted schema (besides `type` and `event`).
 pub const STRING_COLUMNS: [&str; 15] = [
     "source",

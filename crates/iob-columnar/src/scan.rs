@@ -64,21 +64,11 @@ impl Columnar {
         columns: &[String],
         dictionary_text: bool,
     ) -> Result<Arc<Schema>, ColumnarError> {
-        let all = if dictionary_text {
-            &schema::EVENTS_DICTIONARY
-        } else {
-            &schema::EVENTS
-        };
         let fields: Vec<Field> = columns
             .iter()
             .map(|c| {
                 let i = schema::column(c).ok_or_else(|| ColumnarError::UnknownColumn(c.clone()))?;
-                let f = all.field(i).clone();
-                Ok(if i == schema::PERSON {
-                    f.with_nullable(true)
-                } else {
-                    f
-                })
+                Ok(scan_field(i, dictionary_text))
             })
             .collect::<Result<_, ColumnarError>>()?;
         Ok(Arc::new(Schema::new(fields)))
@@ -105,10 +95,7 @@ impl Columnar {
         read.sort_unstable();
         read.dedup();
         let manifest = self.manifest();
-        let mut tail = self.tail.lock().batches();
-        if req.dictionary_text {
-            tail = tail.iter().map(as_dictionary_text).collect();
-        }
+        let tail = self.tail.lock().batches();
         let mut days = manifest.days();
         for b in &tail {
             let ts = b
@@ -159,14 +146,19 @@ impl Columnar {
                     .iter()
                     .map(|&t| Some(t >= lo && t < hi))
                     .collect();
-                Some(arrow_select::filter::filter_record_batch(b, &mask).expect("mask fits"))
+                let rows = arrow_select::filter::filter_record_batch(b, &mask).expect("mask fits");
+                // Dictionaries for the day's rows only, on the decoding thread.
+                Some(match req.dictionary_text {
+                    true => as_dictionary_text(&rows),
+                    false => rows,
+                })
             })
             .collect();
         let files: Vec<_> = ctx.manifest.files_of(day).collect();
         let from_tail = !tail_rows.is_empty();
         // Each file is sorted; tail rows are in arrival order. A day of one file needs no
         // sort, so no `seq` either (an incompressible column: an eighth of the bytes read).
-        let sort = files.len() + usize::from(from_tail) > 1 || from_tail;
+        let sort = files.len() > 1 || from_tail;
         let read: Vec<usize> = if sort || ctx.wanted.contains(&schema::SEQ) {
             ctx.read.to_vec()
         } else {
@@ -190,21 +182,9 @@ impl Columnar {
         let pos = |col: usize| read.iter().position(|&i| i == col);
         let must = |col: usize| pos(col).expect("always read");
         let (p_ts, p_person) = (must(schema::TS), must(schema::PERSON));
-        let all = if req.dictionary_text {
-            &schema::EVENTS_DICTIONARY
-        } else {
-            &schema::EVENTS
-        };
         let fields: Vec<Field> = read
             .iter()
-            .map(|&i| {
-                let f = all.field(i).clone();
-                if i == schema::PERSON {
-                    f.with_nullable(true)
-                } else {
-                    f
-                }
-            })
+            .map(|&i| scan_field(i, req.dictionary_text))
             .collect();
         let read_schema = Arc::new(Schema::new(fields));
         // Only rows of the day inside the range need a time test.
@@ -273,6 +253,22 @@ impl Columnar {
             .collect();
         let batch = RecordBatch::try_new(ctx.out_schema.clone(), cols).expect("projected schema");
         Ok(Some(DayRows { day, batch }))
+    }
+}
+
+/// Column `i` of the events schema as a scan returns it: text as dictionaries when asked, and
+/// `person` nullable (unresolved rows, when kept, have none).
+fn scan_field(i: usize, dictionary_text: bool) -> Field {
+    let all = if dictionary_text {
+        &schema::EVENTS_DICTIONARY
+    } else {
+        &schema::EVENTS
+    };
+    let f = all.field(i).clone();
+    if i == schema::PERSON {
+        f.with_nullable(true)
+    } else {
+        f
     }
 }
 

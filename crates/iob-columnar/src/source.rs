@@ -32,15 +32,11 @@ impl EventSource for ColumnarSource<'_> {
         range: Option<(i64, i64)>,
         f: &mut dyn FnMut(DayChunk) -> Result<(), AnalysisError>,
     ) -> Result<(), AnalysisError> {
-        // `type` only when the kernel asks for it (paths do): one column less to decode.
-        let mut wanted: Vec<String> = iob_analyses::ALWAYS.iter().map(|c| c.to_string()).collect();
-        for c in columns {
-            if !wanted.iter().any(|w| w == c) {
-                wanted.push(c.to_string());
-            }
-        }
         let req = ScanRequest {
-            columns: wanted,
+            columns: iob_analyses::scan_columns(columns)
+                .into_iter()
+                .map(str::to_string)
+                .collect(),
             range,
             directory: self.directory,
             keep_unresolved: false,
