@@ -75,6 +75,14 @@ pub(super) fn newest_first(dir: &Path, limit: usize) -> Vec<AuditRecord> {
     list(dir, &f).unwrap()
 }
 
+/// One more record on `log`, then the chain verifies without notes and holds `records`.
+pub(super) fn appends_cleanly(log: &AuditLog, dir: &Path, records: u64) {
+    write(log, 1);
+    let r = verify(dir).unwrap();
+    assert!(r.ok() && r.notes.is_empty(), "{r:?}");
+    assert_eq!(r.records, records);
+}
+
 pub(super) fn problem(dir: &Path) -> Finding {
     let r = verify(dir).unwrap();
     let p = r.problem.clone();
@@ -283,10 +291,7 @@ fn a_crash_mid_append_is_a_note_and_is_cut_on_reopen() {
         "{:?}",
         log.notes()
     );
-    write(&log, 1);
-    let r = verify(d.path()).unwrap();
-    assert!(r.ok() && r.notes.is_empty(), "{r:?}");
-    assert_eq!(r.records, 7);
+    appends_cleanly(&log, d.path(), 7);
 }
 
 #[test]
@@ -392,10 +397,7 @@ fn a_head_several_records_behind_is_repaired_when_the_records_link() {
         "{:?}",
         log.notes()
     );
-    write(&log, 1);
-    let r = verify(d.path()).unwrap();
-    assert!(r.ok() && r.notes.is_empty(), "{r:?}");
-    assert_eq!(r.records, 7);
+    appends_cleanly(&log, d.path(), 7);
 
     // The same HEAD, with a record between it and the end removed: refused, not repaired.
     let d = six();
