@@ -21,7 +21,8 @@ pub enum ModelChoice {
     Knn,
     /// Recency-weighted popularity only (never personalized).
     Popularity,
-    /// EASE and ALS together: each one's scores standardized per person (over the catalog),
+    /// EASE and ALS together: each one's scores standardized per person (over the items
+    /// outside the person's history),
     /// then summed with ALS weighted by `recommend.blend_weight`. Needs both trained (else as
     /// `auto`).
     Blend,
