@@ -51,6 +51,41 @@ impl DirectAppender {
         })
     }
 
+    /// The already-durable bytes of the last, partial block (rewritten before the next frames).
+    pub fn tail(&self) -> &[u8] {
+        &self.tail
+    }
+
+    /// Writes the frames of `group` at logical position `at` (the current logical end), from
+    /// the group's own memory when [`GroupBuf::reset`] could place this appender's tail on an
+    /// aligned address (the steady state), else through [`DirectAppender::write`]'s copy.
+    /// On `Err`, nothing changed in memory; the caller cuts the file back.
+    pub fn write_group(&mut self, group: &mut GroupBuf, at: u64) -> std::io::Result<()> {
+        let head = self.tail.len();
+        let Some(base) = group.start.checked_sub(head) else {
+            return self.write(group.frames(), at);
+        };
+        let end = group.mem.len();
+        let total = end - base;
+        let padded = total.next_multiple_of(ALIGN as usize);
+        // Room for the padding first: growing after the alignment check could move the memory.
+        group.mem.reserve(padded - total);
+        let aligned = (group.mem.as_ptr() as usize + base).is_multiple_of(ALIGN as usize);
+        if !aligned || group.mem[base..group.start] != self.tail[..] {
+            return self.write(group.frames(), at);
+        }
+        let start = at - at % ALIGN;
+        debug_assert_eq!((at - start) as usize, head);
+        group.mem.resize(base + padded, 0);
+        let r = self.file.write_all_at(&group.mem[base..], start);
+        group.mem.truncate(end);
+        r?;
+        let last_block = base + total - total % ALIGN as usize;
+        self.tail.clear();
+        self.tail.extend_from_slice(&group.mem[last_block..end]);
+        Ok(())
+    }
+
     /// Writes `frames` at logical position `at` (which must be the current logical end).
     /// On `Err`, nothing changed in memory; the caller cuts the file back.
     pub fn write(&mut self, frames: &[u8], at: u64) -> std::io::Result<()> {
@@ -73,6 +108,53 @@ impl DirectAppender {
         self.tail.clear();
         self.tail.extend_from_slice(&window[last_block..total]);
         Ok(())
+    }
+}
+
+/// The committer's buffer of one group's frames, laid out so that a direct write needs no copy:
+/// the appender's tail sits at an aligned address right before the frames, and the padding is
+/// added in place. The memory is kept from group to group, so after the first groups it no
+/// longer moves; when it does move (it grew), the write falls back to a copy, never to a
+/// misaligned direct write.
+#[derive(Debug, Default)]
+pub struct GroupBuf {
+    mem: Vec<u8>,
+    /// Where the frames begin in `mem`.
+    start: usize,
+}
+
+impl GroupBuf {
+    /// Empties the buffer for frames that follow `tail` (the direct appender's partial last
+    /// block; empty for buffered writes).
+    pub fn reset(&mut self, tail: &[u8]) {
+        self.mem.clear();
+        let room = ALIGN as usize + tail.len();
+        if self.mem.capacity() < room {
+            self.mem.reserve(room + (1 << 20));
+        }
+        let off = if tail.is_empty() {
+            0
+        } else {
+            self.mem.as_ptr().align_offset(ALIGN as usize)
+        };
+        self.mem.resize(off, 0);
+        self.mem.extend_from_slice(tail);
+        self.start = self.mem.len();
+    }
+
+    /// The frames written since the last reset.
+    pub fn frames(&self) -> &[u8] {
+        &self.mem[self.start..]
+    }
+
+    /// Length of [`GroupBuf::frames`].
+    pub fn len(&self) -> usize {
+        self.mem.len() - self.start
+    }
+
+    /// Appends frames (only appends: what precedes them is the tail).
+    pub fn append(&mut self) -> &mut Vec<u8> {
+        &mut self.mem
     }
 }
 
@@ -110,6 +192,40 @@ mod tests {
         assert_eq!(&on_disk[6..5006], &a[..]);
         assert_eq!(&on_disk[5006..5009], &b[..]);
         assert!(is_padding(&on_disk[5009..], on_disk.len() as u64));
+    }
+
+    #[test]
+    fn group_buffers_write_the_same_bytes_as_copies() {
+        // Frames through GroupBuf (no copy once the memory stays put; a copy when it moved)
+        // and through `write` land as the same file, group after group.
+        let dir = tempfile::tempdir().unwrap();
+        let (pa, pb) = (dir.path().join("a"), dir.path().join("b"));
+        let open = |p: &Path| {
+            std::fs::write(p, b"HEADER").unwrap();
+            let f = OpenOptions::new().read(true).write(true).open(p).unwrap();
+            (DirectAppender::open(p, &f, 6), f)
+        };
+        let ((Some(mut a), _fa), (Some(mut b), _fb)) = (open(&pa), open(&pb)) else {
+            eprintln!("file system without O_DIRECT: nothing to test here");
+            return;
+        };
+        let mut g = GroupBuf::default();
+        let mut at = 6u64;
+        for (i, n) in [5000usize, 3, 4093, 1, 20000, 4096, 0, 777]
+            .into_iter()
+            .enumerate()
+        {
+            let frames: Vec<u8> = (0..n).map(|j| (i * 31 + j) as u8 | 1).collect();
+            g.reset(a.tail());
+            g.append().extend_from_slice(&frames);
+            assert_eq!(g.frames(), &frames[..]);
+            a.write_group(&mut g, at).unwrap();
+            assert_eq!(g.frames(), &frames[..], "padding is taken back off");
+            b.write(&frames, at).unwrap();
+            at += n as u64;
+            assert_eq!(a.tail(), b.tail());
+        }
+        assert_eq!(std::fs::read(&pa).unwrap(), std::fs::read(&pb).unwrap());
     }
 
     #[test]

@@ -23,6 +23,7 @@ mod dedup;
 mod dir;
 mod direct;
 mod error;
+mod fingerprints;
 pub mod format;
 mod frames;
 mod log;
