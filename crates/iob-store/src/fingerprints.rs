@@ -132,22 +132,29 @@ impl FingerprintMap {
         let stored = Self::stored(key);
         match self.find(stored) {
             Ok(i) => Some(std::mem::replace(&mut self.slots[2 * i + 1], value as u64) as i64),
-            Err(mut i) => {
-                if (self.len + 1) * 2 > self.mask + 1 {
-                    self.reserve_one();
-                    i = self.find(stored).expect_err("absent");
-                }
-                assert!(self.has_room(), "fingerprint map over its bound");
-                self.slots[2 * i] = stored;
-                self.slots[2 * i + 1] = value as u64;
-                self.len += 1;
+            Err(i) => {
+                self.put_new(i, stored, value);
                 None
             }
         }
     }
 
-    /// The value of `key` if present; else `make(None)`'s value is inserted when it returns
-    /// `Some`. One probe sequence for both the lookup and the insert (the committer's step).
+    /// Puts a key that is not present into `slot` (its empty slot from [`Self::find`]), growing
+    /// the array first when it would be over half full.
+    fn put_new(&mut self, mut slot: usize, stored: u64, value: i64) {
+        if (self.len + 1) * 2 > self.mask + 1 {
+            self.reserve_one();
+            slot = self.find(stored).expect_err("absent");
+        }
+        assert!(self.has_room(), "fingerprint map over its bound");
+        self.slots[2 * slot] = stored;
+        self.slots[2 * slot + 1] = value as u64;
+        self.len += 1;
+    }
+
+    /// `Ok(value)` of `key` if present; else `Err` of what `make` returned, which is inserted
+    /// when it is `Some`. One probe sequence for both the lookup and the insert (the
+    /// committer's step).
     pub fn get_or_insert_with(
         &mut self,
         key: u64,
@@ -156,17 +163,10 @@ impl FingerprintMap {
         let stored = Self::stored(key);
         match self.find(stored) {
             Ok(i) => Ok(self.slots[2 * i + 1] as i64),
-            Err(mut i) => {
+            Err(i) => {
                 let v = make();
                 if let Some(v) = v {
-                    if (self.len + 1) * 2 > self.mask + 1 {
-                        self.reserve_one();
-                        i = self.find(stored).expect_err("absent");
-                    }
-                    assert!(self.has_room(), "fingerprint map over its bound");
-                    self.slots[2 * i] = stored;
-                    self.slots[2 * i + 1] = v as u64;
-                    self.len += 1;
+                    self.put_new(i, stored, v);
                 }
                 Err(v)
             }
