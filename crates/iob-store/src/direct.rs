@@ -30,6 +30,8 @@ pub struct DirectAppender {
     file: File,
     tail: Vec<u8>,
     buf: Vec<u8>,
+    /// Groups written through the copy into `buf` rather than from their own memory.
+    copies: usize,
 }
 
 impl DirectAppender {
@@ -48,6 +50,7 @@ impl DirectAppender {
             file,
             tail,
             buf: Vec::new(),
+            copies: 0,
         })
     }
 
@@ -98,6 +101,7 @@ impl DirectAppender {
         if self.buf.len() < padded + ALIGN as usize {
             self.buf = vec![0u8; (padded + ALIGN as usize).next_power_of_two()];
         }
+        self.copies += 1;
         let off = self.buf.as_ptr().align_offset(ALIGN as usize);
         let window = &mut self.buf[off..off + padded];
         window[..head].copy_from_slice(&self.tail);
@@ -114,8 +118,8 @@ impl DirectAppender {
 /// The committer's buffer of one group's frames, laid out so that a direct write needs no copy:
 /// the appender's tail sits at an aligned address right before the frames, and the padding is
 /// added in place. The memory is kept from group to group, so after the first groups it no
-/// longer moves; when it does move (it grew), the write falls back to a copy, never to a
-/// misaligned direct write.
+/// longer moves; should it move to an address that breaks the alignment (it grew), or hold
+/// another tail, the write falls back to a copy, never to a misaligned direct write.
 #[derive(Debug, Default)]
 pub struct GroupBuf {
     mem: Vec<u8>,
@@ -211,12 +215,13 @@ mod tests {
         };
         let mut g = GroupBuf::default();
         let mut at = 6u64;
-        for (i, n) in [5000usize, 3, 4093, 1, 20000, 4096, 0, 777]
-            .into_iter()
-            .enumerate()
-        {
+        // 3 MiB outgrows the buffer's first reservation (its memory moves mid-group); one
+        // group is laid out without the tail in front, so it must take the copying path.
+        let sizes = [5000usize, 3, 4093, 1, 20000, 4096, 0, 3 << 20, 777, 12345];
+        let without_tail = 8;
+        for (i, n) in sizes.into_iter().enumerate() {
             let frames: Vec<u8> = (0..n).map(|j| (i * 31 + j) as u8 | 1).collect();
-            g.reset(a.tail());
+            g.reset(if i == without_tail { &[] } else { a.tail() });
             g.append().extend_from_slice(&frames);
             assert_eq!(g.frames(), &frames[..]);
             a.write_group(&mut g, at).unwrap();
@@ -226,6 +231,11 @@ mod tests {
             assert_eq!(a.tail(), b.tail());
         }
         assert_eq!(std::fs::read(&pa).unwrap(), std::fs::read(&pb).unwrap());
+        assert_eq!(
+            a.copies, 1,
+            "only the group laid out without its tail was copied"
+        );
+        assert_eq!(b.copies, sizes.len());
     }
 
     #[test]
