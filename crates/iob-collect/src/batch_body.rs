@@ -108,7 +108,11 @@ impl<'de> Visitor<'de> for BodyVisitor<'de> {
         while let Some(Key(k)) = m.next_key::<Key<'de>>()? {
             let slot = match k.as_ref() {
                 "batch" if !has_batch => {
-                    let mut split = (Vec::new(), Vec::new());
+                    // Sized from the body (SDK events run ~50 bytes a top-level field and a
+                    // few hundred an event), so a large batch does not regrow these buffers.
+                    let n = self.text.len();
+                    let mut split = (Vec::with_capacity(n / 48), Vec::with_capacity(n / 256));
+                    body.elements.reserve(n / 256);
                     m.next_value_seed(Elements {
                         text: self.text,
                         elements: &mut body.elements,
