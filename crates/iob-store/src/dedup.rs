@@ -43,7 +43,7 @@ impl DedupTable {
         let max_entries = max_entries.max(2);
         DedupTable {
             current: Generation::with_bound(max_entries / 2),
-            previous: Generation::with_bound(0),
+            previous: Generation::with_bound(max_entries / 2),
             window_ms,
             max_entries,
             max_received: i64::MIN,
@@ -91,33 +91,6 @@ impl DedupTable {
     /// and returns the previous value (for undo). One lookup fewer than `is_duplicate` +
     /// `insert`, which matters at hundreds of thousands of keys a second.
     pub fn admit(&mut self, key: u64, received_ms: i64) -> Option<Option<i64>> {
-        if self.current.len() < self.max_entries / 2 {
-            // No rotation can happen: one probe sequence of the current generation finds the
-            // key or the slot it goes into (a new key is the common case).
-            let window = self.window_ms;
-            let dup = |r0: i64| received_ms.saturating_sub(r0) < window;
-            let previous = &self.previous;
-            let mut from_previous = None;
-            let prev = match self.current.get_or_insert_with(key, || {
-                from_previous = previous.get(key);
-                match from_previous {
-                    Some(r0) if dup(r0) => None,
-                    p => Some(p.map_or(received_ms, |p| p.max(received_ms))),
-                }
-            }) {
-                Ok(r0) => {
-                    if dup(r0) {
-                        return None;
-                    }
-                    self.current.set_existing(key, r0.max(received_ms));
-                    Some(r0)
-                }
-                Err(None) => return None,
-                Err(Some(_)) => from_previous,
-            };
-            self.max_received = self.max_received.max(received_ms);
-            return Some(prev);
-        }
         let prev = self.get(key);
         if prev.is_some_and(|r0| received_ms.saturating_sub(r0) < self.window_ms) {
             return None;
@@ -129,13 +102,9 @@ impl DedupTable {
         self.max_received = self.max_received.max(received_ms);
         let in_current = prev.is_some() && self.current.contains_key(key);
         if self.current.len() >= self.max_entries / 2 && !in_current {
-            // Rotate, keeping the dropped generation's allocation for the new current one
-            // (the first previous generation is a small placeholder: then a new one).
+            // Rotate, keeping the dropped generation's allocation for the new current one.
             let mut recycled = std::mem::replace(&mut self.previous, Generation::with_bound(0));
             recycled.clear();
-            if recycled.capacity() < self.max_entries / 2 {
-                recycled = Generation::with_bound(self.max_entries / 2);
-            }
             self.previous = std::mem::replace(&mut self.current, recycled);
         }
         let v = prev.map_or(received_ms, |p| p.max(received_ms));

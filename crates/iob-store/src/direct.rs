@@ -77,23 +77,27 @@ impl DirectAppender {
         if !aligned || group.mem[base..group.start] != self.tail[..] {
             return self.write(group.frames(), at);
         }
-        let start = at - at % ALIGN;
-        debug_assert_eq!((at - start) as usize, head);
         group.mem.resize(base + padded, 0);
-        let r = self.file.write_all_at(&group.mem[base..], start);
+        let r = self.write_window(&group.mem[base..], total, at);
         group.mem.truncate(end);
-        r?;
-        let last_block = base + total - total % ALIGN as usize;
+        r
+    }
+
+    /// Writes `window` (aligned, padded: the tail, then frames up to `total`, then zeros) at
+    /// the block holding logical position `at`, and keeps its new partial last block as tail.
+    fn write_window(&mut self, window: &[u8], total: usize, at: u64) -> std::io::Result<()> {
+        let start = at - at % ALIGN;
+        debug_assert_eq!((at - start) as usize, self.tail.len());
+        self.file.write_all_at(window, start)?;
+        let last_block = total - total % ALIGN as usize;
         self.tail.clear();
-        self.tail.extend_from_slice(&group.mem[last_block..end]);
+        self.tail.extend_from_slice(&window[last_block..total]);
         Ok(())
     }
 
     /// Writes `frames` at logical position `at` (which must be the current logical end).
     /// On `Err`, nothing changed in memory; the caller cuts the file back.
     pub fn write(&mut self, frames: &[u8], at: u64) -> std::io::Result<()> {
-        let start = at - at % ALIGN;
-        debug_assert_eq!((at - start) as usize, self.tail.len());
         let head = self.tail.len();
         let total = head + frames.len();
         let padded = total.next_multiple_of(ALIGN as usize);
@@ -102,16 +106,15 @@ impl DirectAppender {
             self.buf = vec![0u8; (padded + ALIGN as usize).next_power_of_two()];
         }
         self.copies += 1;
-        let off = self.buf.as_ptr().align_offset(ALIGN as usize);
-        let window = &mut self.buf[off..off + padded];
+        let mut buf = std::mem::take(&mut self.buf);
+        let off = buf.as_ptr().align_offset(ALIGN as usize);
+        let window = &mut buf[off..off + padded];
         window[..head].copy_from_slice(&self.tail);
         window[head..total].copy_from_slice(frames);
         window[total..].fill(0);
-        self.file.write_all_at(window, start)?;
-        let last_block = total - total % ALIGN as usize;
-        self.tail.clear();
-        self.tail.extend_from_slice(&window[last_block..total]);
-        Ok(())
+        let r = self.write_window(window, total, at);
+        self.buf = buf;
+        r
     }
 }
 

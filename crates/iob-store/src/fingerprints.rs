@@ -113,11 +113,6 @@ impl FingerprintMap {
         self.get(key).is_some()
     }
 
-    /// How many keys fit (the bound it was made for).
-    pub fn capacity(&self) -> usize {
-        self.bound
-    }
-
     /// Whether one more key fits under the bound the map was made for.
     pub fn has_room(&self) -> bool {
         self.len < self.bound
@@ -132,51 +127,17 @@ impl FingerprintMap {
         let stored = Self::stored(key);
         match self.find(stored) {
             Ok(i) => Some(std::mem::replace(&mut self.slots[2 * i + 1], value as u64) as i64),
-            Err(i) => {
-                self.put_new(i, stored, value);
+            Err(mut slot) => {
+                if (self.len + 1) * 2 > self.mask + 1 {
+                    self.reserve_one();
+                    slot = self.find(stored).expect_err("absent");
+                }
+                assert!(self.has_room(), "fingerprint map over its bound");
+                self.slots[2 * slot] = stored;
+                self.slots[2 * slot + 1] = value as u64;
+                self.len += 1;
                 None
             }
-        }
-    }
-
-    /// Puts a key that is not present into `slot` (its empty slot from [`Self::find`]), growing
-    /// the array first when it would be over half full.
-    fn put_new(&mut self, mut slot: usize, stored: u64, value: i64) {
-        if (self.len + 1) * 2 > self.mask + 1 {
-            self.reserve_one();
-            slot = self.find(stored).expect_err("absent");
-        }
-        assert!(self.has_room(), "fingerprint map over its bound");
-        self.slots[2 * slot] = stored;
-        self.slots[2 * slot + 1] = value as u64;
-        self.len += 1;
-    }
-
-    /// `Ok(value)` of `key` if present; else `Err` of what `make` returned, which is inserted
-    /// when it is `Some`. One probe sequence for both the lookup and the insert (the
-    /// committer's step).
-    pub fn get_or_insert_with(
-        &mut self,
-        key: u64,
-        make: impl FnOnce() -> Option<i64>,
-    ) -> Result<i64, Option<i64>> {
-        let stored = Self::stored(key);
-        match self.find(stored) {
-            Ok(i) => Ok(self.slots[2 * i + 1] as i64),
-            Err(i) => {
-                let v = make();
-                if let Some(v) = v {
-                    self.put_new(i, stored, v);
-                }
-                Err(v)
-            }
-        }
-    }
-
-    /// Sets the value of a key known to be present.
-    pub fn set_existing(&mut self, key: u64, value: i64) {
-        if let Ok(i) = self.find(Self::stored(key)) {
-            self.slots[2 * i + 1] = value as u64;
         }
     }
 
@@ -280,7 +241,7 @@ mod tests {
         for n in 0..bound as u64 {
             assert_eq!(m.insert(key(n), n as i64), None);
             if n % 2 == 0 {
-                assert_eq!(m.get_or_insert_with(key(n), || Some(-1)), Ok(n as i64));
+                assert_eq!(m.get(key(n)), Some(n as i64));
             }
         }
         assert!(!m.has_room());
@@ -307,17 +268,6 @@ mod tests {
         for k in 1..=4 {
             m.insert(k, 0);
         }
-    }
-
-    #[test]
-    fn get_or_insert_with_probes_once_and_inserts_on_some() {
-        let mut m = FingerprintMap::with_bound(8);
-        assert_eq!(m.get_or_insert_with(5, || None), Err(None));
-        assert!(m.is_empty());
-        assert_eq!(m.get_or_insert_with(5, || Some(7)), Err(Some(7)));
-        assert_eq!(m.get_or_insert_with(5, || Some(8)), Ok(7));
-        m.set_existing(5, 11);
-        assert_eq!(m.get(5), Some(11));
     }
 
     proptest::proptest! {
