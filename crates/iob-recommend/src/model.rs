@@ -231,21 +231,17 @@ mod tests {
 
     #[test]
     fn a_blend_needs_both_models_else_resolves_as_auto() {
-        assert_eq!(
-            set(true, true).resolve(ModelChoice::Blend),
-            ModelChoice::Blend
-        );
-        assert_eq!(
-            set(false, true).resolve(ModelChoice::Blend),
-            ModelChoice::Als
-        );
-        assert_eq!(
-            set(true, false).resolve(ModelChoice::Blend),
-            ModelChoice::Ease
-        );
-        assert_eq!(
-            set(false, false).resolve(ModelChoice::Blend),
-            ModelChoice::Popularity
-        );
+        for (ease, als, want) in [
+            (true, true, ModelChoice::Blend),
+            (false, true, ModelChoice::Als),
+            (true, false, ModelChoice::Ease),
+            (false, false, ModelChoice::Popularity),
+        ] {
+            assert_eq!(
+                set(ease, als).resolve(ModelChoice::Blend),
+                want,
+                "{ease} {als}"
+            );
+        }
     }
 }

@@ -141,21 +141,9 @@ struct Blend {
     weight: f32,
 }
 
-/// Tries each configuration, keeps the one with the best validation NDCG@k.
+/// Tries each configuration, keeps the one with the best validation NDCG@k: its result and
+/// the configuration itself.
 fn tune<P: std::fmt::Debug>(
-    name: &str,
-    grid: Vec<P>,
-    s: &Split,
-    x: &Csr,
-    opts: &EvalOptions,
-    progress: &mut dyn FnMut(&str),
-    run: impl FnMut(&P) -> Option<(f64, Box<Scorer>)>,
-) -> Option<AlgoResult> {
-    tune_with(name, grid, s, x, opts, progress, run).map(|(r, _)| r)
-}
-
-/// [`tune`], also giving the chosen configuration.
-fn tune_with<P: std::fmt::Debug>(
     name: &str,
     grid: Vec<P>,
     s: &Split,
@@ -207,18 +195,13 @@ pub fn run_all(s: &Split, opts: &EvalOptions, progress: &mut dyn FnMut(&str)) ->
         }
         Popularity::from_scores(counts)
     };
-    out.extend(tune(
-        "popularity",
-        vec!["counts"],
-        s,
-        &x,
-        opts,
-        progress,
-        |_| {
+    out.extend(
+        tune("popularity", vec!["counts"], s, &x, opts, progress, |_| {
             let p = pop.clone();
             Some((0.0, Box::new(move |_, _, o: &mut [f32]| p.score(o))))
-        },
-    ));
+        })
+        .map(|t| t.0),
+    );
     // EASE: λ grid; larger catalogs get fewer points (each is an n³ inversion).
     let lambdas: Vec<f32> = if opts.quick {
         vec![100.0, 500.0]
@@ -227,7 +210,7 @@ pub fn run_all(s: &Split, opts: &EvalOptions, progress: &mut dyn FnMut(&str)) ->
     } else {
         vec![50.0, 100.0, 200.0, 300.0, 500.0, 800.0, 1200.0]
     };
-    let ease = tune_with("ease", lambdas, s, &x, opts, progress, |&l| {
+    let ease = tune("ease", lambdas, s, &x, opts, progress, |&l| {
         let mut m = None;
         let secs = timed(&mut || m = Ease::train(&x, l).ok());
         let m = m?;
@@ -260,7 +243,7 @@ pub fn run_all(s: &Split, opts: &EvalOptions, progress: &mut dyn FnMut(&str)) ->
             }
         }
     }
-    let als = tune_with("als", grid, s, &x, opts, progress, |p| {
+    let als = tune("als", grid, s, &x, opts, progress, |p| {
         let mut m = None;
         let secs = timed(&mut || m = Some(Als::train(&x, p)));
         let m = m?;
@@ -307,14 +290,8 @@ pub fn run_all(s: &Split, opts: &EvalOptions, progress: &mut dyn FnMut(&str)) ->
                 })
             })
             .collect();
-        out.extend(tune(
-            "ease+als",
-            grid,
-            s,
-            &x,
-            opts,
-            progress,
-            |b: &Blend| {
+        out.extend(
+            tune("ease+als", grid, s, &x, opts, progress, |b: &Blend| {
                 let (_, ease, ease_secs) = eases.iter().find(|e| e.0 == b.lambda)?;
                 let (ease, als, w) = (ease.clone(), als.clone(), b.weight);
                 Some((
@@ -330,8 +307,9 @@ pub fn run_all(s: &Split, opts: &EvalOptions, progress: &mut dyn FnMut(&str)) ->
                         crate::blend::blend_over(o, &a, w, &seen);
                     }),
                 ))
-            },
-        ));
+            })
+            .map(|t| t.0),
+        );
     }
     // Item-kNN.
     let mut grid = Vec::new();
@@ -349,15 +327,18 @@ pub fn run_all(s: &Split, opts: &EvalOptions, progress: &mut dyn FnMut(&str)) ->
             });
         }
     }
-    out.extend(tune("item-knn", grid, s, &x, opts, progress, |p| {
-        let mut m = None;
-        let secs = timed(&mut || m = Some(Knn::train(&x, p)));
-        let m = m?;
-        Some((
-            secs,
-            Box::new(move |_, h: &[(u32, f32)], o: &mut [f32]| m.score(h, o)),
-        ))
-    }));
+    out.extend(
+        tune("item-knn", grid, s, &x, opts, progress, |p| {
+            let mut m = None;
+            let secs = timed(&mut || m = Some(Knn::train(&x, p)));
+            let m = m?;
+            Some((
+                secs,
+                Box::new(move |_, h: &[(u32, f32)], o: &mut [f32]| m.score(h, o)),
+            ))
+        })
+        .map(|t| t.0),
+    );
     out
 }
 
