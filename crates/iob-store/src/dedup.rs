@@ -214,8 +214,8 @@ mod tests {
     }
 
     proptest::proptest! {
-        /// `admit` (the one-probe path while the current generation has room, the rotating
-        /// path when full) answers and remembers exactly as `is_duplicate` then `insert`,
+        /// `admit` (while the current generation has room, and when it rotates) answers and
+        /// remembers exactly as `is_duplicate` then `insert`,
         /// with undos mixed in, across generations and clocks that go backwards.
         #[test]
         fn admit_matches_the_two_step_rule(
