@@ -10,20 +10,21 @@ pub fn blend(primary: &mut [f32], secondary: &[f32], weight: f32) {
     blend_over(primary, secondary, weight, &[]);
 }
 
-/// [`blend`], with the moments taken over the items not in `left_out` (the person's history,
-/// which is never recommended: its scores would set the scale otherwise).
-pub fn blend_over(primary: &mut [f32], secondary: &[f32], weight: f32, left_out: &[u32]) {
-    let (ma, sa) = moments_without(primary, left_out);
-    let (mb, sb) = moments_without(secondary, left_out);
+/// [`blend`], with the moments taken over the items not in `history` (the person's
+/// `(item, weight)` pairs the models score from; the weights are unused here). History items
+/// are never recommended: their scores would set the scale otherwise.
+pub fn blend_over(primary: &mut [f32], secondary: &[f32], weight: f32, history: &[(u32, f32)]) {
+    let (ma, sa) = moments_without(primary, history);
+    let (mb, sb) = moments_without(secondary, history);
     let (ia, ib) = (inverse(sa), weight * inverse(sb));
     for (p, &s) in primary.iter_mut().zip(secondary) {
         *p = (*p - ma) * ia + (s - mb) * ib;
     }
 }
 
-/// Mean and standard deviation over `v` without the positions in `left_out` (distinct;
+/// Mean and standard deviation over `v` without the items of `left_out` (distinct;
 /// positions past the end are ignored).
-fn moments_without(v: &[f32], left_out: &[u32]) -> (f32, f32) {
+fn moments_without(v: &[f32], left_out: &[(u32, f32)]) -> (f32, f32) {
     if left_out.is_empty() {
         return moments(v);
     }
@@ -32,7 +33,7 @@ fn moments_without(v: &[f32], left_out: &[u32]) -> (f32, f32) {
         sum += x as f64;
         sq += (x as f64) * (x as f64);
     }
-    for x in left_out.iter().filter_map(|&i| v.get(i as usize)) {
+    for x in left_out.iter().filter_map(|&(i, _)| v.get(i as usize)) {
         let x = *x as f64;
         sum -= x;
         sq -= x * x;
@@ -94,7 +95,7 @@ mod tests {
         // them) adds nothing.
         let mut a = vec![1000.0, 1.0, 2.0, 3.0];
         let b = vec![-50.0, 4.0, 4.0, 4.0];
-        blend_over(&mut a, &b, 1.0, &[0]);
+        blend_over(&mut a, &b, 1.0, &[(0, 1.0)]);
         let sd = (2.0f32 / 3.0).sqrt();
         for (got, want) in a[1..].iter().zip([-1.0 / sd, 0.0, 1.0 / sd]) {
             assert!((got - want).abs() < 1e-4, "{a:?}");
@@ -105,7 +106,7 @@ mod tests {
         assert_eq!(&a[1..], &c[..]);
         // Everything left out, or positions past the end: no panic, no NaN.
         let mut d = vec![1.0, 2.0];
-        blend_over(&mut d, &[3.0, 4.0], 1.0, &[0, 1, 7]);
+        blend_over(&mut d, &[3.0, 4.0], 1.0, &[(0, 1.0), (1, 1.0), (7, 1.0)]);
         assert!(d.iter().all(|x| x.is_finite()), "{d:?}");
     }
 }

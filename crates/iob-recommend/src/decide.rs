@@ -148,9 +148,8 @@ pub fn decide(
 
 thread_local! {
     static SCORES: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
-    /// The second model's scores of a blend, and the history's items (left out of its scale).
-    static SECOND: std::cell::RefCell<(Vec<f32>, Vec<u32>)> =
-        const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
+    /// The second model's scores of a blend.
+    static SECOND: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// The personalized path of [`decide`], scoring into `scores` (zeroed, one per model item).
@@ -191,14 +190,12 @@ fn personalized(
         ModelChoice::Blend => {
             let a = models.als.as_ref().expect("resolved");
             let (u, _) = als_factors(false);
-            SECOND.with_borrow_mut(|(als, seen)| {
+            SECOND.with_borrow_mut(|als| {
                 als.clear();
                 als.resize(scores.len(), 0.0);
                 a.model.score(&u, als);
                 models.ease.as_ref().expect("resolved").score(known, scores);
-                seen.clear();
-                seen.extend(known.iter().map(|k| k.0));
-                crate::blend::blend_over(scores, als, placement.blend_weight, seen);
+                crate::blend::blend_over(scores, als, placement.blend_weight, known);
             });
             // Standardized scores are centred on the mean over the items outside the history:
             // the pool below keeps the items scored above it.

@@ -303,8 +303,7 @@ pub fn run_all(s: &Split, opts: &EvalOptions, progress: &mut dyn FnMut(&str)) ->
                         let mut a = vec![0f32; o.len()];
                         als.score(f, &mut a);
                         ease.score(h, o);
-                        let seen: Vec<u32> = h.iter().map(|p| p.0).collect();
-                        crate::blend::blend_over(o, &a, w, &seen);
+                        crate::blend::blend_over(o, &a, w, h);
                     }),
                 ))
             })
