@@ -7,6 +7,10 @@
 /// here are plain loops marked `#[inline(always)]`, so inside `f` they are vectorized 8 lanes
 /// wide instead of 4: the same code, the same sums in the same order, twice the width. Call it
 /// around a whole pass (a training half-iteration, a scoring pass), not per dot product.
+///
+/// Pass the closure as `wide(#[inline(always)] || ...)`: `f` has two call sites here (AVX2 and
+/// baseline), and LLVM then left a large closure out of line — compiled for the baseline, 4
+/// lanes — whenever the crate was one codegen unit (ALS 1.5x slower per iteration).
 #[inline(always)]
 pub fn wide<R>(f: impl FnOnce() -> R) -> R {
     #[cfg(target_arch = "x86_64")]
