@@ -160,14 +160,11 @@ impl Als {
     /// Adds every item's score for person factors `u` into `out`.
     pub fn score(&self, u: &[f32], out: &mut [f32]) {
         let f = self.factors;
-        wide(
-            #[inline(always)]
-            || {
-                for (o, y) in out.iter_mut().zip(self.item.chunks_exact(f)) {
-                    *o += dot(u, y);
-                }
-            },
-        )
+        wide!({
+            for (o, y) in out.iter_mut().zip(self.item.chunks_exact(f)) {
+                *o += dot(u, y);
+            }
+        })
     }
 
     /// What each history item contributed to `item`'s score: `c_h · y_itemᵀ W y_h`.
@@ -219,30 +216,27 @@ fn gram(y: &[f32], f: usize, reg: f64) -> Vec<f64> {
     let n = y.len() / f;
     let half = n / 2;
     let part = |rows: &[f32]| {
-        wide(
-            #[inline(always)]
-            || {
-                let mut g = vec![0f64; f * f];
-                let mut acc = vec![0f32; f * f];
-                for (k, r) in rows.chunks_exact(f).enumerate() {
-                    for i in 0..f {
-                        let ri = r[i];
-                        axpy(ri, r, &mut acc[i * f..(i + 1) * f]);
-                    }
-                    // Flush to f64 now and then to keep f32 round-off bounded.
-                    if k % 256 == 255 {
-                        for (gi, ai) in g.iter_mut().zip(acc.iter_mut()) {
-                            *gi += *ai as f64;
-                            *ai = 0.0;
-                        }
+        wide!({
+            let mut g = vec![0f64; f * f];
+            let mut acc = vec![0f32; f * f];
+            for (k, r) in rows.chunks_exact(f).enumerate() {
+                for i in 0..f {
+                    let ri = r[i];
+                    axpy(ri, r, &mut acc[i * f..(i + 1) * f]);
+                }
+                // Flush to f64 now and then to keep f32 round-off bounded.
+                if k % 256 == 255 {
+                    for (gi, ai) in g.iter_mut().zip(acc.iter_mut()) {
+                        *gi += *ai as f64;
+                        *ai = 0.0;
                     }
                 }
-                for (gi, ai) in g.iter_mut().zip(&acc) {
-                    *gi += *ai as f64;
-                }
-                g
-            },
-        )
+            }
+            for (gi, ai) in g.iter_mut().zip(&acc) {
+                *gi += *ai as f64;
+            }
+            g
+        })
     };
     let (a, b) = y.split_at(half * f);
     let (ga, gb) = std::thread::scope(|s| {
@@ -268,18 +262,15 @@ fn solve_side(c: &Csr, x: &mut [f32], y: &[f32], f: usize, p: &AlsParams) {
         for (t, chunk) in x.chunks_mut(per * f).enumerate() {
             let yty = &yty;
             s.spawn(move || {
-                wide(
-                    #[inline(always)]
-                    || {
-                        let mut r = vec![0f32; f];
-                        let mut pv = vec![0f32; f];
-                        let mut ap = vec![0f32; f];
-                        for (k, xu) in chunk.chunks_exact_mut(f).enumerate() {
-                            let u = t * per + k;
-                            cg_row(c, u, xu, y, yty, f, p.cg_steps, &mut r, &mut pv, &mut ap);
-                        }
-                    },
-                )
+                wide!({
+                    let mut r = vec![0f32; f];
+                    let mut pv = vec![0f32; f];
+                    let mut ap = vec![0f32; f];
+                    for (k, xu) in chunk.chunks_exact_mut(f).enumerate() {
+                        let u = t * per + k;
+                        cg_row(c, u, xu, y, yty, f, p.cg_steps, &mut r, &mut pv, &mut ap);
+                    }
+                })
             });
         }
     });

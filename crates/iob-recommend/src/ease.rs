@@ -74,19 +74,16 @@ impl Ease {
     /// Adds every item's score for `history` (`(item, weight)`) into `out` (length `n_items`).
     pub fn score(&self, history: &[(u32, f32)], out: &mut [f32]) {
         let n = self.n_items;
-        crate::vecmath::wide(
-            #[inline(always)]
-            || {
-                for &(h, w) in history {
-                    let Some(row) = self.b.get(h as usize * n..(h as usize + 1) * n) else {
-                        continue;
-                    };
-                    for (o, &bv) in out.iter_mut().zip(row) {
-                        *o += w * bv;
-                    }
+        crate::vecmath::wide!({
+            for &(h, w) in history {
+                let Some(row) = self.b.get(h as usize * n..(h as usize + 1) * n) else {
+                    continue;
+                };
+                for (o, &bv) in out.iter_mut().zip(row) {
+                    *o += w * bv;
                 }
-            },
-        )
+            }
+        })
     }
 
     /// What each history item contributed to `item`'s score.

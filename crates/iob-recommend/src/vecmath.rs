@@ -2,17 +2,29 @@
 //! compiler vectorizes them, `axpy`, a Cholesky solve for the `f × f` systems of ALS fold-in,
 //! and top-k selection. Nothing here allocates more than its result; no I/O.
 
-/// Runs `f` compiled for AVX2 when the CPU has it (checked at run time; the result is cached
-/// by the standard library), else as built for the baseline target (SSE2 on x86-64). The kernels
-/// here are plain loops marked `#[inline(always)]`, so inside `f` they are vectorized 8 lanes
-/// wide instead of 4: the same code, the same sums in the same order, twice the width. Call it
-/// around a whole pass (a training half-iteration, a scoring pass), not per dot product.
+/// Runs `$body` (a block) compiled for AVX2 when the CPU has it (checked at run time; the
+/// result is cached by the standard library), else as built for the baseline target (SSE2 on
+/// x86-64). The kernels here are plain loops marked `#[inline(always)]`, so inside the block they
+/// are vectorized 8 lanes wide instead of 4: the same code, the same sums in the same order,
+/// twice the width. Use it around a whole pass (a training half-iteration, a scoring pass), not
+/// per dot product: `wide!({ for ... { dot(a, b); } })`.
 ///
-/// Pass the closure as `wide(#[inline(always)] || ...)`: `f` has two call sites here (AVX2 and
-/// baseline), and LLVM then left a large closure out of line — compiled for the baseline, 4
-/// lanes — whenever the crate was one codegen unit (ALS 1.5x slower per iteration).
+/// A macro, not a function taking a closure, because the closure must be `#[inline(always)]`:
+/// it has two call sites (AVX2 and baseline), and LLVM otherwise left a large one out of line,
+/// compiled for the baseline (ALS 1.5x slower per iteration with the crate as one codegen unit).
+macro_rules! wide {
+    ($body:block) => {
+        $crate::vecmath::run_wide(
+            #[inline(always)]
+            || $body,
+        )
+    };
+}
+pub(crate) use wide;
+
+/// [`wide!`]'s dispatch; call it through the macro, which inlines the closure.
 #[inline(always)]
-pub fn wide<R>(f: impl FnOnce() -> R) -> R {
+pub(crate) fn run_wide<R>(f: impl FnOnce() -> R) -> R {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU supports AVX2, the only feature `avx2` is compiled for.
