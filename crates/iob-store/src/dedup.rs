@@ -102,10 +102,9 @@ impl DedupTable {
         self.max_received = self.max_received.max(received_ms);
         let in_current = prev.is_some() && self.current.contains_key(key);
         if self.current.len() >= self.max_entries / 2 && !in_current {
-            // Rotate, keeping the dropped generation's allocation for the new current one.
-            let mut recycled = std::mem::replace(&mut self.previous, Generation::with_bound(0));
-            recycled.clear();
-            self.previous = std::mem::replace(&mut self.current, recycled);
+            // Rotate: the previous generation is dropped, and its slots become the new current.
+            self.previous.clear();
+            std::mem::swap(&mut self.previous, &mut self.current);
         }
         let v = prev.map_or(received_ms, |p| p.max(received_ms));
         self.current.insert(key, v);

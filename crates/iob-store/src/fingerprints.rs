@@ -44,13 +44,9 @@ impl FingerprintMap {
         }
     }
 
-    /// Makes room for one more key: doubles the slots when they would be over half full.
-    fn reserve_one(&mut self) {
-        assert!(self.has_room(), "fingerprint map over its bound");
+    /// Doubles the slots (rehashing every key into the larger array).
+    fn grow(&mut self) {
         let n = self.mask + 1;
-        if (self.len + 1) * 2 <= n {
-            return;
-        }
         let old = std::mem::replace(&mut self.slots, vec![0u64; 4 * n]);
         self.mask = 2 * n - 1;
         for s in old.chunks_exact(2).filter(|s| s[0] != 0) {
@@ -128,11 +124,12 @@ impl FingerprintMap {
         match self.find(stored) {
             Ok(i) => Some(std::mem::replace(&mut self.slots[2 * i + 1], value as u64) as i64),
             Err(mut slot) => {
+                assert!(self.has_room(), "fingerprint map over its bound");
+                // At most half full: a new key that would pass that doubles the slots first.
                 if (self.len + 1) * 2 > self.mask + 1 {
-                    self.reserve_one();
+                    self.grow();
                     slot = self.find(stored).expect_err("absent");
                 }
-                assert!(self.has_room(), "fingerprint map over its bound");
                 self.slots[2 * slot] = stored;
                 self.slots[2 * slot + 1] = value as u64;
                 self.len += 1;
@@ -279,9 +276,10 @@ mod tests {
         ) {
             let mut m = FingerprintMap::with_bound(32); // 64 slots
             let mut r: HashMap<u64, i64> = HashMap::new();
+            // Multiples of 64 plus a little: many keys share a home slot.
+            let crowd = |k: u64| (k % 8) + 64 * (k / 8) + if k == 0 { 0 } else { 60 };
             for (op, k, v) in ops {
-                // Multiples of 64 plus a little: many keys share a home slot.
-                let key = (k % 8) + 64 * (k / 8) + if k == 0 { 0 } else { 60 };
+                let key = crowd(k);
                 match op {
                     0 if m.has_room() || r.contains_key(&key) => {
                         proptest::prop_assert_eq!(m.insert(key, v), r.insert(key, v));
@@ -294,8 +292,7 @@ mod tests {
                     _ => proptest::prop_assert_eq!(m.get(key), r.get(&key).copied()),
                 }
                 proptest::prop_assert_eq!(m.len(), r.len());
-                for q in 0..40u64 {
-                    let q = (q % 8) + 64 * (q / 8) + if q == 0 { 0 } else { 60 };
+                for q in (0..40u64).map(crowd) {
                     proptest::prop_assert_eq!(m.get(q), r.get(&q).copied(), "key {}", q);
                 }
             }
