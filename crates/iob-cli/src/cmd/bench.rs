@@ -211,7 +211,7 @@ fn process_cpu_secs() -> f64 {
     t(u.ru_utime) + t(u.ru_stime)
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
+pub(crate) fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
 }

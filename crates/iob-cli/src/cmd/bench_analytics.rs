@@ -26,6 +26,8 @@ use iob_query::Analytics;
 use iob_types::Purpose;
 use serde_json::{Value, json};
 
+use crate::cmd::bench::median;
+
 #[derive(clap::Args)]
 pub struct Args {
     /// Events to generate (about 13 per person, over 90 days).
@@ -229,11 +231,6 @@ impl BufRead for Generated {
     fn consume(&mut self, n: usize) {
         self.at += n;
     }
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
