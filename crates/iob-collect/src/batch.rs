@@ -83,9 +83,9 @@ impl Collector {
         let mut keys: Vec<Option<Cow<'a, str>>> = Vec::with_capacity(elements.len());
         let mut fields = Vec::with_capacity(16);
         let mut items: Vec<BatchItem<'a, T>> = Vec::with_capacity(elements.len());
-        let (mut pre_split, counts) = match pre_split {
-            Some((f, c)) => (Some(f.into_iter()), c),
-            None => (None, Vec::new()),
+        let (mut pre_split, counts, user_agents) = match pre_split {
+            Some(s) => (Some(s.fields.into_iter()), s.counts, s.user_agents),
+            None => (None, Vec::new(), Vec::new()),
         };
         for (i, raw) in elements.into_iter().enumerate() {
             let kind = JsonType::of_text(raw);
@@ -104,8 +104,9 @@ impl Collector {
                     Some(all) => {
                         fields.clear();
                         fields.extend(all.by_ref().take(counts[i]));
-                        self.event_size(raw)
-                            .and_then(|text| self.parse_split(text, &ctx, rx, &mut fields))
+                        self.event_size(raw).and_then(|text| {
+                            self.parse_split(text, &ctx, rx, &mut fields, user_agents[i])
+                        })
                     }
                     None => self
                         .event_size(raw)

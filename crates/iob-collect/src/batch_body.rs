@@ -1,22 +1,19 @@
 //! Reading a `/v1/batch` body into its elements and top-level fields.
 //!
-//! The hot path ([`Body::fast`]) reads the body once: every element is split into its
-//! top-level fields while the body is parsed, and the element's own text is recovered from
-//! where its first key and last value lie in the body (JSON allows only whitespace between
-//! them and the braces). Anything unusual — malformed JSON, an element that is not an object,
-//! an empty object, an escaped first key — makes it give up, and [`Body::checked`] reads the
-//! body again field by field, producing the exact rejection. Both accept the same grammar
-//! (serde_json's validating reader), so the choice never changes an outcome; this module must
-//! never accept a body that `checked` would reject.
+//! The hot path ([`Body::fast`]) reads the body once with iob's validating scanner
+//! ([`crate::json_scan`]): every element is split into its top-level fields as it is met.
+//! Anything unusual — malformed JSON, an element that is not an object, an empty object, a key
+//! with escapes, deep nesting — makes it give up, and [`Body::checked`] reads the body again
+//! with serde_json, field by field, producing the exact rejection. The scanner accepts a subset
+//! of serde_json's grammar, so the choice never changes an outcome; this module must never
+//! accept a body that `checked` would reject.
 
 use std::borrow::Cow;
-use std::fmt;
 
-use iob_types::AppendFields;
-use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
-use crate::fields::{Fields, Key, non_null, split_object};
+use crate::fields::{Fields, non_null, split_object};
+use crate::json_scan::{Member, Scanner};
 use crate::reject::{JsonType, RejectCode, Rejection};
 use crate::segment::body_error;
 
@@ -24,8 +21,9 @@ use crate::segment::body_error;
 pub(crate) struct Body<'a> {
     /// Each element's text.
     pub elements: Vec<&'a str>,
-    /// From the fast path: every element's top-level fields, in order, and how many each has.
-    pub split: Option<(Fields<'a>, Vec<usize>)>,
+    /// From the fast path: every element's top-level fields, in order, and for each element
+    /// how many it has and what its `context.userAgent` is.
+    pub split: Option<Split<'a>>,
     pub context: Option<&'a RawValue>,
     pub integrations: Option<&'a RawValue>,
     pub sent_at: Option<&'a RawValue>,
@@ -46,13 +44,42 @@ impl<'a> Body<'a> {
 
     /// One pass for a well-formed body of non-empty objects; `None` for anything else.
     pub fn fast(text: &'a str) -> Option<Body<'a>> {
-        if !text.trim_start().starts_with('{') {
-            return None;
+        let mut s = Scanner::new(text);
+        s.eat(b'{')?;
+        let mut body = Body::empty();
+        let mut has_batch = false;
+        loop {
+            let key = s.plain_key()?;
+            let slot = match key {
+                "batch" if !has_batch => {
+                    body.split = Some(elements(&mut s, &mut body.elements)?);
+                    has_batch = true;
+                    None
+                }
+                // Including a second `batch`: `checked` then decides, as for any oddity.
+                "batch" => return None,
+                "context" => Some(&mut body.context),
+                "integrations" => Some(&mut body.integrations),
+                "sentAt" => Some(&mut body.sent_at),
+                "writeKey" => Some(&mut body.write_key),
+                _ => {
+                    s.value()?;
+                    None
+                }
+            };
+            if let Some(slot) = slot {
+                *slot = Some(s.value()?);
+            }
+            s.ws();
+            match s.peek()? {
+                b',' => s.i += 1,
+                b'}' => break,
+                _ => return None,
+            }
         }
-        let mut de = serde_json::Deserializer::from_str(text);
-        let body = de.deserialize_map(BodyVisitor { text }).ok()?;
-        de.end().ok()?;
-        Some(body)
+        s.i += 1;
+        s.ws();
+        (has_batch && s.at_end()).then_some(body)
     }
 
     /// Field by field, naming what is wrong with the body.
@@ -93,127 +120,69 @@ impl<'a> Body<'a> {
     }
 }
 
-struct BodyVisitor<'a> {
-    text: &'a str,
+/// The elements' top-level fields, in order, with each element's count of them and its
+/// `context.userAgent` ([`Member::Unknown`] when it has no `context`).
+pub(crate) struct Split<'a> {
+    pub fields: Fields<'a>,
+    pub counts: Vec<usize>,
+    pub user_agents: Vec<Member<'a>>,
 }
 
-impl<'de> Visitor<'de> for BodyVisitor<'de> {
-    type Value = Body<'de>;
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a batch body")
+/// The `batch` array at the cursor: each element's text into `texts`, and the [`Split`] of
+/// them all. `None` unless every element is a non-empty object whose keys have no escapes.
+fn elements<'a>(s: &mut Scanner<'a>, texts: &mut Vec<&'a str>) -> Option<Split<'a>> {
+    // Sized from the body (SDK events run ~50 bytes a top-level field and a few hundred an
+    // event), so a large batch does not regrow these buffers.
+    let n = s.remaining();
+    let mut split = Split {
+        fields: Vec::with_capacity(n / 48),
+        counts: Vec::with_capacity(n / 256),
+        user_agents: Vec::with_capacity(n / 256),
+    };
+    texts.reserve(n / 256);
+    s.eat(b'[')?;
+    s.ws();
+    if s.peek()? == b']' {
+        s.i += 1;
+        return Some(split);
     }
-    fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Body<'de>, A::Error> {
-        let mut body = Body::empty();
-        let mut has_batch = false;
-        while let Some(Key(k)) = m.next_key::<Key<'de>>()? {
-            let slot = match k.as_ref() {
-                "batch" if !has_batch => {
-                    // Sized from the body (SDK events run ~50 bytes a top-level field and a
-                    // few hundred an event), so a large batch does not regrow these buffers.
-                    let n = self.text.len();
-                    let mut split = (Vec::with_capacity(n / 48), Vec::with_capacity(n / 256));
-                    body.elements.reserve(n / 256);
-                    m.next_value_seed(Elements {
-                        text: self.text,
-                        elements: &mut body.elements,
-                        split: &mut split,
-                    })?;
-                    body.split = Some(split);
-                    has_batch = true;
-                    continue;
-                }
-                "context" => &mut body.context,
-                "integrations" => &mut body.integrations,
-                "sentAt" => &mut body.sent_at,
-                "writeKey" => &mut body.write_key,
-                // Including a second `batch`: `checked` then decides, as for any oddity.
-                _ => {
-                    m.next_value::<&RawValue>()?;
-                    if k == "batch" {
-                        return Err(de::Error::custom("two batches"));
-                    }
-                    continue;
-                }
-            };
-            *slot = Some(m.next_value()?);
-        }
-        if !has_batch {
-            return Err(de::Error::custom("no batch"));
-        }
-        Ok(body)
-    }
-}
-
-/// The `batch` array, each element split as it is read.
-struct Elements<'v, 'a> {
-    text: &'a str,
-    elements: &'v mut Vec<&'a str>,
-    split: &'v mut (Fields<'a>, Vec<usize>),
-}
-
-impl<'de> DeserializeSeed<'de> for Elements<'_, 'de> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_seq(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Elements<'_, 'de> {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("an array of event objects")
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        let (fields, counts) = self.split;
+    let fields = &mut split.fields;
+    loop {
+        s.ws();
+        let start = s.i;
+        s.eat(b'{')?;
+        let first = fields.len();
+        let mut user_agent = Member::Unknown;
         loop {
-            let first = fields.len();
-            if seq.next_element_seed(AppendFields(fields))?.is_none() {
-                return Ok(());
+            let key = s.plain_key()?;
+            let value = if key == "context" {
+                let (value, ua) = s.object_noting("userAgent")?;
+                user_agent = ua;
+                value
+            } else {
+                s.value()?
+            };
+            fields.push((Cow::Borrowed(key), value));
+            s.ws();
+            match s.peek()? {
+                b',' => s.i += 1,
+                b'}' => break,
+                _ => return None,
             }
-            let own = &fields[first..];
-            let span = match (own.first(), own.last()) {
-                (Some((Cow::Borrowed(k), _)), Some((_, v))) => element_span(self.text, k, v),
-                _ => None,
-            };
-            let Some(span) = span else {
-                return Err(de::Error::custom("element needs the checked path"));
-            };
-            self.elements.push(span);
-            counts.push(own.len());
+        }
+        s.i += 1;
+        texts.push(s.text(start));
+        split.counts.push(fields.len() - first);
+        split.user_agents.push(user_agent);
+        s.ws();
+        match s.peek()? {
+            b',' => s.i += 1,
+            b']' => break,
+            _ => return None,
         }
     }
-}
-
-/// The text of the object whose first key is `first_key` and last value `last_value`, both
-/// borrowed from `text`: from the `{` before the key's opening quote to the `}` after the
-/// value. `None` if they do not lie in `text` as expected.
-fn element_span<'a>(
-    text: &'a str,
-    first_key: &'a str,
-    last_value: &'a RawValue,
-) -> Option<&'a str> {
-    let base = text.as_ptr() as usize;
-    let key_at = (first_key.as_ptr() as usize).checked_sub(base)?;
-    let value = last_value.get();
-    let value_end = (value.as_ptr() as usize).checked_sub(base)? + value.len();
-    let b = text.as_bytes();
-    if value_end > b.len() || key_at == 0 || b[key_at - 1] != b'"' {
-        return None;
-    }
-    let is_ws = |c: u8| matches!(c, b' ' | b'\t' | b'\n' | b'\r');
-    let mut start = key_at - 1;
-    while start > 0 && is_ws(b[start - 1]) {
-        start -= 1;
-    }
-    let open = start.checked_sub(1).filter(|&i| b[i] == b'{')?;
-    let mut end = value_end;
-    while end < b.len() && is_ws(b[end]) {
-        end += 1;
-    }
-    if b.get(end) != Some(&b'}') {
-        return None;
-    }
-    text.get(open..end + 1)
+    s.i += 1;
+    Some(split)
 }
 
 #[cfg(test)]
@@ -235,7 +204,13 @@ mod tests {
         let (fast, checked) = both(text);
         assert_eq!(fast.unwrap(), checked.unwrap());
         let b = Body::fast(text).unwrap();
-        assert_eq!(b.split.unwrap().1, vec![1, 2, 1]);
+        let split = b.split.unwrap();
+        assert_eq!(split.counts, vec![1, 2, 1]);
+        assert_eq!(
+            split.user_agents,
+            vec![Member::Unknown; 3],
+            "no element has a context"
+        );
         assert_eq!(b.write_key.unwrap().get(), r#""k""#);
     }
 

@@ -17,6 +17,8 @@ use std::sync::Arc;
 use iob_types::{Device, UserAgent};
 use parking_lot::Mutex;
 use serde_json::value::RawValue;
+
+use crate::json_scan::Member;
 use xxhash_rust::xxh3::Xxh3Builder;
 
 /// Only this many leading bytes of a user agent are parsed (real ones are under 300; longer
@@ -129,9 +131,15 @@ impl UaCache {
     }
 }
 
-/// `context.userAgent` when it is a non-empty string.
-pub(crate) fn user_agent_of(context: &RawValue) -> Option<Cow<'_, str>> {
-    top_level_string(context.get(), "userAgent").filter(|s| !s.is_empty())
+/// `context.userAgent` when it is a non-empty string; `noted` is what the batch reader saw of
+/// it while splitting the event (for the event's own `context` only).
+pub(crate) fn user_agent_of<'a>(context: &'a RawValue, noted: Member<'a>) -> Option<Cow<'a, str>> {
+    match noted {
+        Member::Unknown => top_level_string(context.get(), "userAgent"),
+        Member::Absent => None,
+        Member::Found(value) => string_at(value),
+    }
+    .filter(|s| !s.is_empty())
 }
 
 /// The configured free-text property names, with a prebuilt substring search for each so
@@ -279,8 +287,8 @@ fn string_end(b: &[u8], open: usize) -> Option<(usize, bool)> {
     let mut j = open + 1;
     let mut escaped = false;
     loop {
-        j += memchr::memchr2(b'"', b'\\', b.get(j..)?)?;
-        if b[j] == b'"' {
+        j = crate::json_scan::string_stop::<false>(b, j);
+        if *b.get(j)? == b'"' {
             return Some((j + 1, escaped));
         }
         escaped = true;
@@ -430,19 +438,32 @@ mod tests {
         assert!(sentiments(&none, &names).is_empty());
     }
 
+    /// `context.userAgent` by scanning `context`, and from what the batch reader noted.
+    fn both_ways(context: &str) -> (Option<String>, Option<String>) {
+        let c = RawValue::from_string(context.into()).unwrap();
+        let scanned = user_agent_of(&c, Member::Unknown).map(Cow::into_owned);
+        let (raw, noted) = crate::json_scan::Scanner::new(context)
+            .object_noting("userAgent")
+            .unwrap();
+        (scanned, user_agent_of(raw, noted).map(Cow::into_owned))
+    }
+
     #[test]
     fn user_agent_is_read_from_the_top_level_of_context() {
-        let c = RawValue::from_string(
-            r#"{"device":{"userAgent":"x"},"userAgent":"Mozilla/5.0"}"#.into(),
-        )
-        .unwrap();
-        assert_eq!(user_agent_of(&c).as_deref(), Some("Mozilla/5.0"));
-        let c = RawValue::from_string(r#"{"device":{"userAgent":"x"}}"#.into()).unwrap();
-        assert_eq!(user_agent_of(&c), None);
-        let c = RawValue::from_string(r#"{"userAgent":42}"#.into()).unwrap();
-        assert_eq!(user_agent_of(&c), None);
-        let c = RawValue::from_string(r#"{"userAgent":""}"#.into()).unwrap();
-        assert_eq!(user_agent_of(&c), None);
+        for (context, want) in [
+            (
+                r#"{"device":{"userAgent":"x"},"userAgent":"Mozilla/5.0"}"#,
+                Some("Mozilla/5.0"),
+            ),
+            (r#"{"userAgent":"a\"b","userAgent":"c"}"#, Some("a\"b")),
+            (r#"{"device":{"userAgent":"x"}}"#, None),
+            (r#"{"userAgent":42}"#, None),
+            (r#"{"userAgent":""}"#, None),
+        ] {
+            let (scanned, noted) = both_ways(context);
+            assert_eq!(scanned.as_deref(), want, "{context}");
+            assert_eq!(noted.as_deref(), want, "{context}");
+        }
     }
 
     fn json_text() -> impl Strategy<Value = String> {
@@ -487,6 +508,8 @@ mod tests {
                 text = text.replace("\"userAgent\"", "\"user\\u0041gent\"");
             }
             let fields = crate::fields::split_object(&text).unwrap();
+            let (scanned, noted) = both_ways(&text);
+            prop_assert_eq!(scanned, noted, "userAgent of {}", text);
             for key in obj.keys().map(String::as_str).chain(["userAgent", "nope"]) {
                 let want = fields
                     .iter()

@@ -16,9 +16,7 @@ pub const MAX_MESSAGE_ID_CHARS: usize = 200;
 
 /// Top-level `(key, raw value)` pairs of a JSON object, borrowed from the text (the shared
 /// splitter of `iob-types`: keys borrowed unless escaped).
-pub(crate) use iob_types::{
-    ObjectFields as Fields, ObjectKey as Key, split_object, split_object_into,
-};
+pub(crate) use iob_types::{ObjectFields as Fields, split_object, split_object_into};
 
 /// `None` when the value is JSON `null`.
 pub(crate) fn non_null(raw: &RawValue) -> Option<&RawValue> {

@@ -26,6 +26,7 @@ mod enrich;
 mod error;
 mod fields;
 pub mod import;
+mod json_scan;
 mod parts;
 mod plan;
 mod reject;

@@ -22,6 +22,7 @@ use crate::fields::{
     Fields, MAX_MESSAGE_ID_CHARS, non_null, opt_id, opt_object, opt_string, opt_timestamp,
     split_object_into, str_text,
 };
+use crate::json_scan::Member;
 use crate::parts::{Parts, ReadingParts};
 use crate::reject::{JsonType, RejectCode, Rejection};
 
@@ -149,16 +150,20 @@ pub(crate) fn body_error(bytes: &[u8], err: serde_json::Error) -> Rejection {
 
 /// The body as text; JSON must be UTF-8.
 pub(crate) fn body_text(bytes: &[u8]) -> Result<&str, Rejection> {
-    std::str::from_utf8(bytes).map_err(|e| {
-        Rejection::new(
-            RejectCode::MalformedJson,
-            "",
-            format!(
-                "the body is not valid UTF-8 (at byte {}); JSON must be UTF-8",
-                e.valid_up_to()
-            ),
-        )
-    })
+    // simdutf8 checks a whole batch body several times faster than std; on invalid input std
+    // runs again to say where.
+    simdutf8::basic::from_utf8(bytes)
+        .or_else(|_| std::str::from_utf8(bytes))
+        .map_err(|e| {
+            Rejection::new(
+                RejectCode::MalformedJson,
+                "",
+                format!(
+                    "the body is not valid UTF-8 (at byte {}); JSON must be UTF-8",
+                    e.valid_up_to()
+                ),
+            )
+        })
 }
 
 fn dup(field: &str) -> Rejection {
@@ -218,17 +223,18 @@ impl Collector {
         fields: &mut Fields<'a>,
     ) -> Result<(Parts<'a>, Option<Cow<'a, str>>), Rejection> {
         split_object_into(text, fields).map_err(|e| body_error(text.as_bytes(), e))?;
-        self.parse_split(text, ctx, rx, fields)
+        self.parse_split(text, ctx, rx, fields, Member::Unknown)
     }
 
     /// [`Collector::parse_parts`] of an object already split into its top-level `fields`
-    /// (which it drains).
+    /// (which it drains), with its `context.userAgent` if the splitter noted it.
     pub(crate) fn parse_split<'a>(
         &self,
         text: &'a str,
         ctx: &Ctx,
         rx: &Received,
         fields: &mut Fields<'a>,
+        noted_user_agent: Member<'a>,
     ) -> Result<(Parts<'a>, Option<Cow<'a, str>>), Rejection> {
         let bytes = text.as_bytes();
 
@@ -398,6 +404,11 @@ impl Collector {
 
         // enrichment of context and integrations
         let defaults = ctx.defaults;
+        // What the splitter noted is the event's own context; batch defaults may add to it.
+        let noted_user_agent = match defaults.and_then(|d| d.context.as_deref()) {
+            Some(d) if !d.is_empty() => Member::Unknown,
+            _ => noted_user_agent,
+        };
         let mut context: Option<Cow<'a, RawValue>> = merge(
             context,
             defaults.and_then(|d| d.context.as_deref()),
@@ -425,7 +436,7 @@ impl Collector {
         // derived enrichment (after every check: a rejected event is not worth it)
         let user_agent = match &context {
             Some(c) if self.opts.parse_user_agent => {
-                user_agent_of(c).map(|ua| self.user_agents.get(&ua))
+                user_agent_of(c, noted_user_agent).map(|ua| self.user_agents.get(&ua))
             }
             _ => None,
         };

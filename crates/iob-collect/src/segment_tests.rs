@@ -842,7 +842,8 @@ mod props {
             let checked = crate::batch_body::Body::checked(&text).unwrap();
             if let Some(fast) = crate::batch_body::Body::fast(&text) {
                 prop_assert_eq!(&fast.elements, &checked.elements);
-                let (fields, counts) = fast.split.unwrap();
+                let split = fast.split.unwrap();
+                let (fields, counts) = (split.fields, split.counts);
                 let mut at = 0;
                 for (e, n) in fast.elements.iter().zip(counts) {
                     let want: Vec<_> = crate::fields::split_object(e)
@@ -866,6 +867,51 @@ mod props {
                     )
                 });
                 prop_assert!(unusual, "fast path refused {}", text);
+            }
+        }
+
+        /// The scanner never accepts what serde_json refuses: bodies of events with a few
+        /// characters replaced, inserted or deleted (JSON's own alphabet, so that most edits
+        /// land on a grammar edge) either stay valid for serde_json too, or leave the fast path.
+        #[test]
+        fn fast_batch_reader_never_accepts_invalid_json(
+            n in 1usize..4,
+            elems in prop::collection::vec(arb_json(), 0..3),
+            edits in prop::collection::vec((any::<prop::sample::Index>(), any::<bool>(), 0u8..3, prop::sample::select(
+                vec!['{', '}', '[', ']', ',', ':', '"', '\\', ' ', '0', '1', '-', '+', '.', 'e', 'E',
+                     't', 'n', 'u', 'l', 'a', '\u{1}', '\n', 'é']
+            )), 1..4),
+        ) {
+            let events: Vec<String> = (0..n)
+                .map(crate::sample::analytics_js_track_json)
+                .chain(elems.iter().map(|e| e.to_string()))
+                .collect();
+            let body = format!(r#"{{"batch":[{}],"sentAt":"2026-11-20T10:00:01.000Z"}}"#, events.join(","));
+            let mut chars: Vec<char> = body.chars().collect();
+            for (at, on_structure, op, c) in edits {
+                // Half the edits hit a bracket, comma, colon or quote: the grammar's edges.
+                let structural: Vec<usize> = (0..chars.len())
+                    .filter(|&i| on_structure && "{}[],:\"".contains(chars[i]))
+                    .collect();
+                let i = if structural.is_empty() {
+                    at.index(chars.len())
+                } else {
+                    structural[at.index(structural.len())]
+                };
+                match op {
+                    0 => chars[i] = c,
+                    1 => chars.insert(i, c),
+                    _ => { chars.remove(i); }
+                }
+            }
+            let text: String = chars.into_iter().collect();
+            if let Some(fast) = crate::batch_body::Body::fast(&text) {
+                prop_assert!(
+                    serde_json::from_str::<serde::de::IgnoredAny>(&text).is_ok(),
+                    "fast path took invalid JSON {}", text
+                );
+                let checked = crate::batch_body::Body::checked(&text).unwrap();
+                prop_assert_eq!(&fast.elements, &checked.elements);
             }
         }
 
@@ -949,14 +995,19 @@ fn user_agent_and_sentiment_land_on_the_event() {
 
 #[test]
 fn batch_context_user_agent_is_parsed() {
-    let body = json!({"batch":[{"type":"page","userId":"u"}],"context":{"userAgent":"Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"}});
+    // The second element's own context has no userAgent: the batch's, merged in, counts.
+    let body = json!({"batch":[{"type":"page","userId":"u"},
+        {"type":"page","userId":"u","context":{"locale":"fr"}}],
+        "context":{"userAgent":"Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"}});
     let body = body.to_string();
     let b = Collector::default()
         .parse_batch(body.as_bytes(), &rx())
         .unwrap();
-    let e = b.accepted().next().unwrap();
-    let ua = e.enrichment.as_ref().unwrap().user_agent.as_ref().unwrap();
-    assert_eq!(ua.device, iob_types::Device::Bot);
+    assert_eq!(b.accepted().count(), 2);
+    for e in b.accepted() {
+        let ua = e.enrichment.as_ref().unwrap().user_agent.as_ref().unwrap();
+        assert_eq!(ua.device, iob_types::Device::Bot);
+    }
 }
 
 #[test]
