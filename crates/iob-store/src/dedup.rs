@@ -17,7 +17,7 @@ use std::path::Path;
 
 use crate::error::StoreError;
 use crate::fingerprints::FingerprintMap;
-use crate::frames::{read_optional, write_atomic};
+use crate::frames::{read_optional, write_atomic_with};
 
 const SNAP_MAGIC: &[u8; 6] = b"IOBDDP";
 /// v1 held 128-bit keys; a v1 snapshot reads as "missing" and the table is rebuilt from the log.
@@ -130,19 +130,30 @@ impl DedupTable {
 
     /// Writes the snapshot for checkpoint generation `gen` atomically (previous generation
     /// first, so loading it rebuilds the same generations).
+    /// Streamed in 64 KiB pieces: at the default bound the table holds millions of keys, and a
+    /// whole-file buffer cost a fresh allocation (and its page faults) every checkpoint.
     pub fn write_snapshot(&self, path: &Path, generation: u64) -> Result<(), StoreError> {
-        let mut b = Vec::with_capacity(SNAP_HEADER + self.len() * SNAP_ENTRY + 4);
-        b.extend_from_slice(SNAP_MAGIC);
-        b.extend_from_slice(&SNAP_VERSION.to_le_bytes());
-        b.extend_from_slice(&generation.to_le_bytes());
-        b.extend_from_slice(&(self.len() as u64).to_le_bytes());
-        for (k, r) in self.previous.iter().chain(self.current.iter()) {
-            b.extend_from_slice(&k.to_le_bytes());
-            b.extend_from_slice(&r.to_le_bytes());
-        }
-        let crc = crc32c::crc32c(&b);
-        b.extend_from_slice(&crc.to_le_bytes());
-        write_atomic(path, &b)
+        const PIECE: usize = 1 << 16;
+        write_atomic_with(path, |w| {
+            let mut b = Vec::with_capacity(PIECE + SNAP_ENTRY);
+            b.extend_from_slice(SNAP_MAGIC);
+            b.extend_from_slice(&SNAP_VERSION.to_le_bytes());
+            b.extend_from_slice(&generation.to_le_bytes());
+            b.extend_from_slice(&(self.len() as u64).to_le_bytes());
+            let mut crc = 0;
+            for (k, r) in self.previous.iter().chain(self.current.iter()) {
+                b.extend_from_slice(&k.to_le_bytes());
+                b.extend_from_slice(&r.to_le_bytes());
+                if b.len() >= PIECE {
+                    crc = crc32c::crc32c_append(crc, &b);
+                    w.write_all(&b)?;
+                    b.clear();
+                }
+            }
+            crc = crc32c::crc32c_append(crc, &b);
+            b.extend_from_slice(&crc.to_le_bytes());
+            w.write_all(&b)
+        })
     }
 
     /// Loads a snapshot; `Ok(None)` if it is missing, invalid or of another version (the
@@ -282,19 +293,28 @@ mod tests {
     fn snapshot_roundtrip_and_corruption() {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("dedup.snap");
-        let mut t = DedupTable::new(1000, 1000);
-        for k in 0..100u64 {
-            t.insert(k << 40 | k, k as i64);
+        // 20,000 keys: 320 KB, streamed in several pieces.
+        let mut t = DedupTable::new(1000, 100_000);
+        for k in 0..20_000u64 {
+            t.insert(k << 40 | k, k as i64 % 500);
         }
         t.write_snapshot(&p, 7).unwrap();
-        let (u, generation) = DedupTable::load_snapshot(&p, 1000, 1000).unwrap().unwrap();
+        let (u, generation) = DedupTable::load_snapshot(&p, 1000, 100_000)
+            .unwrap()
+            .unwrap();
         assert_eq!(generation, 7);
-        assert_eq!(u.len(), 100);
-        assert!(u.is_duplicate(5 << 40 | 5, 10));
-        let mut b = std::fs::read(&p).unwrap();
-        b[40] ^= 1;
-        std::fs::write(&p, &b).unwrap();
-        assert!(DedupTable::load_snapshot(&p, 1000, 1000).unwrap().is_none());
+        assert_eq!(u.len(), 20_000);
+        for k in [0, 5, 4_095, 4_096, 19_999u64] {
+            assert!(u.is_duplicate(k << 40 | k, 10), "{k}");
+        }
+        assert!(!u.is_duplicate(20_000 << 40 | 20_000, 10));
+        for at in [40, 200_000] {
+            let mut b = std::fs::read(&p).unwrap();
+            b[at] ^= 1;
+            std::fs::write(p.with_extension("bad"), &b).unwrap();
+            let bad = DedupTable::load_snapshot(&p.with_extension("bad"), 1000, 100_000);
+            assert!(bad.unwrap().is_none(), "a flipped bit at {at} is caught");
+        }
     }
 
     #[test]

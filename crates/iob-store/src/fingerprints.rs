@@ -168,16 +168,18 @@ impl FingerprintMap {
         Some(value)
     }
 
-    /// Keeps the entries for which `keep(key, value)` holds (rebuilt: removal order would
-    /// otherwise matter while entries shift).
+    /// Keeps the entries for which `keep(key, value)` holds. The keys to drop are listed
+    /// first and removed after (removal shifts entries, so it cannot run during the scan);
+    /// a checkpoint prunes a table of millions where few or none expire, so nothing the size
+    /// of the table is allocated.
     pub fn retain(&mut self, mut keep: impl FnMut(u64, i64) -> bool) {
-        let kept: Vec<(u64, i64)> = self.iter().filter(|&(k, v)| keep(k, v)).collect();
-        if kept.len() == self.len {
-            return;
-        }
-        self.clear();
-        for (k, v) in kept {
-            self.insert(k, v);
+        let drop: Vec<u64> = self
+            .iter()
+            .filter(|&(k, v)| !keep(k, v))
+            .map(|(k, _)| k)
+            .collect();
+        for k in drop {
+            self.remove(k);
         }
     }
 

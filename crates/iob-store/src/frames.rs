@@ -101,14 +101,28 @@ pub fn fsync_dir(dir: &Path) -> Result<(), StoreError> {
 
 /// Replaces `path` with `bytes` atomically and durably (write tmp, fsync, rename, fsync dir).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    write_atomic_with(path, |w| w.write_all(bytes))
+}
+
+/// [`write_atomic`] of what `fill` writes: a large file (the dedup snapshot) is streamed
+/// rather than built in memory first.
+pub fn write_atomic_with(
+    path: &Path,
+    fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<(), StoreError> {
     let tmp = path.with_extension("tmp");
-    let mut f = OpenOptions::new()
+    let f = OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
         .open(&tmp)
         .ctx("create", &tmp)?;
-    f.write_all(bytes).ctx("write", &tmp)?;
+    let mut w = std::io::BufWriter::with_capacity(1 << 16, f);
+    fill(&mut w).and_then(|()| w.flush()).ctx("write", &tmp)?;
+    let f = w
+        .into_inner()
+        .map_err(|e| e.into_error())
+        .ctx("write", &tmp)?;
     f.sync_all().ctx("fsync", &tmp)?;
     drop(f);
     fs::rename(&tmp, path).ctx("rename into place", path)?;
