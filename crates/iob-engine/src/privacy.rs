@@ -16,7 +16,6 @@
 use std::borrow::Cow;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use iob_govern::{MasterKey, PersonCipher, Pseudonymizer, sealed_generation};
 use iob_store::{Codec, NewQuarantined, NewRecord};
@@ -156,37 +155,40 @@ impl Privacy {
         if !self.encrypt || records.is_empty() {
             return Ok(());
         }
-        // Retention rules read the plaintext: decided before anything is sealed.
-        let rules: Vec<Option<&str>> = if self.retention.is_empty() {
-            Vec::new()
-        } else {
-            records
-                .iter()
-                .map(|r| self.retention.rule_for(r.kind, &r.payload))
-                .collect()
-        };
-        let seal = |r: &mut NewRecord, c: &Arc<PersonCipher>| {
-            c.seal_in_place(&r.person, &mut r.payload);
-            r.codec = Codec::Sealed;
-        };
-        let keyless = self.vault.with_ciphers(records, |r| r.person, seal);
-        if !keyless.is_empty() {
+        let mut ciphers = self.vault.ciphers(records.iter().map(|r| &r.person));
+        if ciphers.iter().any(Option::is_none) {
             // First sight of these person keys: their data keys are made durable first.
-            let missing: Vec<PersonKey> = keyless.iter().map(|&i| records[i].person).collect();
+            let missing: Vec<PersonKey> = records
+                .iter()
+                .zip(&ciphers)
+                .filter(|(_, c)| c.is_none())
+                .map(|(r, _)| r.person)
+                .collect();
             self.vault.issue(&missing)?;
-            for i in keyless {
-                let r = &mut records[i];
-                seal(r, &self.vault.cipher(&r.person)?);
-            }
+            ciphers = self.vault.ciphers(records.iter().map(|r| &r.person));
         }
-        for (r, rule) in records.iter_mut().zip(rules) {
-            if let Some(rule) = rule {
-                // Sealed again under the day's retention key: `outer seal | day key`.
-                let day = self.retention.key_for(&self.vault, rule, r.event_time.0)?;
-                self.vault.cipher(&day)?.seal_in_place(&day, &mut r.payload);
-                r.payload.extend_from_slice(&day.0);
-                r.codec = Codec::SealedExpiring;
-            }
+        for (r, c) in records.iter_mut().zip(ciphers) {
+            let c = match c {
+                Some(c) => c,
+                None => self.vault.cipher(&r.person)?,
+            };
+            self.seal_one(r, &c)?;
+        }
+        Ok(())
+    }
+
+    /// Seals one record under `cipher` (its person's), and again under its retention day key
+    /// when a retention rule covers it.
+    fn seal_one(&self, r: &mut NewRecord, cipher: &PersonCipher) -> Result<(), EngineError> {
+        let rule = self.retention.rule_for(r.kind, &r.payload);
+        cipher.seal_in_place(&r.person, &mut r.payload);
+        r.codec = Codec::Sealed;
+        if let Some(rule) = rule {
+            // Sealed again under the day's retention key: `outer seal | day key`.
+            let day = self.retention.key_for(&self.vault, rule, r.event_time.0)?;
+            self.vault.cipher(&day)?.seal_in_place(&day, &mut r.payload);
+            r.payload.extend_from_slice(&day.0);
+            r.codec = Codec::SealedExpiring;
         }
         Ok(())
     }

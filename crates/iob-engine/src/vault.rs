@@ -245,42 +245,46 @@ impl Vault {
 
     /// The expanded live key of `person`, from the cache or the vault.
     fn cached(&self, person: &PersonKey) -> Option<Arc<PersonCipher>> {
-        let mut out = None;
-        self.with_ciphers(&mut [*person], |p| *p, |_, c| out = Some(Arc::clone(c)));
-        out
+        self.ciphers(std::iter::once(person)).pop().flatten()
     }
 
-    /// Calls `f` with each item and its person's expanded live key, the cache locked once for
-    /// the whole batch (the sealer's path: no reference count is touched per record, each a
-    /// likely cache miss). Returns the positions of items whose person has no live key.
-    pub(crate) fn with_ciphers<T>(
+    /// The expanded live keys of `persons` (`None` where there is none), with one lock of the
+    /// cache for the whole batch.
+    pub(crate) fn ciphers<'a>(
         &self,
-        items: &mut [T],
-        person: impl Fn(&T) -> PersonKey,
-        mut f: impl FnMut(&mut T, &Arc<PersonCipher>),
-    ) -> Vec<usize> {
+        persons: impl Iterator<Item = &'a PersonKey>,
+    ) -> Vec<Option<Arc<PersonCipher>>> {
         let mut cache = self.cache.lock();
         let mut keys = None;
-        let mut keyless = Vec::new();
-        for (i, item) in items.iter_mut().enumerate() {
-            let p = person(item);
-            if let Some(c) = cache.get(&p) {
-                f(item, c);
-                continue;
-            }
-            let keys = keys.get_or_insert_with(|| self.keys.read());
-            match keys.get(&p) {
-                Some(Slot::Live(k)) => {
-                    if cache.len() >= self.cache_cap {
-                        cache.clear();
-                    }
-                    let c = cache.entry(p).or_insert_with(|| Arc::new(k.cipher()));
-                    f(item, c);
+        let mut last: Option<(&PersonKey, Option<Arc<PersonCipher>>)> = None;
+        persons
+            .map(|p| {
+                if let Some((q, c)) = &last
+                    && *q == p
+                {
+                    return c.clone();
                 }
-                _ => keyless.push(i),
-            }
-        }
-        keyless
+                let c = match cache.get(p) {
+                    Some(c) => Some(c.clone()),
+                    None => {
+                        let keys = keys.get_or_insert_with(|| self.keys.read());
+                        match keys.get(p) {
+                            Some(Slot::Live(k)) => {
+                                let c = Arc::new(k.cipher());
+                                if cache.len() >= self.cache_cap {
+                                    cache.clear();
+                                }
+                                cache.insert(*p, c.clone());
+                                Some(c)
+                            }
+                            _ => None,
+                        }
+                    }
+                };
+                last = Some((p, c.clone()));
+                c
+            })
+            .collect()
     }
 
     /// The cipher for `person`, issuing (durably) a key if they have none.
@@ -508,9 +512,8 @@ mod tests {
         let sealer = {
             let (v, persons) = (v.clone(), persons.clone());
             std::thread::spawn(move || {
-                let mut persons = persons;
                 for _ in 0..2000 {
-                    let _ = v.with_ciphers(&mut persons, |p| *p, |_, _| {});
+                    let _ = v.ciphers(persons.iter());
                 }
                 tx.send(()).unwrap();
             })
