@@ -34,6 +34,9 @@ pub enum Command {
         /// Batches in flight (group commit gathers them into one fsync).
         #[arg(long, default_value_t = 4)]
         concurrency: usize,
+        /// Runs, each into a fresh store; the medians are reported (the host's speed varies).
+        #[arg(long, default_value_t = 1)]
+        rounds: usize,
     },
     /// HTTP load against a child `iob serve` on loopback.
     Http {
@@ -139,7 +142,8 @@ pub fn run(global: &Global, cmd: Command) -> anyhow::Result<()> {
             events,
             batch,
             concurrency,
-        } => ingest(global, events, batch, concurrency),
+            rounds,
+        } => ingest(global, events, batch, concurrency, rounds),
         Command::Http {
             events,
             batch,
@@ -261,25 +265,51 @@ fn privacy(global: &Global, events: usize, rounds: usize) -> anyhow::Result<()> 
     Ok(())
 }
 
-fn ingest(global: &Global, events: usize, batch: usize, concurrency: usize) -> anyhow::Result<()> {
+fn ingest(
+    global: &Global,
+    events: usize,
+    batch: usize,
+    concurrency: usize,
+    rounds: usize,
+) -> anyhow::Result<()> {
     let tmp = scratch(global)?;
     let disk = iob_store::bench_support::measure_disk_seq_write(tmp.path(), 256 << 20)?;
-    let bodies: Vec<Vec<u8>> = (0..events.div_ceil(batch))
-        .map(|b| batch_body(b * batch, batch))
-        .collect();
-    let bytes: usize = bodies.iter().map(|b| b.len()).sum();
-    let cfg = bench_config(&tmp.path().join("data"))?;
-    let cfg_live = cfg.profiles.live;
-    let cpu0 = process_cpu_secs();
-    let (accepted, secs, log_bytes) = timed_ingest(&cfg, Arc::new(bodies), concurrency)?;
-    let cpu = process_cpu_secs() - cpu0;
-    anyhow::ensure!(
-        accepted == events.div_ceil(batch) * batch,
-        "accepted {accepted} of {events}"
+    let bodies: Arc<Vec<Vec<u8>>> = Arc::new(
+        (0..events.div_ceil(batch))
+            .map(|b| batch_body(b * batch, batch))
+            .collect(),
     );
+    let bytes: usize = bodies.iter().map(|b| b.len()).sum();
+    let (mut walls, mut cpus, mut accepted, mut log_bytes) = (Vec::new(), Vec::new(), 0, 0);
+    let mut cfg_live = false;
+    for round in 0..rounds.max(1) {
+        let cfg = bench_config(&tmp.path().join(format!("data-{round}")))?;
+        cfg_live = cfg.profiles.live;
+        let cpu0 = process_cpu_secs();
+        let (n, secs, log) = timed_ingest(&cfg, bodies.clone(), concurrency)?;
+        let cpu = process_cpu_secs() - cpu0;
+        anyhow::ensure!(
+            n == events.div_ceil(batch) * batch,
+            "accepted {n} of {events}"
+        );
+        if rounds > 1 {
+            println!(
+                "  round {round}  {:>12.0} events/s, {:>12.0} per CPU-second",
+                n as f64 / secs,
+                n as f64 / cpu.max(1e-9)
+            );
+        }
+        // Rounds write into fresh stores; the old one's disk space is not needed again.
+        let _ = std::fs::remove_dir_all(tmp.path().join(format!("data-{round}")));
+        (accepted, log_bytes) = (n, log);
+        walls.push(secs);
+        cpus.push(cpu);
+    }
+    let (secs, cpu) = (median(walls), median(cpus));
     let mbs = log_bytes as f64 / secs / 1e6;
     println!(
-        "bench ingest: {accepted} events in {batch}-event batches, {concurrency} in flight, durable (fsync per group commit), profiles {}",
+        "bench ingest: {accepted} events in {batch}-event batches, {concurrency} in flight, durable (fsync per group commit), median of {} round(s), profiles {}",
+        rounds.max(1),
         if cfg_live {
             "live"
         } else {
