@@ -55,7 +55,7 @@ impl Collector {
             integrations,
             sent_at,
             write_key,
-        } = match Body::fast(text) {
+        } = match Body::fast(text, &self.opts.sentiment_properties) {
             Some(body) => body,
             None => Body::checked(text)?,
         };
@@ -83,8 +83,8 @@ impl Collector {
         let mut keys: Vec<Option<Cow<'a, str>>> = Vec::with_capacity(elements.len());
         let mut fields = Vec::with_capacity(16);
         let mut items: Vec<BatchItem<'a, T>> = Vec::with_capacity(elements.len());
-        let (mut pre_split, counts, user_agents) = match pre_split {
-            Some(s) => (Some(s.fields.into_iter()), s.counts, s.user_agents),
+        let (mut pre_split, counts, noted) = match pre_split {
+            Some(s) => (Some(s.fields.into_iter()), s.counts, s.noted),
             None => (None, Vec::new(), Vec::new()),
         };
         for (i, raw) in elements.into_iter().enumerate() {
@@ -105,7 +105,7 @@ impl Collector {
                         fields.clear();
                         fields.extend(all.by_ref().take(counts[i]));
                         self.event_size(raw).and_then(|text| {
-                            self.parse_split(text, &ctx, rx, &mut fields, user_agents[i])
+                            self.parse_split(text, &ctx, rx, &mut fields, noted[i])
                         })
                     }
                     None => self

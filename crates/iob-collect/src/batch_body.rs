@@ -43,7 +43,8 @@ impl<'a> Body<'a> {
     }
 
     /// One pass for a well-formed body of non-empty objects; `None` for anything else.
-    pub fn fast(text: &'a str) -> Option<Body<'a>> {
+    /// `text_properties`: the configured free-text property names (see [`Noted`]).
+    pub fn fast(text: &'a str, text_properties: &[String]) -> Option<Body<'a>> {
         let mut s = Scanner::new(text);
         s.eat(b'{')?;
         let mut body = Body::empty();
@@ -52,7 +53,7 @@ impl<'a> Body<'a> {
             let key = s.plain_key()?;
             let slot = match key {
                 "batch" if !has_batch => {
-                    body.split = Some(elements(&mut s, &mut body.elements)?);
+                    body.split = Some(elements(&mut s, &mut body.elements, text_properties)?);
                     has_batch = true;
                     None
                 }
@@ -120,24 +121,46 @@ impl<'a> Body<'a> {
     }
 }
 
-/// The elements' top-level fields, in order, with each element's count of them and its
-/// `context.userAgent` ([`Member::Unknown`] when it has no `context`).
+/// The elements' top-level fields, in order, with each element's count of them and what was
+/// noted of it.
 pub(crate) struct Split<'a> {
     pub fields: Fields<'a>,
     pub counts: Vec<usize>,
-    pub user_agents: Vec<Member<'a>>,
+    pub noted: Vec<Noted<'a>>,
+}
+
+/// What the batch reader saw of one element's nested objects, for enrichment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Noted<'a> {
+    /// `context.userAgent` ([`Member::Unknown`] when the element has no `context`).
+    pub user_agent: Member<'a>,
+    /// False only when `properties` is an object none of whose keys is a configured free-text
+    /// property: sentiment has nothing to read.
+    pub text_properties: bool,
+}
+
+impl Noted<'_> {
+    /// Nothing noted: enrichment reads the objects itself.
+    pub const UNKNOWN: Noted<'static> = Noted {
+        user_agent: Member::Unknown,
+        text_properties: true,
+    };
 }
 
 /// The `batch` array at the cursor: each element's text into `texts`, and the [`Split`] of
 /// them all. `None` unless every element is a non-empty object whose keys have no escapes.
-fn elements<'a>(s: &mut Scanner<'a>, texts: &mut Vec<&'a str>) -> Option<Split<'a>> {
+fn elements<'a>(
+    s: &mut Scanner<'a>,
+    texts: &mut Vec<&'a str>,
+    text_properties: &[String],
+) -> Option<Split<'a>> {
     // Sized from the body (SDK events run ~50 bytes a top-level field and a few hundred an
     // event), so a large batch does not regrow these buffers.
     let n = s.remaining();
     let mut split = Split {
         fields: Vec::with_capacity(n / 48),
         counts: Vec::with_capacity(n / 256),
-        user_agents: Vec::with_capacity(n / 256),
+        noted: Vec::with_capacity(n / 256),
     };
     texts.reserve(n / 256);
     s.eat(b'[')?;
@@ -152,15 +175,24 @@ fn elements<'a>(s: &mut Scanner<'a>, texts: &mut Vec<&'a str>) -> Option<Split<'
         let start = s.i;
         s.eat(b'{')?;
         let first = fields.len();
-        let mut user_agent = Member::Unknown;
+        let mut noted = Noted::UNKNOWN;
         loop {
             let key = s.plain_key()?;
-            let value = if key == "context" {
-                let (value, ua) = s.object_noting("userAgent")?;
-                user_agent = ua;
-                value
-            } else {
-                s.value()?
+            let value = match key {
+                "context" => {
+                    let (value, ua) = s.object_noting("userAgent")?;
+                    noted.user_agent = ua;
+                    value
+                }
+                "properties" if !text_properties.is_empty() => {
+                    let mut maybe = false;
+                    let (value, is_object) = s.members(|k, _| {
+                        maybe |= k.is_none_or(|k| text_properties.iter().any(|n| n == k));
+                    })?;
+                    noted.text_properties = maybe || !is_object;
+                    value
+                }
+                _ => s.value()?,
             };
             fields.push((Cow::Borrowed(key), value));
             s.ws();
@@ -173,7 +205,7 @@ fn elements<'a>(s: &mut Scanner<'a>, texts: &mut Vec<&'a str>) -> Option<Split<'
         s.i += 1;
         texts.push(s.text(start));
         split.counts.push(fields.len() - first);
-        split.user_agents.push(user_agent);
+        split.noted.push(noted);
         s.ws();
         match s.peek()? {
             b',' => s.i += 1,
@@ -190,7 +222,8 @@ mod tests {
     use super::*;
 
     fn both(text: &str) -> (Option<Vec<String>>, Result<Vec<String>, String>) {
-        let fast = Body::fast(text).map(|b| b.elements.iter().map(|e| e.to_string()).collect());
+        let fast =
+            Body::fast(text, &[]).map(|b| b.elements.iter().map(|e| e.to_string()).collect());
         let checked = Body::checked(text)
             .map(|b| b.elements.iter().map(|e| e.to_string()).collect())
             .map_err(|r| r.to_string());
@@ -203,13 +236,13 @@ mod tests {
             ,	{"e":null}] , "writeKey":"k"} "#;
         let (fast, checked) = both(text);
         assert_eq!(fast.unwrap(), checked.unwrap());
-        let b = Body::fast(text).unwrap();
+        let b = Body::fast(text, &[]).unwrap();
         let split = b.split.unwrap();
         assert_eq!(split.counts, vec![1, 2, 1]);
         assert_eq!(
-            split.user_agents,
-            vec![Member::Unknown; 3],
-            "no element has a context"
+            split.noted,
+            vec![Noted::UNKNOWN; 3],
+            "no element has an object"
         );
         assert_eq!(b.write_key.unwrap().get(), r#""k""#);
     }
@@ -221,7 +254,7 @@ mod tests {
             r#"{{"batch":[{}],"sentAt":"2026-11-20T10:00:01.000Z"}}"#,
             events.join(",")
         );
-        let b = Body::fast(&text).expect("fast path");
+        let b = Body::fast(&text, &[]).expect("fast path");
         assert_eq!(b.elements, events);
     }
 
@@ -237,7 +270,7 @@ mod tests {
             r#"[{"a":1}]"#,
             r#"{"sentAt":1}"#,
         ] {
-            assert!(Body::fast(text).is_none(), "{text}");
+            assert!(Body::fast(text, &[]).is_none(), "{text}");
         }
         // The checked path still reads the well-formed ones.
         let (_, checked) = both(r#"{"batch":[{}, 5, {"\u0061":1}]}"#);

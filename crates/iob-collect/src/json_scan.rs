@@ -242,31 +242,29 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    /// [`Scanner::value`], noting what the member `name` of the value is if it is an object
-    /// (the batch reader notes `context.userAgent` as it passes, instead of enrichment
-    /// scanning `context` again for every event).
-    pub fn object_noting(&mut self, name: &str) -> Option<(&'a RawValue, Member<'a>)> {
+    /// [`Scanner::value`], calling `visit(key, value)` for each top-level member if the value
+    /// is an object (`key` is `None` when it has escapes). Returns the value and whether it is
+    /// an object. The batch reader notes what enrichment needs (`context.userAgent`, whether
+    /// `properties` has a free-text field) as it passes, instead of enrichment scanning the
+    /// object again for every event.
+    pub fn members(
+        &mut self,
+        mut visit: impl FnMut(Option<&'a str>, &'a RawValue),
+    ) -> Option<(&'a RawValue, bool)> {
         self.ws();
         if self.peek() != Some(b'{') {
-            return Some((self.value()?, Member::Unknown));
+            return Some((self.value()?, false));
         }
         let start = self.i;
         self.i += 1;
         self.ws();
-        let mut member = Member::Absent;
         if self.peek() != Some(b'}') {
             loop {
                 self.ws();
                 let (key, escaped) = self.string()?;
                 self.eat(b':')?;
                 let value = self.value()?;
-                if member == Member::Absent {
-                    if escaped {
-                        member = Member::Unknown;
-                    } else if key == name {
-                        member = Member::Found(value.get());
-                    }
-                }
+                visit((!escaped).then_some(key), value);
                 self.ws();
                 match self.peek()? {
                     b',' => self.i += 1,
@@ -276,7 +274,22 @@ impl<'a> Scanner<'a> {
             }
         }
         self.i += 1;
-        Some((raw(self.text(start)), member))
+        Some((raw(self.text(start)), true))
+    }
+
+    /// [`Scanner::members`], noting what the member `name` is.
+    pub fn object_noting(&mut self, name: &str) -> Option<(&'a RawValue, Member<'a>)> {
+        let mut member = Member::Absent;
+        let (value, is_object) = self.members(|key, value| {
+            if member == Member::Absent {
+                member = match key {
+                    None => Member::Unknown,
+                    Some(k) if k == name => Member::Found(value.get()),
+                    Some(_) => Member::Absent,
+                };
+            }
+        })?;
+        Some((value, if is_object { member } else { Member::Unknown }))
     }
 
     /// A member's key (escapes allowed: it is only skipped) and its `:`, then whitespace.

@@ -14,6 +14,7 @@ use std::collections::HashSet;
 use iob_types::{ConsentChange, Event, EventKind, Purpose, Timestamp};
 use serde_json::value::RawValue;
 
+use crate::batch_body::Noted;
 use crate::collector::{Collector, Received};
 use crate::derive::user_agent_of;
 pub(crate) use crate::enrich::{IdSeed, derive_message_id};
@@ -223,18 +224,18 @@ impl Collector {
         fields: &mut Fields<'a>,
     ) -> Result<(Parts<'a>, Option<Cow<'a, str>>), Rejection> {
         split_object_into(text, fields).map_err(|e| body_error(text.as_bytes(), e))?;
-        self.parse_split(text, ctx, rx, fields, Member::Unknown)
+        self.parse_split(text, ctx, rx, fields, Noted::UNKNOWN)
     }
 
     /// [`Collector::parse_parts`] of an object already split into its top-level `fields`
-    /// (which it drains), with its `context.userAgent` if the splitter noted it.
+    /// (which it drains), with what the splitter noted of its nested objects.
     pub(crate) fn parse_split<'a>(
         &self,
         text: &'a str,
         ctx: &Ctx,
         rx: &Received,
         fields: &mut Fields<'a>,
-        noted_user_agent: Member<'a>,
+        noted: Noted<'a>,
     ) -> Result<(Parts<'a>, Option<Cow<'a, str>>), Rejection> {
         let bytes = text.as_bytes();
 
@@ -378,7 +379,10 @@ impl Collector {
         let timestamp = corrected_timestamp(original, sent_at, rx.received_at)?;
 
         let message_id = match opt_string("messageId", slot(F::MessageId))? {
-            Some(m) if m.chars().count() > MAX_MESSAGE_ID_CHARS => {
+            // A character is at least a byte: only long ids need counting.
+            Some(m)
+                if m.len() > MAX_MESSAGE_ID_CHARS && m.chars().count() > MAX_MESSAGE_ID_CHARS =>
+            {
                 return Err(Rejection::invalid(
                     "messageId",
                     format!(
@@ -407,7 +411,7 @@ impl Collector {
         // What the splitter noted is the event's own context; batch defaults may add to it.
         let noted_user_agent = match defaults.and_then(|d| d.context.as_deref()) {
             Some(d) if !d.is_empty() => Member::Unknown,
-            _ => noted_user_agent,
+            _ => noted.user_agent,
         };
         let mut context: Option<Cow<'a, RawValue>> = merge(
             context,
@@ -441,7 +445,7 @@ impl Collector {
             _ => None,
         };
         let sentiment = match properties {
-            Some(p) if !self.opts.sentiment_properties.is_empty() => {
+            Some(p) if !self.opts.sentiment_properties.is_empty() && noted.text_properties => {
                 self.text_properties.sentiments(p)
             }
             _ => Vec::new(),

@@ -382,6 +382,14 @@ fn message_id_rules() {
         "messageId",
     );
     assert!(r.message.contains("200"));
+    // The limit counts characters, not bytes: 200 two-byte characters pass, 201 do not.
+    let e = parse(json!({"type":"track","event":"E","userId":"u","messageId":"é".repeat(200)}));
+    assert_eq!(e.unwrap().message_id.chars().count(), 200);
+    assert_rej(
+        json!({"type":"track","event":"E","userId":"u","messageId":"é".repeat(201)}),
+        RejectCode::InvalidValue,
+        "messageId",
+    );
 }
 
 #[test]
@@ -840,7 +848,7 @@ mod props {
                 serde_json::to_string(&body).unwrap()
             };
             let checked = crate::batch_body::Body::checked(&text).unwrap();
-            if let Some(fast) = crate::batch_body::Body::fast(&text) {
+            if let Some(fast) = crate::batch_body::Body::fast(&text, &[]) {
                 prop_assert_eq!(&fast.elements, &checked.elements);
                 let split = fast.split.unwrap();
                 let (fields, counts) = (split.fields, split.counts);
@@ -905,7 +913,7 @@ mod props {
                 }
             }
             let text: String = chars.into_iter().collect();
-            if let Some(fast) = crate::batch_body::Body::fast(&text) {
+            if let Some(fast) = crate::batch_body::Body::fast(&text, &[]) {
                 prop_assert!(
                     serde_json::from_str::<serde::de::IgnoredAny>(&text).is_ok(),
                     "fast path took invalid JSON {}", text
@@ -1008,6 +1016,40 @@ fn batch_context_user_agent_is_parsed() {
         let ua = e.enrichment.as_ref().unwrap().user_agent.as_ref().unwrap();
         assert_eq!(ua.device, iob_types::Device::Bot);
     }
+}
+
+/// The batch reader notes which `properties` may hold free text; its answer must be the one
+/// the single-event path finds by reading `properties` itself, escaped keys included.
+#[test]
+fn batch_sentiment_agrees_with_single_events() {
+    let elements = [
+        json!({"type":"track","event":"E","userId":"u","properties":{"price":1,"review":"I love these, great!"}}),
+        json!({"type":"track","event":"E","userId":"u","properties":{"price":1,"reviewer":"x"}}),
+        json!({"type":"track","event":"E","userId":"u","properties":"not an object"}),
+    ];
+    let mut texts: Vec<String> = elements.iter().map(|e| e.to_string()).collect();
+    texts.push(r#"{"type":"track","event":"E","userId":"u","properties":{"r\u0065view":"Awful, broke in a week."}}"#.into());
+    let body = format!(r#"{{"batch":[{}]}}"#, texts.join(","));
+    let c = Collector::default();
+    let batch = c.parse_batch(body.as_bytes(), &rx()).unwrap();
+    let mut found = Vec::new();
+    for (item, text) in batch.items.iter().zip(&texts) {
+        let single = c.parse_event(text.as_bytes(), None, &rx());
+        let sentiment = |e: &Event| {
+            e.enrichment
+                .as_ref()
+                .and_then(|en| en.sentiment_of("review"))
+        };
+        match (&item.result, single) {
+            (Ok(b), Ok(s)) => {
+                assert_eq!(sentiment(b), sentiment(&s.event), "{text}");
+                found.push(sentiment(b).map(|v| v > 0.0));
+            }
+            (Err(b), Err(s)) => assert_eq!(b.code, s.code, "{text}"),
+            (b, s) => panic!("batch {b:?} but single {s:?} for {text}"),
+        }
+    }
+    assert_eq!(found, [Some(true), None, Some(false)]);
 }
 
 #[test]
