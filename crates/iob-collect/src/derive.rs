@@ -287,7 +287,7 @@ fn string_end(b: &[u8], open: usize) -> Option<(usize, bool)> {
     let mut j = open + 1;
     let mut escaped = false;
     loop {
-        j = crate::json_scan::string_stop::<false>(b, j);
+        j = iob_types::string_stop::<false>(b, j);
         if *b.get(j)? == b'"' {
             return Some((j + 1, escaped));
         }

@@ -260,7 +260,7 @@ impl TimeCache {
 /// Appends `s` as a JSON string, escaped exactly as `serde_json` does.
 pub fn write_str(out: &mut Vec<u8>, s: &str) {
     // serde_json escapes only `"`, `\` and control characters; everything else is verbatim.
-    if s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+    if crate::json_text::string_stop::<true>(s.as_bytes(), 0) < s.len() {
         serde_json::to_writer(&mut *out, s).expect("a str always serializes");
     } else {
         out.reserve(s.len() + 2);

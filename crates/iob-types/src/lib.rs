@@ -16,6 +16,7 @@ mod clock;
 mod enrichment;
 mod error;
 mod event;
+mod json_text;
 mod object;
 mod person;
 mod purpose;
@@ -25,6 +26,7 @@ pub use clock::{Clock, FixedClock, SystemClock, Timestamp};
 pub use enrichment::{Device, Enrichment, UserAgent};
 pub use error::TypesError;
 pub use event::{ConsentChange, Event, EventKind, Reading, routing_id};
+pub use json_text::string_stop;
 pub use object::{
     AppendFields, ObjectFields, ObjectKey, split_object, split_object_into, split_top_level,
 };
