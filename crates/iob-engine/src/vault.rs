@@ -250,11 +250,20 @@ impl Vault {
 
     /// The expanded live keys of `persons` (`None` where there is none), with one lock of the
     /// cache for the whole batch.
+    ///
+    /// A first pass only asks the CPU for every cached key's memory: cloning an `Arc` is a
+    /// locked increment, which waits for its cache line and lets no other miss overlap it, so
+    /// without the pass a batch of a thousand persons paid their misses one after another.
     pub(crate) fn ciphers<'a>(
         &self,
-        persons: impl Iterator<Item = &'a PersonKey>,
+        persons: impl Iterator<Item = &'a PersonKey> + Clone,
     ) -> Vec<Option<Arc<PersonCipher>>> {
         let mut cache = self.cache.lock();
+        for p in persons.clone() {
+            if let Some(c) = cache.get(p) {
+                c.prefetch();
+            }
+        }
         let mut keys = None;
         let mut last: Option<(&PersonKey, Option<Arc<PersonCipher>>)> = None;
         persons
