@@ -71,14 +71,10 @@ impl<'a> Body<'a> {
             if let Some(slot) = slot {
                 *slot = Some(s.value()?);
             }
-            s.ws();
-            match s.peek()? {
-                b',' => s.i += 1,
-                b'}' => break,
-                _ => return None,
+            if !s.more(b'}')? {
+                break;
             }
         }
-        s.i += 1;
         s.ws();
         (has_batch && s.at_end()).then_some(body)
     }
@@ -195,25 +191,17 @@ fn elements<'a>(
                 _ => s.value()?,
             };
             fields.push((Cow::Borrowed(key), value));
-            s.ws();
-            match s.peek()? {
-                b',' => s.i += 1,
-                b'}' => break,
-                _ => return None,
+            if !s.more(b'}')? {
+                break;
             }
         }
-        s.i += 1;
         texts.push(s.text(start));
         split.counts.push(fields.len() - first);
         split.noted.push(noted);
-        s.ws();
-        match s.peek()? {
-            b',' => s.i += 1,
-            b']' => break,
-            _ => return None,
+        if !s.more(b']')? {
+            break;
         }
     }
-    s.i += 1;
     Some(split)
 }
 

@@ -92,6 +92,18 @@ impl<'a> Scanner<'a> {
         }
     }
 
+    /// After a member or element: `,` (consumed; `Some(true)`: another follows) or `close`
+    /// (consumed; `Some(false)`: the container ends), after optional whitespace.
+    pub fn more(&mut self, close: u8) -> Option<bool> {
+        self.ws();
+        let c = self.peek()?;
+        if c != b',' && c != close {
+            return None;
+        }
+        self.i += 1;
+        Some(c == b',')
+    }
+
     /// A string at the cursor; returns its contents and whether they hold escapes.
     pub fn string(&mut self) -> Option<(&'a str, bool)> {
         if self.peek() != Some(b'"') {
@@ -222,15 +234,13 @@ impl<'a> Scanner<'a> {
                 self.eat(b':')?;
                 let value = self.value()?;
                 visit((!escaped).then_some(key), value);
-                self.ws();
-                match self.peek()? {
-                    b',' => self.i += 1,
-                    b'}' => break,
-                    _ => return None,
+                if !self.more(b'}')? {
+                    break;
                 }
             }
+        } else {
+            self.i += 1;
         }
-        self.i += 1;
         Some((raw(self.text(start)), true))
     }
 
