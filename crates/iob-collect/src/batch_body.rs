@@ -130,6 +130,8 @@ pub(crate) struct Split<'a> {
 pub(crate) struct Noted<'a> {
     /// `context.userAgent` ([`Member::Unknown`] when the element has no `context`).
     pub user_agent: Member<'a>,
+    /// `context.ip`, the same way (the server adds the client's address unless it is there).
+    pub ip: Member<'a>,
     /// False only when `properties` is an object none of whose keys is a configured free-text
     /// property: sentiment has nothing to read.
     pub text_properties: bool,
@@ -139,6 +141,7 @@ impl Noted<'_> {
     /// Nothing noted: enrichment reads the objects itself.
     pub const UNKNOWN: Noted<'static> = Noted {
         user_agent: Member::Unknown,
+        ip: Member::Unknown,
         text_properties: true,
     };
 }
@@ -176,8 +179,8 @@ fn elements<'a>(
             let key = s.plain_key()?;
             let value = match key {
                 "context" => {
-                    let (value, ua) = s.object_noting("userAgent")?;
-                    noted.user_agent = ua;
+                    let (value, [user_agent, ip]) = s.object_noting(["userAgent", "ip"])?;
+                    (noted.user_agent, noted.ip) = (user_agent, ip);
                     value
                 }
                 "properties" if !text_properties.is_empty() => {

@@ -442,8 +442,8 @@ mod tests {
     fn both_ways(context: &str) -> (Option<String>, Option<String>) {
         let c = RawValue::from_string(context.into()).unwrap();
         let scanned = user_agent_of(&c, Member::Unknown).map(Cow::into_owned);
-        let (raw, noted) = crate::json_scan::Scanner::new(context)
-            .object_noting("userAgent")
+        let (raw, [noted]) = crate::json_scan::Scanner::new(context)
+            .object_noting(["userAgent"])
             .unwrap();
         (scanned, user_agent_of(raw, noted).map(Cow::into_owned))
     }

@@ -11,6 +11,7 @@ use xxhash_rust::xxh3::Xxh3;
 
 use crate::collector::Received;
 use crate::fields::split_object;
+use crate::json_scan::Member;
 use crate::reject::Rejection;
 
 /// What a derived `messageId` is a hash of, besides the event's bytes.
@@ -128,10 +129,12 @@ pub(crate) fn merge<'a>(
         .map_err(|e| Rejection::invalid(field, format!("`{field}` could not be merged: {e}")))
 }
 
-/// Adds `ip` to the context unless the client set one (Segment does the same).
+/// Adds `ip` to the context unless the client set one (Segment does the same). `noted`: what
+/// the batch reader saw of `context.ip` while splitting the event ([`Member::Unknown`]: look).
 pub(crate) fn with_ip<'a>(
     context: Option<Cow<'a, RawValue>>,
     ip: std::net::IpAddr,
+    noted: Member<'_>,
 ) -> Result<Cow<'a, RawValue>, Rejection> {
     let Some(ctx) = context else {
         return Ok(Cow::Owned(
@@ -139,13 +142,19 @@ pub(crate) fn with_ip<'a>(
         ));
     };
     let text = ctx.get();
-    if text.contains("\"ip\"") {
-        let has = split_object(text)
-            .map(|f| f.iter().any(|(k, _)| k == "ip"))
-            .unwrap_or(true);
-        if has {
-            return Ok(ctx);
+    let has = match noted {
+        Member::Found(_) => true,
+        Member::Absent => false,
+        // `"ip"` can only appear as itself or spelled with escapes.
+        Member::Unknown => {
+            (text.contains("\"ip\"") || text.contains('\\'))
+                && split_object(text)
+                    .map(|f| f.iter().any(|(k, _)| k == "ip"))
+                    .unwrap_or(true)
         }
+    };
+    if has {
+        return Ok(ctx);
     }
     let body = text.trim_end();
     let body = body.strip_suffix('}').unwrap_or(body).trim_end();

@@ -36,6 +36,21 @@ pub(crate) enum Member<'a> {
     Found(&'a str),
 }
 
+impl<'a> Member<'a> {
+    /// Takes in one member `(key, value)` of an object being scanned in order (`key` is `None`
+    /// when it has escapes): the first plain occurrence of `name` decides, unless an escaped
+    /// key came before it.
+    pub fn note(&mut self, key: Option<&str>, value: &'a RawValue, name: &str) {
+        if *self == Member::Absent {
+            *self = match key {
+                None => Member::Unknown,
+                Some(k) if k == name => Member::Found(value.get()),
+                Some(_) => Member::Absent,
+            };
+        }
+    }
+}
+
 /// A cursor over JSON text.
 pub(crate) struct Scanner<'a> {
     text: &'a str,
@@ -244,19 +259,26 @@ impl<'a> Scanner<'a> {
         Some((raw(self.text(start)), true))
     }
 
-    /// [`Scanner::members`], noting what the member `name` is.
-    pub fn object_noting(&mut self, name: &str) -> Option<(&'a RawValue, Member<'a>)> {
-        let mut member = Member::Absent;
+    /// [`Scanner::members`], noting what each member in `names` is (all
+    /// [`Member::Unknown`] if the value is not an object).
+    pub fn object_noting<const N: usize>(
+        &mut self,
+        names: [&str; N],
+    ) -> Option<(&'a RawValue, [Member<'a>; N])> {
+        let mut noted = [Member::Absent; N];
         let (value, is_object) = self.members(|key, value| {
-            if member == Member::Absent {
-                member = match key {
-                    None => Member::Unknown,
-                    Some(k) if k == name => Member::Found(value.get()),
-                    Some(_) => Member::Absent,
-                };
+            for (member, name) in noted.iter_mut().zip(names) {
+                member.note(key, value, name);
             }
         })?;
-        Some((value, if is_object { member } else { Member::Unknown }))
+        Some((
+            value,
+            if is_object {
+                noted
+            } else {
+                [Member::Unknown; N]
+            },
+        ))
     }
 
     /// A member's key (escapes allowed: it is only skipped) and its `:`, then whitespace.
@@ -445,7 +467,7 @@ mod tests {
     fn object_noting_finds_the_first_plain_occurrence() {
         fn note(text: &str) -> Member<'_> {
             let mut s = Scanner::new(text);
-            let (v, m) = s.object_noting("ua").unwrap();
+            let (v, [m]) = s.object_noting(["ua"]).unwrap();
             assert_eq!(v.get(), text.trim());
             m
         }
@@ -459,7 +481,7 @@ mod tests {
         assert_eq!(note(r#"{"\u0075a":1,"ua":2}"#), Member::Unknown);
         assert_eq!(note(r#"{"ua":2,"\u0075a":1}"#), Member::Found("2"));
         assert_eq!(note(r#""not an object""#), Member::Unknown);
-        assert!(Scanner::new(r#"{"ua":}"#).object_noting("ua").is_none());
+        assert!(Scanner::new(r#"{"ua":}"#).object_noting(["ua"]).is_none());
     }
 
     #[test]

@@ -409,9 +409,9 @@ impl Collector {
         // enrichment of context and integrations
         let defaults = ctx.defaults;
         // What the splitter noted is the event's own context; batch defaults may add to it.
-        let noted_user_agent = match defaults.and_then(|d| d.context.as_deref()) {
-            Some(d) if !d.is_empty() => Member::Unknown,
-            _ => noted.user_agent,
+        let (noted_user_agent, noted_ip) = match defaults.and_then(|d| d.context.as_deref()) {
+            Some(d) if !d.is_empty() => (Member::Unknown, Member::Unknown),
+            _ => (noted.user_agent, noted.ip),
         };
         let mut context: Option<Cow<'a, RawValue>> = merge(
             context,
@@ -419,7 +419,7 @@ impl Collector {
             "context",
         )?;
         if let Some(ip) = rx.ip {
-            context = Some(with_ip(context, ip)?);
+            context = Some(with_ip(context, ip, noted_ip)?);
         }
         let integrations = merge(
             integrations,

@@ -400,10 +400,32 @@ fn client_ip_is_added_unless_present() {
         ip: Some(ip),
         ..rx()
     };
+    // Single events, and the same event in a batch (where the reader notes `context.ip` as it
+    // passes), give the same context.
     let ctx = |body: &str| {
         let e = c.parse_event(body.as_bytes(), None, &rx).unwrap().event;
-        e.context.map(|c| c.get().to_string())
+        let single = e.context.map(|c| c.get().to_string());
+        let batch = format!(r#"{{"batch":[{body}]}}"#);
+        let b = c.parse_batch(batch.as_bytes(), &rx).unwrap();
+        let in_batch = b
+            .accepted()
+            .next()
+            .unwrap()
+            .context
+            .as_ref()
+            .map(|c| c.get().to_string());
+        assert_eq!(single, in_batch, "{body}");
+        single
     };
+    let escaped = r#"{"\u0069p":"10.0.0.2"}"#;
+    assert_eq!(
+        ctx(&format!(
+            r#"{{"type":"identify","userId":"u","context":{escaped}}}"#
+        ))
+        .unwrap(),
+        escaped,
+        "an escaped `ip` key is an `ip` key"
+    );
     assert_eq!(
         ctx(r#"{"type":"identify","userId":"u"}"#).unwrap(),
         r#"{"ip":"203.0.113.7"}"#
