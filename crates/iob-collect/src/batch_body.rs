@@ -21,8 +21,8 @@ use crate::segment::body_error;
 pub(crate) struct Body<'a> {
     /// Each element's text.
     pub elements: Vec<&'a str>,
-    /// From the fast path: every element's top-level fields, in order, and for each element
-    /// how many it has and what its `context.userAgent` is.
+    /// From the fast path: every element's top-level fields, in order, how many each has, and
+    /// what was noted of it for enrichment.
     pub split: Option<Split<'a>>,
     pub context: Option<&'a RawValue>,
     pub integrations: Option<&'a RawValue>,
@@ -163,15 +163,13 @@ fn elements<'a>(
     };
     texts.reserve(n / 256);
     s.eat(b'[')?;
-    s.ws();
-    if s.peek()? == b']' {
-        s.i += 1;
+    if s.eat(b']').is_some() {
         return Some(split);
     }
     let fields = &mut split.fields;
     loop {
         s.ws();
-        let start = s.i;
+        let start = s.pos();
         s.eat(b'{')?;
         let first = fields.len();
         let mut noted = Noted::UNKNOWN;

@@ -4,8 +4,9 @@
 //! It accepts a subset of what serde_json accepts (RFC 8259, at most [`MAX_DEPTH`] levels, no
 //! escapes in the object keys the caller asks about) and answers `None` for everything else,
 //! so that the caller can fall back to serde_json for the exact rejection. It must never accept
-//! text that serde_json rejects: the property tests in `segment_tests` hold it to that on
-//! arbitrary and mutated bodies. It works on `&str`, so UTF-8 was checked before.
+//! text that serde_json rejects: every single-character edit of sample documents (tests below)
+//! and mutated batch bodies (`segment_tests`) hold it to that. It works on `&str`, so UTF-8 was
+//! checked before.
 
 use iob_types::string_stop;
 use serde_json::value::RawValue;
@@ -28,7 +29,8 @@ pub(crate) fn raw(text: &str) -> &RawValue {
 /// [`Scanner::object_noting`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Member<'a> {
-    /// A key with escapes came first: only decoding the keys can tell.
+    /// Not noted (no scan, or the value was not an object), or a key with escapes came first:
+    /// only reading the object itself can tell.
     Unknown,
     /// The object has no such member.
     Absent,
@@ -55,7 +57,7 @@ impl<'a> Member<'a> {
 pub(crate) struct Scanner<'a> {
     text: &'a str,
     b: &'a [u8],
-    pub i: usize,
+    i: usize,
 }
 
 /// Nesting of the containers being skipped: one bit per level, set for objects.
@@ -73,6 +75,12 @@ impl<'a> Scanner<'a> {
         }
     }
 
+    /// The cursor's offset in the text.
+    pub fn pos(&self) -> usize {
+        self.i
+    }
+
+    /// The text from offset `from` to the cursor.
     pub fn text(&self, from: usize) -> &'a str {
         &self.text[from..self.i]
     }
@@ -153,16 +161,20 @@ impl<'a> Scanner<'a> {
         Some((&self.text[start..j], escaped))
     }
 
-    /// An object key (a string without escapes) and the `:` after it.
-    pub fn plain_key(&mut self) -> Option<&'a str> {
+    /// An object key and the `:` after it (whitespace around skipped); returns the key's
+    /// contents and whether they hold escapes.
+    pub fn key(&mut self) -> Option<(&'a str, bool)> {
         self.ws();
-        let (key, escaped) = self.string()?;
-        if escaped {
-            return None;
-        }
+        let key = self.string()?;
         self.eat(b':')?;
         self.ws();
         Some(key)
+    }
+
+    /// [`Scanner::key`], for a key without escapes.
+    pub fn plain_key(&mut self) -> Option<&'a str> {
+        self.key()
+            .and_then(|(key, escaped)| (!escaped).then_some(key))
     }
 
     /// One value at the cursor (after whitespace), validated and skipped; returns its text.
@@ -185,7 +197,7 @@ impl<'a> Scanner<'a> {
                         stack.bits = (stack.bits << 1) | u128::from(c == b'{');
                         stack.depth += 1;
                         if c == b'{' {
-                            self.member_key()?;
+                            self.key()?;
                         }
                         continue 'value;
                     }
@@ -210,7 +222,7 @@ impl<'a> Scanner<'a> {
                     b',' => {
                         self.i += 1;
                         if in_object {
-                            self.member_key()?;
+                            self.key()?;
                         }
                         self.ws();
                         continue 'value;
@@ -228,9 +240,8 @@ impl<'a> Scanner<'a> {
 
     /// [`Scanner::value`], calling `visit(key, value)` for each top-level member if the value
     /// is an object (`key` is `None` when it has escapes). Returns the value and whether it is
-    /// an object. The batch reader notes what enrichment needs (`context.userAgent`, whether
-    /// `properties` has a free-text field) as it passes, instead of enrichment scanning the
-    /// object again for every event.
+    /// an object. The batch reader notes what enrichment needs (see `batch_body::Noted`) as it
+    /// passes, instead of enrichment scanning the object again for every event.
     pub fn members(
         &mut self,
         mut visit: impl FnMut(Option<&'a str>, &'a RawValue),
@@ -244,9 +255,7 @@ impl<'a> Scanner<'a> {
         self.ws();
         if self.peek() != Some(b'}') {
             loop {
-                self.ws();
-                let (key, escaped) = self.string()?;
-                self.eat(b':')?;
+                let (key, escaped) = self.key()?;
                 let value = self.value()?;
                 visit((!escaped).then_some(key), value);
                 if !self.more(b'}')? {
@@ -279,15 +288,6 @@ impl<'a> Scanner<'a> {
                 [Member::Unknown; N]
             },
         ))
-    }
-
-    /// A member's key (escapes allowed: it is only skipped) and its `:`, then whitespace.
-    fn member_key(&mut self) -> Option<()> {
-        self.ws();
-        self.string()?;
-        self.eat(b':')?;
-        self.ws();
-        Some(())
     }
 
     fn literal(&mut self, lit: &[u8]) -> Option<()> {
