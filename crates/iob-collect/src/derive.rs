@@ -134,12 +134,29 @@ impl UaCache {
 /// `context.userAgent` when it is a non-empty string; `noted` is what the batch reader saw of
 /// it while splitting the event (for the event's own `context` only).
 pub(crate) fn user_agent_of<'a>(context: &'a RawValue, noted: Member<'a>) -> Option<Cow<'a, str>> {
+    member_of(context.get(), "userAgent", noted)
+        .and_then(string_at)
+        .filter(|s| !s.is_empty())
+}
+
+/// The first top-level member `name` of the JSON object `obj`, as the text from its value to
+/// the end of `obj`: what the batch reader noted ([`Member`]), else found by one pass over
+/// `obj` (escaped keys decoded). The one place enrichment decides between the two.
+pub(crate) fn member_of<'a>(obj: &'a str, name: &str, noted: Member<'a>) -> Option<&'a str> {
     match noted {
-        Member::Unknown => top_level_string(context.get(), "userAgent"),
+        Member::Found(value) => Some(value),
         Member::Absent => None,
-        Member::Found(value) => string_at(value),
+        Member::Unknown => {
+            let mut out = None;
+            scan_members(obj, |k, value| {
+                if k == name {
+                    out = Some(value);
+                }
+                out.is_none()
+            });
+            out
+        }
     }
-    .filter(|s| !s.is_empty())
 }
 
 /// The configured free-text property names, with a prebuilt substring search for each so
@@ -192,19 +209,6 @@ pub(crate) fn sentiments(properties: &RawValue, names: &[String]) -> Vec<(String
         .into_iter()
         .filter_map(|(i, text)| Some((names[i].clone(), sentiment(&text?)?)))
         .collect()
-}
-
-/// The text of the first top-level member `key` of the JSON object `obj` when it is a string.
-pub(crate) fn top_level_string<'a>(obj: &'a str, key: &str) -> Option<Cow<'a, str>> {
-    let mut out = None;
-    scan_members(obj, |k, value| {
-        if k == key {
-            out = Some(string_at(value));
-            return false;
-        }
-        true
-    });
-    out.flatten()
 }
 
 /// Calls `visit(key, value…)` for each top-level member of the JSON object `obj`, in order,
@@ -515,7 +519,8 @@ mod tests {
                     .iter()
                     .find(|(k, _)| k == key)
                     .and_then(|(_, v)| crate::fields::str_text(v));
-                prop_assert_eq!(top_level_string(&text, key), want, "{} in {}", key, text);
+                let got = member_of(&text, key, Member::Unknown).and_then(string_at);
+                prop_assert_eq!(got, want, "{} in {}", key, text);
             }
         }
     }

@@ -10,6 +10,7 @@ use serde_json::value::RawValue;
 use xxhash_rust::xxh3::Xxh3;
 
 use crate::collector::Received;
+use crate::derive::member_of;
 use crate::fields::split_object;
 use crate::json_scan::Member;
 use crate::reject::Rejection;
@@ -142,18 +143,7 @@ pub(crate) fn with_ip<'a>(
         ));
     };
     let text = ctx.get();
-    let has = match noted {
-        Member::Found(_) => true,
-        Member::Absent => false,
-        // `"ip"` can only appear as itself or spelled with escapes.
-        Member::Unknown => {
-            (text.contains("\"ip\"") || text.contains('\\'))
-                && split_object(text)
-                    .map(|f| f.iter().any(|(k, _)| k == "ip"))
-                    .unwrap_or(true)
-        }
-    };
-    if has {
+    if member_of(text, "ip", noted).is_some() {
         return Ok(ctx);
     }
     let body = text.trim_end();
