@@ -281,10 +281,12 @@ fn ingest(
     );
     let bytes: usize = bodies.iter().map(|b| b.len()).sum();
     let (mut walls, mut cpus, mut accepted, mut log_bytes) = (Vec::new(), Vec::new(), 0, 0);
-    let mut cfg_live = false;
+    let mut cfg = bench_config(&tmp.path().join("data"))?;
+    let cfg_live = cfg.profiles.live;
     for round in 0..rounds.max(1) {
-        let cfg = bench_config(&tmp.path().join(format!("data-{round}")))?;
-        cfg_live = cfg.profiles.live;
+        // Each round writes a fresh store, removed after it.
+        let dir = tmp.path().join(format!("data-{round}"));
+        cfg.data_dir = Some(dir.clone());
         let cpu0 = process_cpu_secs();
         let (n, secs, log) = timed_ingest(&cfg, bodies.clone(), concurrency)?;
         let cpu = process_cpu_secs() - cpu0;
@@ -299,8 +301,7 @@ fn ingest(
                 n as f64 / cpu.max(1e-9)
             );
         }
-        // Rounds write into fresh stores; the old one's disk space is not needed again.
-        let _ = std::fs::remove_dir_all(tmp.path().join(format!("data-{round}")));
+        let _ = std::fs::remove_dir_all(&dir);
         (accepted, log_bytes) = (n, log);
         walls.push(secs);
         cpus.push(cpu);
