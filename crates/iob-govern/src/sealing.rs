@@ -110,20 +110,9 @@ impl PersonCipher {
     /// Hints the CPU to fetch this cipher (its reference count's line too, when it sits in an
     /// `Arc`: it comes first) and its expanded key: round keys and GHASH table, ~9 cache lines.
     pub fn prefetch(self: &std::sync::Arc<Self>) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            // The `Arc`'s counts sit just before the value: start one line early.
-            let start = std::sync::Arc::as_ptr(self).cast::<i8>().wrapping_sub(64);
-            for line in (0..std::mem::size_of::<Self>() + 64).step_by(64) {
-                // SAFETY: `_mm_prefetch` only hints the cache hierarchy and never faults, whatever
-                // the address; SSE is part of the x86_64 baseline.
-                unsafe {
-                    std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
-                        start.wrapping_add(line),
-                    )
-                };
-            }
-        }
+        // The `Arc`'s counts sit just before the value: start one line early.
+        let start = std::sync::Arc::as_ptr(self).cast::<u8>().wrapping_sub(64);
+        iob_types::prefetch(start, std::mem::size_of::<Self>() + 64);
     }
 
     /// Seals `payload` for `person` in place: the plaintext becomes the ciphertext, followed

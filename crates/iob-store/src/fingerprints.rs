@@ -75,16 +75,8 @@ impl FingerprintMap {
     /// Asks the CPU to bring `key`'s home slot into cache (a hint; no effect on results).
     #[inline]
     pub fn prefetch(&self, key: u64) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            let i = self.home(Self::stored(key));
-            let p = self.slots[2 * i..].as_ptr() as *const i8;
-            // SAFETY: `_mm_prefetch` only hints the cache hierarchy; it never faults, and `p`
-            // points into `self.slots` anyway. SSE is part of the x86_64 baseline.
-            unsafe { std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p) };
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = key;
+        let i = self.home(Self::stored(key));
+        iob_types::prefetch(self.slots[2 * i..].as_ptr().cast(), 16);
     }
 
     /// `Ok(slot)` holding `key`, or `Err(slot)`: the empty slot where it would go.

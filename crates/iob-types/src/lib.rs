@@ -11,6 +11,7 @@
 //! This crate must never do I/O, hold global state, or know about HTTP, files or wire formats
 //! other than the canonical JSON of an [`Event`].
 
+mod cache_hint;
 mod canonical;
 mod clock;
 mod enrichment;
@@ -21,6 +22,7 @@ mod object;
 mod person;
 mod purpose;
 
+pub use cache_hint::prefetch;
 pub use canonical::{EnrichmentRef, EventRef, ReadingRef, TimeCache, write_str as write_json_str};
 pub use clock::{Clock, FixedClock, SystemClock, Timestamp};
 pub use enrichment::{Device, Enrichment, UserAgent};
