@@ -6,10 +6,12 @@
 //! produce directly from the validated [`Parts`], into one buffer per request. Only what the
 //! store needs besides the payload (kind, times, `messageId`, routing identifier) is kept.
 //!
-//! The source (`iobSource`) is often only known after parsing (a body `writeKey`), so the JSON
-//! is stored without it plus a splice point; [`CanonicalEvent::to_json`] inserts it while
-//! copying the payload out, which the caller does anyway. This module must never validate:
-//! everything in it has passed `segment.rs`.
+//! The source (`iobSource`) is usually known before parsing (Basic auth, an import, a trusted
+//! connection): [`CanonicalEvents::for_source`] writes it in place, and each event's JSON is
+//! complete in the buffer ([`CanonicalEvent::span`]), which the engine hands to the store
+//! whole. When only the body says (its `writeKey`), the JSON is stored without it plus a
+//! splice point; [`CanonicalEvent::to_json`] inserts it while copying the payload out. This
+//! module must never validate: everything in it has passed `segment.rs`.
 
 use std::ops::Range;
 
@@ -28,6 +30,8 @@ pub struct CanonicalEvents {
     text: String,
     entries: Vec<Entry>,
     times: TimeCache,
+    /// The `iobSource` written in place, if known before parsing.
+    source: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -42,11 +46,8 @@ struct Entry {
     routing: Option<(&'static str, Range<usize>)>,
 }
 
-/// Spare capacity left after a payload for encryption at rest to seal it in place.
-pub const SEAL_SLACK: usize = 48;
-
 /// One accepted event: its canonical JSON (without `iobSource`) and what the store needs.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct CanonicalEvent<'s> {
     pub kind: EventKind,
     pub timestamp: Timestamp,
@@ -54,6 +55,9 @@ pub struct CanonicalEvent<'s> {
     pub message_id: &'s str,
     /// As [`iob_types::Event::routing_id`]: `("user" | "anon" | "device", id)`.
     pub routing_id: Option<(&'static str, &'s str)>,
+    /// Where its complete JSON (source included) is in [`CanonicalEvents::into_json`]'s
+    /// buffer, when the source was written in place.
+    pub span: Option<Range<usize>>,
     head: &'s [u8],
     tail: &'s [u8],
 }
@@ -75,18 +79,18 @@ impl SourceField {
 
 impl CanonicalEvent<'_> {
     /// The canonical JSON, byte for byte [`iob_types::Event::to_json`] of the same event with
-    /// `source` as its `iobSource`.
+    /// `source` as its `iobSource` (ignored when the source was written in place: `source`
+    /// must then be the same).
     pub fn to_json(&self, source: &SourceField) -> Vec<u8> {
-        // Slack for the seal trailer (tag, nonce, generation) the engine appends in place.
-        let mut out =
-            Vec::with_capacity(self.head.len() + source.0.len() + self.tail.len() + SEAL_SLACK);
+        let source: &[u8] = if self.span.is_some() { &[] } else { &source.0 };
+        let mut out = Vec::with_capacity(self.head.len() + source.len() + self.tail.len());
         out.extend_from_slice(self.head);
-        out.extend_from_slice(&source.0);
+        out.extend_from_slice(source);
         out.extend_from_slice(self.tail);
         out
     }
 
-    /// Length of [`CanonicalEvent::to_json`] without a source.
+    /// Length of [`CanonicalEvent::to_json`] without a source (with it, if written in place).
     pub fn json_len(&self) -> usize {
         self.head.len() + self.tail.len()
     }
@@ -107,6 +111,20 @@ impl CanonicalEvents {
             text: String::with_capacity(body_bytes / 8),
             ..Self::default()
         }
+    }
+
+    /// [`CanonicalEvents::for_body`] for events whose source is known before parsing: it is
+    /// written in place, so [`CanonicalEvents::into_json`] holds every event's complete JSON.
+    pub fn for_source(body_bytes: usize, source: &str) -> Self {
+        CanonicalEvents {
+            source: Some(source.to_string()),
+            ..Self::for_body(body_bytes)
+        }
+    }
+
+    /// The buffer every [`CanonicalEvent::span`] points into.
+    pub fn into_json(self) -> Vec<u8> {
+        self.json
     }
 
     pub fn clear(&mut self) {
@@ -132,6 +150,7 @@ impl CanonicalEvents {
             received_at: e.received_at,
             message_id: &self.text[e.message_id.clone()],
             routing_id: e.routing.as_ref().map(|(k, r)| (*k, &self.text[r.clone()])),
+            span: self.source.is_some().then(|| e.json.clone()),
             head: &self.json[e.json.start..e.source_at],
             tail: &self.json[e.source_at..e.json.end],
         }
@@ -145,7 +164,14 @@ impl CanonicalEvents {
 
     pub(crate) fn push(&mut self, parts: &Parts<'_>) -> usize {
         let start = self.json.len();
-        let source_at = parts.write_canonical(&mut self.json, &mut self.times);
+        let source_at = match &self.source {
+            // Complete: nothing to splice in.
+            Some(s) => {
+                parts.write_canonical(&mut self.json, &mut self.times, Some(s));
+                self.json.len()
+            }
+            None => parts.write_canonical(&mut self.json, &mut self.times, None),
+        };
         let message_id = self.push_text(&parts.message_id);
         let routing = parts.routing_id().map(|(k, id)| (k, self.push_text(id)));
         self.entries.push(Entry {

@@ -114,12 +114,18 @@ impl<'a> Parts<'a> {
         )
     }
 
-    /// Appends the canonical JSON without `iobSource`; returns where it splices in.
-    pub fn write_canonical(&self, out: &mut Vec<u8>, cache: &mut TimeCache) -> usize {
+    /// Appends the canonical JSON, with `source` as its `iobSource` (`None`: without one);
+    /// returns where `iobSource` is (or splices in).
+    pub fn write_canonical(
+        &self,
+        out: &mut Vec<u8>,
+        cache: &mut TimeCache,
+        source: Option<&str>,
+    ) -> usize {
         let view = EventRef {
             kind: self.kind,
             message_id: &self.message_id,
-            source: None,
+            source,
             user_id: self.user_id.as_deref(),
             anonymous_id: self.anonymous_id.as_deref(),
             previous_id: self.previous_id.as_deref(),

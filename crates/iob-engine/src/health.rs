@@ -5,7 +5,7 @@
 //! Must never store a health reading without consent, nor keep a refused one in plaintext.
 
 use iob_collect::Rejection;
-use iob_store::NewRecord;
+use iob_store::{NewRecord, RecordBatch};
 use iob_types::{EventKind, Purpose};
 
 use crate::{Engine, EngineError};
@@ -37,16 +37,15 @@ impl Engine {
     /// plaintext when refused (the quarantine seals them). Each payload is read at most once.
     pub(crate) fn gate_health(
         &self,
-        records: &mut Vec<NewRecord>,
+        records: &mut RecordBatch,
     ) -> Result<Vec<(usize, NewRecord)>, EngineError> {
         // The identifiers of each health reading; `None` for every other record.
-        let readings: Vec<Option<ReadingIds>> = records
-            .iter()
-            .map(|r| {
-                if r.kind != EventKind::Observe {
+        let readings: Vec<Option<ReadingIds>> = (0..records.len())
+            .map(|i| {
+                if records.records()[i].kind != EventKind::Observe {
                     return None;
                 }
-                let v: ReadingIds = serde_json::from_slice(&r.payload).unwrap_or_default();
+                let v: ReadingIds = serde_json::from_slice(records.payload(i)).unwrap_or_default();
                 v.metric
                     .as_deref()
                     .is_some_and(|m| self.privacy.is_health(m))
@@ -59,31 +58,22 @@ impl Engine {
         self.unify.catch_up()?;
         let u = self.unify.unifier.lock();
         let purpose = Purpose::health();
-        let mut refused = Vec::new();
-        let mut kept = Vec::with_capacity(records.len());
-        for (i, (r, reading)) in std::mem::take(records)
+        let refused: Vec<bool> = readings
             .into_iter()
-            .zip(readings)
-            .enumerate()
-        {
-            let Some(v) = reading else {
-                kept.push(r);
-                continue;
-            };
-            let person = [
-                ("user", v.user_id),
-                ("anon", v.anonymous_id),
-                ("device", v.device_id),
-            ]
-            .into_iter()
-            .find_map(|(kind, id)| u.lookup(&format!("{kind}:{}", id?)));
-            if person.is_some_and(|p| u.decide(p, &purpose).allowed()) {
-                kept.push(r);
-            } else {
-                refused.push((i, r));
-            }
-        }
-        *records = kept;
-        Ok(refused)
+            .map(|reading| {
+                let Some(v) = reading else {
+                    return false;
+                };
+                let person = [
+                    ("user", v.user_id),
+                    ("anon", v.anonymous_id),
+                    ("device", v.device_id),
+                ]
+                .into_iter()
+                .find_map(|(kind, id)| u.lookup(&format!("{kind}:{}", id?)));
+                !person.is_some_and(|p| u.decide(p, &purpose).allowed())
+            })
+            .collect();
+        Ok(records.take_where(|i| refused[i]))
     }
 }

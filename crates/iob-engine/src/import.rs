@@ -11,7 +11,7 @@ use std::sync::mpsc;
 
 use iob_collect::import::{ImportItem, JsonLines, RawLine};
 use iob_collect::{CanonicalEvents, CollectError, Received, Rejection, SourceField};
-use iob_store::{AppendOutcome, Codec, NewQuarantined, NewRecord, Resolution};
+use iob_store::{AppendOutcome, Codec, NewQuarantined, NewRecord, RecordBatch, Resolution};
 use iob_types::Event;
 use serde::Serialize;
 
@@ -241,7 +241,7 @@ impl Engine {
                 Ok(())
             };
         for chunk in chunks {
-            let mut records = Vec::with_capacity(chunk.len());
+            let mut records = RecordBatch::with_shared(Vec::new(), chunk.len());
             let mut quarantine = Vec::new();
             for item in chunk {
                 match item {
@@ -283,7 +283,7 @@ impl Engine {
                 in_flight -= 1;
             }
             let tx = tx.clone();
-            self.store.append_with(
+            self.store.append_batch_with(
                 records,
                 Box::new(move |r| {
                     let _ = tx.send(r);
@@ -349,21 +349,23 @@ impl Engine {
                 summary.still_rejected.push((entry.id, r.clone()));
                 continue;
             }
-            let mut these: Vec<NewRecord> = parsed
-                .into_iter()
-                .flatten()
-                .map(|mut e| {
-                    e.source = entry.source.clone();
-                    self.record(&e)
-                })
-                .collect();
+            let mut these = RecordBatch::from(
+                parsed
+                    .into_iter()
+                    .flatten()
+                    .map(|mut e| {
+                        e.source = entry.source.clone();
+                        self.record(&e)
+                    })
+                    .collect::<Vec<_>>(),
+            );
             if !self.gate_health(&mut these)?.is_empty() {
                 summary
                     .still_rejected
                     .push((entry.id, consent_rejection(None)));
                 continue;
             }
-            records.extend(these);
+            records.extend(these.into_owned());
             replayed_ids.push(entry.id);
         }
         for o in self.append(records).await? {

@@ -12,7 +12,7 @@ use iob_collect::{
     TrackingPlan, Unplanned as PlanPolicy,
 };
 use iob_govern::Pseudonymizer;
-use iob_store::{AppendOutcome, Codec, NewQuarantined, NewRecord};
+use iob_store::{AppendOutcome, Codec, NewQuarantined, NewRecord, RecordBatch};
 use iob_types::{Event, EventKind, PersonKey, Purpose};
 use serde::Serialize;
 use xxhash_rust::xxh3::xxh3_128;
@@ -239,6 +239,17 @@ impl Engine {
         field: &SourceField,
         memo: &mut PersonMemo,
     ) -> NewRecord {
+        self.canonical_head(&e, source, memo)
+            .with_payload(e.to_json(field))
+    }
+
+    /// [`Engine::canonical_record`] without its payload.
+    fn canonical_head(
+        &self,
+        e: &CanonicalEvent<'_>,
+        source: &str,
+        memo: &mut PersonMemo,
+    ) -> NewRecord<()> {
         let (kind, id) = e
             .routing_id
             .expect("the collector rejects events without an identifier");
@@ -249,19 +260,20 @@ impl Engine {
             received_at: e.received_at,
             dedup_key: Some(dedup_key(source, e.message_id)),
             codec: Codec::Json,
-            payload: e.to_json(field),
+            payload: (),
         }
     }
 
     pub(crate) async fn append(
         &self,
-        records: Vec<NewRecord>,
+        records: impl Into<RecordBatch>,
     ) -> Result<Vec<AppendOutcome>, EngineError> {
+        let records = records.into();
         if records.is_empty() {
             return Ok(Vec::new());
         }
         let (tx, rx) = tokio::sync::oneshot::channel();
-        self.store.append_with(
+        self.store.append_batch_with(
             records,
             Box::new(move |r| {
                 let _ = tx.send(r);
@@ -344,9 +356,21 @@ impl Engine {
             received_at: self.clock.now(),
             ip: sub.ip,
         };
+        // The source, when known before parsing (a trusted sender, Basic auth: the body's
+        // `writeKey` does not override it), is written into each event as it is parsed, and
+        // the parsed buffer goes to the store whole.
+        let known = match (trusted, sub.key) {
+            (Some(source), _) => Some(source.to_string()),
+            (None, Some(key)) => Some(self.source_for(Some(key))?),
+            (None, None) => None,
+        };
         // Accepted events go straight to canonical JSON in `canon`; items are (index into
         // `canon` or rejection, raw bytes for the quarantine).
-        let mut canon = CanonicalEvents::for_body(sub.body.len());
+        let inline = known.is_some();
+        let mut canon = match &known {
+            Some(source) => CanonicalEvents::for_source(sub.body.len(), source),
+            None => CanonicalEvents::for_body(sub.body.len()),
+        };
         let mut items: Vec<(Result<usize, Rejection>, Vec<u8>)> = Vec::new();
         let source = match sub.endpoint {
             Endpoint::Single(kind) => {
@@ -355,7 +379,10 @@ impl Engine {
                     .parse_event_canonical(sub.body, Some(kind), &rx, &mut canon)
                 {
                     Ok(p) => {
-                        let source = self.sender(trusted, sub.key.or(p.write_key.as_deref()))?;
+                        let source = match known {
+                            Some(source) => source,
+                            None => self.source_for(p.write_key.as_deref())?,
+                        };
                         items.push((Ok(p.event), Vec::new()));
                         source
                     }
@@ -367,7 +394,10 @@ impl Engine {
                 .parse_batch_canonical(sub.body, &rx, &mut canon)
             {
                 Ok(b) => {
-                    let source = self.sender(trusted, sub.key.or(b.write_key.as_deref()))?;
+                    let source = match known {
+                        Some(source) => source,
+                        None => self.source_for(b.write_key.as_deref())?,
+                    };
                     items.reserve(b.items.len());
                     for it in b.items {
                         let raw = if it.result.is_err() {
@@ -385,17 +415,33 @@ impl Engine {
 
         let field = SourceField::new(Some(&source));
         let mut memo = PersonMemo::default();
-        let mut records = Vec::with_capacity(canon.len());
+        // Each record's head, and its payload: a span of `canon`'s buffer when the source was
+        // written in place, else its JSON with the source spliced in.
+        let mut heads = Vec::with_capacity(canon.len());
         // Item index of each record (for naming a refused one in the batch).
         let mut index_of = Vec::new();
         let mut rejected = Vec::new();
         for (n, (result, raw)) in items.into_iter().enumerate() {
             match result {
                 Ok(i) => {
-                    records.push(self.canonical_record(canon.get(i), &source, &field, &mut memo));
+                    let e = canon.get(i);
+                    let head = self.canonical_head(&e, &source, &mut memo);
+                    heads.push((head, e.span.clone().ok_or_else(|| e.to_json(&field))));
                     index_of.push(n);
                 }
                 Err(r) => rejected.push((r, raw, None)),
+            }
+        }
+        let shared = if inline {
+            canon.into_json()
+        } else {
+            Vec::new()
+        };
+        let mut records = RecordBatch::with_shared(shared, heads.len());
+        for (head, payload) in heads {
+            match payload {
+                Ok(span) => records.push_shared(head, span),
+                Err(json) => records.push(head.with_payload(json)),
             }
         }
         let batch = sub.endpoint == Endpoint::Batch;

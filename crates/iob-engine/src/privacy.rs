@@ -17,8 +17,10 @@ use std::borrow::Cow;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use iob_govern::{MasterKey, PersonCipher, Pseudonymizer, sealed_generation};
-use iob_store::{Codec, NewQuarantined, NewRecord};
+use std::sync::Arc;
+
+use iob_govern::{MasterKey, PersonCipher, Pseudonymizer, SEAL_OVERHEAD, sealed_generation};
+use iob_store::{Codec, NewQuarantined, NewRecord, Payload, RecordBatch};
 use iob_types::{EventKind, PersonKey};
 
 use crate::retention::Retention;
@@ -100,16 +102,17 @@ impl Privacy {
 
     /// Truncates `context.ip` in canonical payloads when configured (IPv4 to /24, IPv6 to
     /// /48), before anything is stored.
-    pub(crate) fn truncate_ips(&self, records: &mut [NewRecord]) {
+    pub(crate) fn truncate_ips(&self, batch: &mut RecordBatch) {
         if !self.truncate_ip {
             return;
         }
-        for r in records {
+        for i in 0..batch.len() {
             // Only payloads that may carry an address are re-encoded.
-            if !r.payload.windows(5).any(|w| w == b"\"ip\":") {
+            let payload = batch.payload(i);
+            if !payload.windows(5).any(|w| w == b"\"ip\":") {
                 continue;
             }
-            let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(&r.payload) else {
+            let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(payload) else {
                 continue;
             };
             let Some(ip) = v["context"]["ip"].as_str() else {
@@ -129,7 +132,7 @@ impl Privacy {
             };
             v["context"]["ip"] = serde_json::Value::String(truncated);
             if let Ok(b) = serde_json::to_vec(&v) {
-                r.payload = b;
+                batch.set_payload(i, b);
             }
         }
     }
@@ -148,49 +151,47 @@ impl Privacy {
         v["type"] == "observe" && self.is_health_reading(EventKind::Observe, v["metric"].as_str())
     }
 
-    /// Seals every record's payload under its person key's data key, issuing missing keys
-    /// durably first. No-op when encryption is off.
-    pub(crate) fn seal(&self, records: &mut [NewRecord]) -> Result<(), EngineError> {
-        self.truncate_ips(records);
-        if !self.encrypt || records.is_empty() {
-            return Ok(());
+    /// Readies a batch for sealing: truncates addresses, finds (or durably issues) every
+    /// record's data key, and the day key of those a retention rule covers. The store then
+    /// seals each record it keeps with the returned plan, in its group buffer. With encryption
+    /// off the plan stores payloads as they are.
+    pub(crate) fn prepare_seal(&self, batch: &mut RecordBatch) -> Result<SealPlan, EngineError> {
+        self.truncate_ips(batch);
+        if !self.encrypt || batch.is_empty() {
+            return Ok(SealPlan::default());
         }
-        let mut ciphers = self.vault.ciphers(records.iter().map(|r| &r.person));
+        let persons = || batch.records().iter().map(|r| &r.person);
+        let mut ciphers = self.vault.ciphers(persons());
         if ciphers.iter().any(Option::is_none) {
             // First sight of these person keys: their data keys are made durable first.
-            let missing: Vec<PersonKey> = records
-                .iter()
+            let missing: Vec<PersonKey> = persons()
                 .zip(&ciphers)
                 .filter(|(_, c)| c.is_none())
-                .map(|(r, _)| r.person)
+                .map(|(p, _)| *p)
                 .collect();
             self.vault.issue(&missing)?;
-            ciphers = self.vault.ciphers(records.iter().map(|r| &r.person));
+            ciphers = self.vault.ciphers(persons());
         }
-        for (r, c) in records.iter_mut().zip(ciphers) {
-            let c = match c {
-                Some(c) => c,
-                None => self.vault.cipher(&r.person)?,
-            };
-            self.seal_one(r, &c)?;
+        let ciphers = ciphers
+            .into_iter()
+            .zip(persons())
+            .map(|(c, p)| c.map_or_else(|| self.vault.cipher(p), Ok))
+            .collect::<Result<Vec<_>, _>>()?;
+        // Sealed again under the day's retention key: `outer seal | day key`.
+        let mut expiring = Vec::new();
+        if !self.retention.is_empty() {
+            for (i, r) in batch.records().iter().enumerate() {
+                let day = match self.retention.rule_for(r.kind, batch.payload(i)) {
+                    Some(rule) => {
+                        let day = self.retention.key_for(&self.vault, rule, r.event_time.0)?;
+                        Some((day, self.vault.cipher(&day)?))
+                    }
+                    None => None,
+                };
+                expiring.push(day);
+            }
         }
-        Ok(())
-    }
-
-    /// Seals one record under `cipher` (its person's), and again under its retention day key
-    /// when a retention rule covers it.
-    fn seal_one(&self, r: &mut NewRecord, cipher: &PersonCipher) -> Result<(), EngineError> {
-        let rule = self.retention.rule_for(r.kind, &r.payload);
-        cipher.seal_in_place(&r.person, &mut r.payload);
-        r.codec = Codec::Sealed;
-        if let Some(rule) = rule {
-            // Sealed again under the day's retention key: `outer seal | day key`.
-            let day = self.retention.key_for(&self.vault, rule, r.event_time.0)?;
-            self.vault.cipher(&day)?.seal_in_place(&day, &mut r.payload);
-            r.payload.extend_from_slice(&day.0);
-            r.codec = Codec::SealedExpiring;
-        }
-        Ok(())
+        Ok(SealPlan { ciphers, expiring })
     }
 
     /// Seals a quarantined body that names a person (so erasing them shreds it too).
@@ -302,11 +303,57 @@ pub(crate) fn raw_person(p: &Pseudonymizer, raw: &[u8]) -> Option<PersonKey> {
     Some(p.person_key(kind, id))
 }
 
-/// The store's hook into sealing: runs [`Privacy::seal`] on the committer thread.
-pub(crate) struct StoreSealer(pub(crate) std::sync::Arc<Privacy>);
+/// How one batch is sealed ([`Privacy::prepare_seal`]): each record's cipher, and the day key
+/// of those that expire. No ciphers: stored as they are (encryption off).
+#[derive(Default)]
+pub(crate) struct SealPlan {
+    ciphers: Vec<Arc<PersonCipher>>,
+    /// Empty when no retention rule is configured.
+    expiring: Vec<Option<(PersonKey, Arc<PersonCipher>)>>,
+}
+
+impl iob_store::BatchSeal for SealPlan {
+    fn overhead(&self, i: usize) -> usize {
+        match (self.ciphers.is_empty(), self.expiring.get(i)) {
+            (true, _) => 0,
+            (false, Some(Some(_))) => 2 * SEAL_OVERHEAD + 16,
+            (false, _) => SEAL_OVERHEAD,
+        }
+    }
+
+    fn seal(
+        &mut self,
+        i: usize,
+        record: &NewRecord<Payload>,
+        buf: &mut Vec<u8>,
+        at: usize,
+    ) -> Codec {
+        let Some(cipher) = self.ciphers.get(i) else {
+            return record.codec;
+        };
+        cipher.seal_tail(&record.person, buf, at);
+        match self.expiring.get(i) {
+            Some(Some((day, day_cipher))) => {
+                day_cipher.seal_tail(day, buf, at);
+                buf.extend_from_slice(&day.0);
+                Codec::SealedExpiring
+            }
+            _ => Codec::Sealed,
+        }
+    }
+}
+
+/// The store's hook into sealing: [`Privacy::prepare_seal`] on the committer thread.
+pub(crate) struct StoreSealer(pub(crate) Arc<Privacy>);
 
 impl iob_store::Sealer for StoreSealer {
-    fn seal(&self, records: &mut [NewRecord]) -> Result<(), String> {
-        self.0.seal(records).map_err(|e| e.to_string())
+    fn prepare<'s>(
+        &'s self,
+        batch: &mut RecordBatch,
+    ) -> Result<Box<dyn iob_store::BatchSeal + 's>, String> {
+        match self.0.prepare_seal(batch) {
+            Ok(plan) => Ok(Box::new(plan)),
+            Err(e) => Err(e.to_string()),
+        }
     }
 }

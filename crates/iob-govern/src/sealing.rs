@@ -118,17 +118,26 @@ impl PersonCipher {
     /// Seals `payload` for `person` in place: the plaintext becomes the ciphertext, followed
     /// by the tag, nonce and key generation.
     pub fn seal_in_place(&self, person: &PersonKey, payload: &mut Vec<u8>) {
+        self.seal_tail(person, payload, 0);
+    }
+
+    /// [`PersonCipher::seal_in_place`] of `buf[at..]`: what precedes it is left alone (the
+    /// store seals each payload in its group buffer, after the frame header). `buf` grows by
+    /// exactly [`SEAL_OVERHEAD`].
+    pub fn seal_tail(&self, person: &PersonKey, buf: &mut Vec<u8>, at: usize) {
         let n = nonce();
-        payload.reserve(SEAL_OVERHEAD);
-        self.aes
-            .seal_in_place_append_tag(
+        buf.reserve(SEAL_OVERHEAD);
+        let tag = self
+            .aes
+            .seal_in_place_separate_tag(
                 Nonce::assume_unique_for_key(n),
                 Aad::from(aad(person, self.generation, DOMAIN_PAYLOAD)),
-                payload,
+                &mut buf[at..],
             )
             .expect("payloads are far below the AES-GCM length limit");
-        payload.extend_from_slice(&n);
-        payload.extend_from_slice(&self.generation.to_le_bytes());
+        buf.extend_from_slice(tag.as_ref());
+        buf.extend_from_slice(&n);
+        buf.extend_from_slice(&self.generation.to_le_bytes());
     }
 
     /// The sealed form of `plaintext` for `person`.
@@ -299,6 +308,23 @@ mod tests {
                 .to_string()
                 .contains("generation")
         );
+    }
+
+    #[test]
+    fn sealing_a_tail_leaves_what_precedes_it_and_opens_like_a_whole_seal() {
+        let c = DataKey::generate(2).cipher();
+        let mut buf = b"HEADER".to_vec();
+        buf.extend_from_slice(b"{\"userId\":\"ada\"}");
+        let before = buf.len();
+        c.seal_tail(&pk(1), &mut buf, 6);
+        assert_eq!(buf.len(), before + SEAL_OVERHEAD);
+        assert_eq!(&buf[..6], b"HEADER");
+        assert_eq!(c.open(&pk(1), &buf[6..]).unwrap(), b"{\"userId\":\"ada\"}");
+        assert!(c.open(&pk(2), &buf[6..]).is_err());
+        // An empty tail seals too (and opens to nothing).
+        let mut empty = b"H".to_vec();
+        c.seal_tail(&pk(1), &mut empty, 1);
+        assert_eq!(c.open(&pk(1), &empty[1..]).unwrap(), b"");
     }
 
     #[test]

@@ -22,18 +22,20 @@ use crate::direct::{DirectAppender, GroupBuf};
 use crate::error::{IoContext, StoreError};
 use crate::format::{
     FILE_HEADER_LEN, FRAME_PREFIX, IndexEntry, RECORD_HEADER_LEN, RecordHeaderV1,
-    encode_record_frame,
+    encode_record_frame_with,
 };
 use crate::frames::fsync_dir;
 use crate::log::Segment;
 use crate::store::Shared;
-use crate::{AppendDone, AppendOutcome, MAX_PAYLOAD, NewRecord, RecordPos, StoreError as E};
+use crate::{
+    AppendDone, AppendOutcome, BatchSeal, MAX_PAYLOAD, RecordBatch, RecordPos, StoreError as E,
+};
 use iob_types::Partition;
 
 /// Requests to the committer.
 pub enum Msg {
     Append {
-        batch: Vec<NewRecord>,
+        batch: RecordBatch,
         done: AppendDone,
     },
     Checkpoint(Sender<Result<(), StoreError>>),
@@ -64,7 +66,7 @@ pub struct Committer {
     direct_enabled: bool,
 }
 
-type Group = Vec<(Vec<NewRecord>, AppendDone)>;
+type Group = Vec<(RecordBatch, AppendDone)>;
 
 impl Committer {
     pub fn new(
@@ -206,26 +208,33 @@ impl Committer {
 
         let sealer = self.shared.sealer.get().cloned();
         'batches: for (batch, _) in &mut group {
-            if let Some(sealer) = &sealer
-                && let Err(reason) = sealer.seal(batch)
+            let mut seal = match sealer.as_deref().map(|s| s.prepare(batch)).transpose() {
+                Ok(seal) => seal,
+                Err(reason) => {
+                    results.push(Err(E::Seal(reason)));
+                    continue;
+                }
+            };
+            let stored_len = |seal: &Option<Box<dyn BatchSeal + '_>>, i: usize| {
+                batch.payload(i).len() + seal.as_ref().map_or(0, |s| s.overhead(i))
+            };
+            if let Some(size) = (0..batch.len())
+                .map(|i| stored_len(&seal, i))
+                .find(|n| *n > MAX_PAYLOAD)
             {
-                results.push(Err(E::Seal(reason)));
-                continue;
-            }
-            if let Some(r) = batch.iter().find(|r| r.payload.len() > MAX_PAYLOAD) {
                 results.push(Err(E::RecordTooLarge {
-                    size: r.payload.len(),
+                    size,
                     max: MAX_PAYLOAD,
                 }));
                 continue;
             }
             // The dedup slots of the whole batch are requested first: their cache misses
             // overlap instead of being paid one key at a time below.
-            for k in batch.iter().filter_map(|r| r.dedup_key) {
+            for k in batch.records().iter().filter_map(|r| r.dedup_key) {
                 self.dedup.prefetch(DedupTable::key(&k));
             }
             let mut outs = Vec::with_capacity(batch.len());
-            for rec in batch {
+            for (i, rec) in batch.records().iter().enumerate() {
                 let key = rec
                     .dedup_key
                     .filter(|k| k != &[0u8; 16])
@@ -240,7 +249,7 @@ impl Committer {
                         Some(prev) => undo.push((k, prev)),
                     }
                 }
-                let frame_len = (FRAME_PREFIX + RECORD_HEADER_LEN + rec.payload.len()) as u64;
+                let frame_len = (FRAME_PREFIX + RECORD_HEADER_LEN + stored_len(&seal, i)) as u64;
                 let cur = buf_start + self.buf.len() as u64;
                 if cur > FILE_HEADER_LEN as u64
                     && cur + frame_len > segment_bytes
@@ -266,7 +275,16 @@ impl Committer {
                     person: rec.person.0,
                     dedup_key: rec.dedup_key.unwrap_or([0; 16]),
                 };
-                encode_record_frame(self.buf.append(), &h, &rec.payload);
+                // Sealed in the group buffer, right after its plaintext is copied there.
+                let plain = batch.payload(i);
+                encode_record_frame_with(self.buf.append(), &h, plain, |buf, at| {
+                    let codec = seal
+                        .as_mut()
+                        .map_or(h.codec, |s| s.seal(i, rec, buf, at).code());
+                    // The frame was sized (segment roll, size limit) with this length.
+                    debug_assert_eq!(buf.len() - at, stored_len(&seal, i), "sealer overhead");
+                    codec
+                });
                 IndexEntry {
                     segment: active.base,
                     pos,

@@ -164,10 +164,26 @@ impl RecordHeaderV1 {
 
 /// Appends a whole log frame (prefix, header, payload) to `out` without an intermediate copy.
 pub fn encode_record_frame(out: &mut Vec<u8>, h: &RecordHeaderV1, payload: &[u8]) {
+    encode_record_frame_with(out, h, payload, |_, _| h.codec);
+}
+
+/// [`encode_record_frame`] where `finish` turns the payload into its stored form in place
+/// after it is copied (`out[at..]`, which it may lengthen) and returns the codec to record:
+/// sealing in the group buffer, without a copy of its own.
+pub fn encode_record_frame_with(
+    out: &mut Vec<u8>,
+    h: &RecordHeaderV1,
+    payload: &[u8],
+    finish: impl FnOnce(&mut Vec<u8>, usize) -> u8,
+) {
     let start = out.len();
     out.extend_from_slice(&[0u8; FRAME_PREFIX]);
     h.encode_into(out);
+    let at = out.len();
     out.extend_from_slice(payload);
+    let codec = finish(out, at);
+    // The codec is the header's second byte (after the record version).
+    out[start + FRAME_PREFIX + 1] = codec;
     let body = &out[start + FRAME_PREFIX..];
     let len = body.len() as u32;
     let crc = crc32c::crc32c(body);

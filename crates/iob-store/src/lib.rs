@@ -16,6 +16,7 @@
 //! personal data without a [`Permit`], and never interpret payloads (they are opaque bytes,
 //! possibly sealed per person).
 
+mod batch;
 pub mod bench_support;
 mod checkpoint;
 mod committer;
@@ -32,6 +33,7 @@ mod read;
 mod recovery;
 mod store;
 
+pub use batch::{Payload, RecordBatch};
 pub use error::StoreError;
 /// Small durable files beside the log (checkpoints, snapshots): written atomically.
 pub use frames::{read_optional, write_atomic};
@@ -111,9 +113,10 @@ impl Codec {
     }
 }
 
-/// A record to append.
+/// A record to append. `P` is where its payload is: its own bytes, or (in a [`RecordBatch`])
+/// a [`Payload`] that may point into the batch's shared buffer.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewRecord {
+pub struct NewRecord<P = Vec<u8>> {
     pub person: PersonKey,
     pub kind: EventKind,
     pub event_time: Timestamp,
@@ -121,16 +124,39 @@ pub struct NewRecord {
     /// Hash of source + messageId (all-zero is treated as none).
     pub dedup_key: Option<[u8; 16]>,
     pub codec: Codec,
-    pub payload: Vec<u8>,
+    pub payload: P,
 }
 
 /// Turns records into their stored form on the committer thread, after the batch is handed
-/// to the store and before it is framed: encryption at rest (`iob-engine`'s privacy module).
-/// The store stays blind to what payloads mean; it only calls this and writes what it returns.
-/// Work done here runs in parallel with the threads that parse the next requests.
+/// to the store: encryption at rest (`iob-engine`'s privacy module). The store stays blind to
+/// what payloads mean; it only calls this and writes what it returns. Work done here runs in
+/// parallel with the threads that parse the next requests.
+///
+/// Sealing is two steps so that it can happen in the group buffer, without a copy of its own:
+/// [`Sealer::prepare`] looks at the whole batch first (fetching or durably issuing keys, and
+/// rewriting payloads that must change before they are sealed); the committer then copies
+/// each record it keeps (duplicates are not sealed) into the group buffer and asks the
+/// returned [`BatchSeal`] to seal it there.
 pub trait Sealer: Send + Sync {
-    /// Seals `records` in place (payload and codec). An error fails the whole batch.
-    fn seal(&self, records: &mut [NewRecord]) -> Result<(), String>;
+    /// Readies `batch` for sealing. An error fails the whole batch, before anything of it is
+    /// written.
+    fn prepare<'s>(&'s self, batch: &mut RecordBatch) -> Result<Box<dyn BatchSeal + 's>, String>;
+}
+
+/// The sealing of one prepared [`RecordBatch`]; `i` is a record's index in it.
+pub trait BatchSeal {
+    /// How many bytes sealing record `i` adds to its payload (its frame is sized with it).
+    fn overhead(&self, i: usize) -> usize;
+
+    /// Seals record `i`, whose plaintext is `buf[at..]`, in place: afterwards `buf[at..]` is
+    /// its stored form, exactly [`BatchSeal::overhead`] bytes longer. Returns the stored codec.
+    fn seal(
+        &mut self,
+        i: usize,
+        record: &NewRecord<Payload>,
+        buf: &mut Vec<u8>,
+        at: usize,
+    ) -> Codec;
 }
 
 /// Where a record lives.

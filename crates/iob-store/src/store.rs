@@ -20,7 +20,10 @@ use crate::log::{IndexFile, View};
 use crate::quarantine::Quarantine;
 use crate::read::TimeScan;
 use crate::recovery::{RecoveryReport, recover};
-use crate::{AppendDone, AppendOutcome, NewRecord, Permit, StoreOptions, StoreStats, StoredRecord};
+use crate::{
+    AppendDone, AppendOutcome, NewRecord, Permit, RecordBatch, StoreOptions, StoreStats,
+    StoredRecord,
+};
 
 /// State shared by the committer and the readers.
 pub(crate) struct Shared {
@@ -123,6 +126,11 @@ impl Store {
     /// Appends without blocking; `done` runs on the committer thread after the fsync (keep it
     /// short: send on a channel).
     pub fn append_with(&self, batch: Vec<NewRecord>, done: AppendDone) {
+        self.append_batch_with(batch.into(), done);
+    }
+
+    /// [`Store::append_with`] of a [`RecordBatch`] (payloads may share one buffer).
+    pub fn append_batch_with(&self, batch: RecordBatch, done: AppendDone) {
         let Some(tx) = &self.tx else {
             return done(Err(StoreError::Closed));
         };

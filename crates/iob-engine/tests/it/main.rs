@@ -208,3 +208,82 @@ fn a_snapshot_older_than_an_erasure_is_not_restored() {
     assert!(e.profile(&ops, "stays", None).unwrap().is_some());
     e.close().unwrap();
 }
+
+/// A batch whose source is known before parsing (Basic auth: written into each event as it is
+/// parsed, the request's buffer handed to the store whole) and the same batch authenticated by
+/// its body's `writeKey` (the source spliced into copies) store the same events, with the same
+/// duplicates, rejections, refused health readings, truncated addresses and expiring seals.
+#[test]
+fn basic_auth_and_body_write_key_store_the_same_events() {
+    let events = json!([
+        {"type":"track","userId":"u1","event":"A","messageId":"m1","context":{"ip":"198.51.100.77"}},
+        {"type":"observe","deviceId":"band-1","metric":"heart_rate","value":61,"messageId":"m2"},
+        {"type":"page","anonymousId":"a1","name":"Home","messageId":"m3"},
+        {"type":"track","userId":"u1","event":"A","messageId":"m1"},
+        {"type":"track","event":"no identifier","messageId":"m4"},
+        {"type":"identify","userId":"u2","traits":{"name":"Zoë \u{1F600}"},"messageId":"m5"},
+    ]);
+    let stored = |basic: bool| {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = Config {
+            data_dir: Some(dir.path().to_path_buf()),
+            sources: vec![SourceConfig {
+                name: "web".into(),
+                write_key: Some(KEY.into()),
+            }],
+            ..Config::default()
+        };
+        cfg.privacy.truncate_ip = true;
+        cfg.privacy.retention_days.insert("page".into(), 90);
+        let clock = Arc::new(FixedClock::new(Timestamp(1_796_000_000_000)));
+        let e = Engine::open_with_clock(&cfg, clock).unwrap().0;
+        let mut body = json!({ "batch": events.clone() });
+        if !basic {
+            body["writeKey"] = json!(KEY);
+        }
+        let body = serde_json::to_vec(&body).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let receipt = rt
+            .block_on(e.submit(Submission {
+                endpoint: Endpoint::Batch,
+                body: &body,
+                key: basic.then_some(KEY),
+                ip: None,
+            }))
+            .unwrap();
+        let permit = e.permit(Actor::Operator, &Purpose::operations()).unwrap();
+        let mut stored = Vec::new();
+        e.for_each_event(&permit, |r| {
+            stored.push(String::from_utf8(r.event.to_json()).unwrap());
+            Ok(())
+        })
+        .unwrap();
+        let quarantined: Vec<String> = e
+            .quarantine_list(&permit, false, 10)
+            .unwrap()
+            .iter()
+            .map(|q| q.reason.to_string())
+            .collect();
+        let receipt = (receipt.accepted, receipt.duplicates, receipt.rejected.len());
+        (receipt, stored, quarantined)
+    };
+    let (basic, body_key) = (stored(true), stored(false));
+    assert_eq!(basic.0, (3, 1, 2), "{basic:?}");
+    assert_eq!(basic.1.len(), 3);
+    assert!(basic.1.iter().all(|j| j.contains(r#""iobSource":"web""#)));
+    assert!(
+        basic.1[0].contains(r#""ip":"198.51.100.0""#),
+        "{}",
+        basic.1[0]
+    );
+    assert!(basic.1[2].contains("Zoë"), "{}", basic.1[2]);
+    assert!(
+        basic.2.iter().any(|r| r.contains("consent_required")),
+        "{:?}",
+        basic.2
+    );
+    assert_eq!(basic, body_key);
+}

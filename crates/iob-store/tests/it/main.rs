@@ -7,4 +7,5 @@ mod dirs;
 mod fixture;
 mod kill;
 mod quarantine;
+mod sealing;
 mod util;
