@@ -197,7 +197,7 @@ impl Collector {
         rx: &Received,
         out: &mut CanonicalEvents,
     ) -> Result<ParsedBatch<'a, usize>, Rejection> {
-        self.parse_batch_with(bytes, rx, |parts| out.push(&parts))
+        self.parse_batch_with(bytes, rx, |parts| out.push(parts))
     }
 
     /// [`Collector::parse_event`], with the accepted event written to `out` in canonical form.

@@ -53,54 +53,54 @@ pub(crate) struct Parts<'a> {
     pub extra: Vec<(Cow<'a, str>, &'a RawValue)>,
 }
 
-fn own(s: Option<Cow<'_, str>>) -> Option<String> {
-    s.map(Cow::into_owned)
+fn own(s: &Option<Cow<'_, str>>) -> Option<String> {
+    s.as_deref().map(str::to_owned)
 }
 
-fn own_raw(r: Option<Cow<'_, RawValue>>) -> Option<Box<RawValue>> {
-    r.map(Cow::into_owned)
+fn own_raw(r: &Option<Cow<'_, RawValue>>) -> Option<Box<RawValue>> {
+    r.as_deref().map(ToOwned::to_owned)
 }
 
 impl<'a> Parts<'a> {
     /// The owned event, stamped with `source`.
-    pub fn into_event(self, source: Option<&str>) -> Event {
+    pub fn to_event(&self, source: Option<&str>) -> Event {
         Event {
             kind: self.kind,
-            message_id: self.message_id.into_owned(),
+            message_id: self.message_id.to_string(),
             source: source.map(str::to_owned),
-            user_id: own(self.user_id),
-            anonymous_id: own(self.anonymous_id),
-            previous_id: own(self.previous_id),
-            group_id: own(self.group_id),
-            event: own(self.event),
-            name: own(self.name),
-            category: own(self.category),
+            user_id: own(&self.user_id),
+            anonymous_id: own(&self.anonymous_id),
+            previous_id: own(&self.previous_id),
+            group_id: own(&self.group_id),
+            event: own(&self.event),
+            name: own(&self.name),
+            category: own(&self.category),
             timestamp: self.timestamp,
             original_timestamp: self.original_timestamp,
             sent_at: self.sent_at,
             received_at: self.received_at,
             properties: self.properties.map(ToOwned::to_owned),
             traits: self.traits.map(ToOwned::to_owned),
-            context: own_raw(self.context),
-            integrations: own_raw(self.integrations),
-            reading: self.reading.map(|r| Reading {
-                device_id: r.device_id.into_owned(),
-                metric: r.metric.into_owned(),
+            context: own_raw(&self.context),
+            integrations: own_raw(&self.integrations),
+            reading: self.reading.as_ref().map(|r| Reading {
+                device_id: r.device_id.to_string(),
+                metric: r.metric.to_string(),
                 value: r.value,
-                unit: own(r.unit),
+                unit: own(&r.unit),
                 tags: r.tags.map(ToOwned::to_owned),
             }),
-            consent: self.consent,
+            consent: self.consent.clone(),
             enrichment: (self.user_agent.is_some() || !self.sentiment.is_empty()).then(|| {
                 Enrichment {
-                    user_agent: self.user_agent.map(Arc::unwrap_or_clone),
-                    sentiment: self.sentiment,
+                    user_agent: self.user_agent.as_deref().cloned(),
+                    sentiment: self.sentiment.clone(),
                 }
             }),
             extra: self
                 .extra
-                .into_iter()
-                .map(|(k, v)| (k.into_owned(), v.to_owned()))
+                .iter()
+                .map(|(k, v)| (k.to_string(), (*v).to_owned()))
                 .collect(),
         }
     }

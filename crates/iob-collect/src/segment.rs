@@ -184,7 +184,7 @@ impl Collector {
     ) -> Result<(Event, Option<String>), Rejection> {
         let text = self.event_text(bytes)?;
         let (parts, key) = self.parse_parts(text, ctx, rx, &mut Vec::new())?;
-        Ok((parts.into_event(rx.source), key.map(Cow::into_owned)))
+        Ok((parts.to_event(rx.source), key.map(Cow::into_owned)))
     }
 
     /// The size limit and UTF-8 check of one event's bytes.
