@@ -321,6 +321,12 @@ impl iob_store::BatchSeal for SealPlan {
         }
     }
 
+    fn prefetch(&self, i: usize) {
+        if let Some(c) = self.ciphers.get(i) {
+            c.prefetch();
+        }
+    }
+
     fn seal(
         &mut self,
         i: usize,

@@ -235,11 +235,15 @@ impl Committer {
             }
             let mut outs = Vec::with_capacity(batch.len());
             for (i, rec) in batch.records().iter().enumerate() {
-                // The next payload is asked for while this one is copied and sealed: it was
-                // written by another thread a while ago, and is no longer in this core's cache.
+                // The next payload (and its key) is asked for while this one is copied and
+                // sealed: it was written by another thread a while ago, and is no longer in this
+                // core's cache.
                 if i + 1 < batch.len() {
                     let next = batch.payload(i + 1);
                     iob_types::prefetch(next.as_ptr(), next.len());
+                    if let Some(s) = &seal {
+                        s.prefetch(i + 1);
+                    }
                 }
                 let key = rec
                     .dedup_key

@@ -148,6 +148,11 @@ pub trait BatchSeal {
     /// How many bytes sealing record `i` adds to its payload (its frame is sized with it).
     fn overhead(&self, i: usize) -> usize;
 
+    /// A hint that record `i` is sealed next: its key material may be fetched into the cache.
+    fn prefetch(&self, i: usize) {
+        let _ = i;
+    }
+
     /// Seals record `i`, whose plaintext is `buf[at..]`, in place: afterwards `buf[at..]` is
     /// its stored form, exactly [`BatchSeal::overhead`] bytes longer. Returns the stored codec.
     fn seal(
