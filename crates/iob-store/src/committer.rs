@@ -68,6 +68,10 @@ pub struct Committer {
 
 type Group = Vec<(RecordBatch, AppendDone)>;
 
+/// How many records ahead the committer requests a dedup slot (a memory miss of ~100 ns
+/// against ~2 µs of work per record).
+const DEDUP_AHEAD: usize = 4;
+
 impl Committer {
     pub fn new(
         shared: Arc<Shared>,
@@ -228,13 +232,21 @@ impl Committer {
                 }));
                 continue;
             }
-            // The dedup slots of the whole batch are requested first: their cache misses
-            // overlap instead of being paid one key at a time below.
-            for k in batch.records().iter().filter_map(|r| r.dedup_key) {
-                self.dedup.prefetch(DedupTable::key(&k));
+            // Each record's dedup slot is requested a few records ahead, so its cache miss
+            // overlaps the work on the records before it. (Requesting the whole batch's slots
+            // up front lost many to eviction: the loop streams ~1.5 MB per thousand records
+            // through the cache.)
+            let dedup_ahead = |dedup: &DedupTable, i: usize| {
+                if let Some(k) = batch.records().get(i).and_then(|r| r.dedup_key) {
+                    dedup.prefetch(DedupTable::key(&k));
+                }
+            };
+            for i in 0..DEDUP_AHEAD {
+                dedup_ahead(&self.dedup, i);
             }
             let mut outs = Vec::with_capacity(batch.len());
             for (i, rec) in batch.records().iter().enumerate() {
+                dedup_ahead(&self.dedup, i + DEDUP_AHEAD);
                 // The next payload (and its key) is asked for while this one is copied and
                 // sealed: it was written by another thread a while ago, and is no longer in this
                 // core's cache.
