@@ -6,12 +6,13 @@
 //! produce directly from the validated [`Parts`], into one buffer per request. Only what the
 //! store needs besides the payload (kind, times, `messageId`, routing identifier) is kept.
 //!
-//! The source (`iobSource`) is usually known before parsing (Basic auth, an import, a trusted
+//! The source (`iobSource`) is usually known before parsing (Basic auth, a trusted
 //! connection): [`CanonicalEvents::for_source`] writes it in place, and each event's JSON is
 //! complete in the buffer ([`CanonicalEvent::span`]), which the engine hands to the store
-//! whole. When only the body says (its `writeKey`), the JSON is stored without it plus a
-//! splice point; [`CanonicalEvent::to_json`] inserts it while copying the payload out. This
-//! module must never validate: everything in it has passed `segment.rs`.
+//! whole. (JSON Lines imports still copy each payload out: their records are built on two
+//! parsing threads and merged.) When only the body says (its `writeKey`), the JSON is stored
+//! without it plus a splice point; [`CanonicalEvent::to_json`] inserts it while copying the
+//! payload out. This module must never validate: everything in it has passed `segment.rs`.
 
 use std::ops::Range;
 
