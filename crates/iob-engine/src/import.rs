@@ -241,7 +241,7 @@ impl Engine {
                 Ok(())
             };
         for chunk in chunks {
-            let mut records = RecordBatch::with_shared(Vec::new(), chunk.len());
+            let mut records = Vec::with_capacity(chunk.len());
             let mut quarantine = Vec::new();
             for item in chunk {
                 match item {
@@ -263,6 +263,7 @@ impl Engine {
                     }
                 }
             }
+            let mut records = RecordBatch::from(records);
             for (_, r) in self.gate_health(&mut records)? {
                 quarantine.push(NewQuarantined {
                     received_at,

@@ -12,7 +12,7 @@ use iob_collect::{
     TrackingPlan, Unplanned as PlanPolicy,
 };
 use iob_govern::Pseudonymizer;
-use iob_store::{AppendOutcome, Codec, NewQuarantined, NewRecord, RecordBatch};
+use iob_store::{AppendOutcome, Codec, NewQuarantined, NewRecord, Payload, RecordBatch};
 use iob_types::{Event, EventKind, PersonKey, Purpose};
 use serde::Serialize;
 use xxhash_rust::xxh3::xxh3_128;
@@ -198,19 +198,29 @@ impl Engine {
         }
     }
 
+    /// The source of a submission: `known` (a trusted sender or a Basic-auth key, settled
+    /// before parsing), else the source of the write key the body names.
+    fn source_of(
+        &self,
+        known: Option<String>,
+        body_key: Option<&str>,
+    ) -> Result<String, EngineError> {
+        match known {
+            Some(source) => Ok(source),
+            None => self.source_for(body_key),
+        }
+    }
+
     /// A body rejected as a whole: it is kept only if its sender authenticates (Basic auth or
     /// the body's `writeKey`), so unauthenticated junk never fills the quarantine.
     fn rejected_whole<T>(
         &self,
-        trusted: Option<&str>,
+        known: Option<String>,
         sub: &Submission<'_>,
         r: Rejection,
         items: &mut Vec<(Result<T, Rejection>, Vec<u8>)>,
     ) -> Result<String, EngineError> {
-        let source = match trusted {
-            Some(_) => self.sender(trusted, None)?,
-            None => self.source_for(sub.key.or(body_write_key(sub.body).as_deref()))?,
-        };
+        let source = self.source_of(known, body_write_key(sub.body).as_deref())?;
         items.push((Err(r), sub.body.to_vec()));
         Ok(source)
     }
@@ -359,11 +369,9 @@ impl Engine {
         // The source, when known before parsing (a trusted sender, Basic auth: the body's
         // `writeKey` does not override it), is written into each event as it is parsed, and
         // the parsed buffer goes to the store whole.
-        let known = match (trusted, sub.key) {
-            (Some(source), _) => Some(source.to_string()),
-            (None, Some(key)) => Some(self.source_for(Some(key))?),
-            (None, None) => None,
-        };
+        let known = (trusted.is_some() || sub.key.is_some())
+            .then(|| self.sender(trusted, sub.key))
+            .transpose()?;
         // Accepted events go straight to canonical JSON in `canon`; items are (index into
         // `canon` or rejection, raw bytes for the quarantine).
         let inline = known.is_some();
@@ -379,14 +387,11 @@ impl Engine {
                     .parse_event_canonical(sub.body, Some(kind), &rx, &mut canon)
                 {
                     Ok(p) => {
-                        let source = match known {
-                            Some(source) => source,
-                            None => self.source_for(p.write_key.as_deref())?,
-                        };
+                        let source = self.source_of(known, p.write_key.as_deref())?;
                         items.push((Ok(p.event), Vec::new()));
                         source
                     }
-                    Err(r) => self.rejected_whole(trusted, &sub, r, &mut items)?,
+                    Err(r) => self.rejected_whole(known, &sub, r, &mut items)?,
                 }
             }
             Endpoint::Batch => match self
@@ -394,10 +399,7 @@ impl Engine {
                 .parse_batch_canonical(sub.body, &rx, &mut canon)
             {
                 Ok(b) => {
-                    let source = match known {
-                        Some(source) => source,
-                        None => self.source_for(b.write_key.as_deref())?,
-                    };
+                    let source = self.source_of(known, b.write_key.as_deref())?;
                     items.reserve(b.items.len());
                     for it in b.items {
                         let raw = if it.result.is_err() {
@@ -409,15 +411,15 @@ impl Engine {
                     }
                     source
                 }
-                Err(r) => self.rejected_whole(trusted, &sub, r, &mut items)?,
+                Err(r) => self.rejected_whole(known, &sub, r, &mut items)?,
             },
         };
 
         let field = SourceField::new(Some(&source));
         let mut memo = PersonMemo::default();
-        // Each record's head, and its payload: a span of `canon`'s buffer when the source was
-        // written in place, else its JSON with the source spliced in.
-        let mut heads = Vec::with_capacity(canon.len());
+        // Each record's payload is a span of `canon`'s buffer when the source was written in
+        // place, else its JSON with the source spliced in.
+        let mut records = Vec::with_capacity(canon.len());
         // Item index of each record (for naming a refused one in the batch).
         let mut index_of = Vec::new();
         let mut rejected = Vec::new();
@@ -425,8 +427,14 @@ impl Engine {
             match result {
                 Ok(i) => {
                     let e = canon.get(i);
-                    let head = self.canonical_head(&e, &source, &mut memo);
-                    heads.push((head, e.span.clone().ok_or_else(|| e.to_json(&field))));
+                    let payload = match e.span.clone() {
+                        Some(span) => Payload::Shared(span),
+                        None => Payload::Owned(e.to_json(&field)),
+                    };
+                    records.push(
+                        self.canonical_head(&e, &source, &mut memo)
+                            .with_payload(payload),
+                    );
                     index_of.push(n);
                 }
                 Err(r) => rejected.push((r, raw, None)),
@@ -437,13 +445,7 @@ impl Engine {
         } else {
             Vec::new()
         };
-        let mut records = RecordBatch::with_shared(shared, heads.len());
-        for (head, payload) in heads {
-            match payload {
-                Ok(span) => records.push_shared(head, span),
-                Err(json) => records.push(head.with_payload(json)),
-            }
-        }
+        let mut records = RecordBatch::new(shared, records);
         let batch = sub.endpoint == Endpoint::Batch;
         for (i, r) in self.gate_health(&mut records)? {
             let index = batch.then_some(index_of[i]);

@@ -17,7 +17,7 @@ use crate::NewRecord;
 pub enum Payload {
     /// Its own buffer.
     Owned(Vec<u8>),
-    /// `start..end` of the batch's shared buffer ([`RecordBatch::with_shared`]).
+    /// `start..end` of the batch's shared buffer ([`RecordBatch::new`]).
     Shared(Range<usize>),
 }
 
@@ -29,31 +29,21 @@ pub struct RecordBatch {
 }
 
 impl RecordBatch {
-    /// An empty batch whose records may point into `shared` (see [`RecordBatch::push_shared`]).
-    pub fn with_shared(shared: Vec<u8>, capacity: usize) -> Self {
-        RecordBatch {
-            records: Vec::with_capacity(capacity),
-            shared,
-        }
-    }
-
-    /// Adds a record whose payload is `span` of the shared buffer.
+    /// A batch of `records` whose [`Payload::Shared`] spans point into `shared`.
     ///
     /// # Panics
-    /// If `span` is not within the shared buffer (a caller bug: the batch would be unreadable).
-    pub fn push_shared(&mut self, record: NewRecord<()>, span: Range<usize>) {
-        assert!(
-            span.start <= span.end && span.end <= self.shared.len(),
-            "payload span {span:?} outside the batch's {} shared bytes",
-            self.shared.len()
-        );
-        self.records
-            .push(record.with_payload(Payload::Shared(span)));
-    }
-
-    /// Adds a record with its own payload.
-    pub fn push(&mut self, record: NewRecord) {
-        self.records.push(record.map_payload(Payload::Owned));
+    /// If a span is not within `shared` (a caller bug: the batch would be unreadable).
+    pub fn new(shared: Vec<u8>, records: Vec<NewRecord<Payload>>) -> Self {
+        for r in &records {
+            if let Payload::Shared(span) = &r.payload {
+                assert!(
+                    span.start <= span.end && span.end <= shared.len(),
+                    "payload span {span:?} outside the batch's {} shared bytes",
+                    shared.len()
+                );
+            }
+        }
+        RecordBatch { records, shared }
     }
 
     pub fn len(&self) -> usize {
@@ -77,7 +67,7 @@ impl RecordBatch {
         }
     }
 
-    /// Replaces record `i`'s payload (and codec) with `bytes`.
+    /// Replaces record `i`'s payload with `bytes` (its codec is unchanged).
     pub fn set_payload(&mut self, i: usize, bytes: Vec<u8>) {
         self.records[i].payload = Payload::Owned(bytes);
     }
@@ -116,11 +106,11 @@ impl RecordBatch {
 
 impl From<Vec<NewRecord>> for RecordBatch {
     fn from(records: Vec<NewRecord>) -> Self {
-        let mut b = RecordBatch::with_shared(Vec::new(), records.len());
-        for r in records {
-            b.push(r);
-        }
-        b
+        let records = records
+            .into_iter()
+            .map(|r| r.map_payload(Payload::Owned))
+            .collect();
+        RecordBatch::new(Vec::new(), records)
     }
 }
 
@@ -164,11 +154,15 @@ mod tests {
 
     #[test]
     fn shared_and_owned_payloads_read_back_and_are_taken_out_in_order() {
-        let mut b = RecordBatch::with_shared(b"aaabbbcc".to_vec(), 4);
-        b.push_shared(rec(0), 0..3);
-        b.push(rec(1).with_payload(b"own".to_vec()));
-        b.push_shared(rec(2), 3..6);
-        b.push_shared(rec(3), 6..8);
+        let mut b = RecordBatch::new(
+            b"aaabbbcc".to_vec(),
+            vec![
+                rec(0).with_payload(Payload::Shared(0..3)),
+                rec(1).with_payload(Payload::Owned(b"own".to_vec())),
+                rec(2).with_payload(Payload::Shared(3..6)),
+                rec(3).with_payload(Payload::Shared(6..8)),
+            ],
+        );
         assert_eq!(b.payload(0), b"aaa");
         assert_eq!(b.payload(1), b"own");
         assert_eq!(b.payload(2), b"bbb");
@@ -197,6 +191,9 @@ mod tests {
     #[test]
     #[should_panic(expected = "outside the batch")]
     fn a_span_past_the_shared_buffer_is_refused() {
-        RecordBatch::with_shared(b"ab".to_vec(), 1).push_shared(rec(0), 1..3);
+        RecordBatch::new(
+            b"ab".to_vec(),
+            vec![rec(0).with_payload(Payload::Shared(1..3))],
+        );
     }
 }

@@ -101,12 +101,14 @@ fn shared_and_owned_payloads_are_sealed_once_each_and_duplicates_not_at_all() {
         spans.push(shared.len()..shared.len() + p.len());
         shared.extend_from_slice(p);
     }
-    let mut b = RecordBatch::with_shared(shared, 5);
-    for (k, span) in spans.into_iter().enumerate() {
-        b.push_shared(rec(k as u64, k as u64, T0, 5).with_payload(()), span);
-    }
-    b.push(rec(3, 3, T0, 7));
-    b.push(rec(1, 1, T0, 5));
+    let mut records: Vec<NewRecord<Payload>> = spans
+        .into_iter()
+        .enumerate()
+        .map(|(k, span)| rec(k as u64, k as u64, T0, 5).with_payload(Payload::Shared(span)))
+        .collect();
+    records.push(rec(3, 3, T0, 7).map_payload(Payload::Owned));
+    records.push(rec(1, 1, T0, 5).map_payload(Payload::Owned));
+    let b = RecordBatch::new(shared, records);
     let out = append_batch(&store, b).unwrap();
     assert!(matches!(out[4], AppendOutcome::Duplicate), "{out:?}");
     assert_eq!(
