@@ -165,13 +165,12 @@ impl CanonicalEvents {
 
     pub(crate) fn push(&mut self, parts: &Parts<'_>) -> usize {
         let start = self.json.len();
-        let source_at = match &self.source {
-            // Complete: nothing to splice in.
-            Some(s) => {
-                parts.write_canonical(&mut self.json, &mut self.times, Some(s));
-                self.json.len()
-            }
-            None => parts.write_canonical(&mut self.json, &mut self.times, None),
+        let at = parts.write_canonical(&mut self.json, &mut self.times, self.source.as_deref());
+        // With the source written in place there is nothing to splice in: the head is all.
+        let source_at = if self.source.is_some() {
+            self.json.len()
+        } else {
+            at
         };
         let message_id = self.push_text(&parts.message_id);
         let routing = parts.routing_id().map(|(k, id)| (k, self.push_text(id)));

@@ -316,7 +316,8 @@ impl iob_store::BatchSeal for SealPlan {
     fn overhead(&self, i: usize) -> usize {
         match (self.ciphers.is_empty(), self.expiring.get(i)) {
             (true, _) => 0,
-            (false, Some(Some(_))) => 2 * SEAL_OVERHEAD + 16,
+            // Sealed again under the day key, which follows: `outer seal | day key`.
+            (false, Some(Some((day, _)))) => 2 * SEAL_OVERHEAD + day.0.len(),
             (false, _) => SEAL_OVERHEAD,
         }
     }

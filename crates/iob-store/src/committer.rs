@@ -1,9 +1,10 @@
 //! The committer thread: the single writer of the log, the indexes and the dedup table.
 //!
-//! It drains every pending append (up to `max_group_records`), assigns seqs and partition
-//! offsets, filters duplicates, writes the group's frames with one `pwrite` per segment, calls
-//! `fdatasync` once, then advances the index, publishes the new durable view to readers and
-//! answers every caller. Between groups it checkpoints.
+//! It drains every pending append (up to `max_group_records`), has the [`crate::Sealer`]
+//! prepare each batch, assigns seqs and partition offsets, filters duplicates, frames each kept
+//! record in the group buffer and seals it there, writes the group's frames with one `pwrite`
+//! per segment, calls `fdatasync` once, then advances the index, publishes the new durable view
+//! to readers and answers every caller. Between groups it checkpoints.
 //!
 //! It must never answer `Ok` before the fsync returned, and never leave the log, the view or
 //! the dedup table half-advanced when a write or fsync fails: the file is cut back to its

@@ -121,6 +121,9 @@ pub struct RecordHeaderV1 {
     pub dedup_key: [u8; 16],
 }
 
+/// Where the codec is in an encoded [`RecordHeaderV1`] (after the record version).
+const CODEC_AT: usize = 1;
+
 impl RecordHeaderV1 {
     pub fn encode_into(&self, out: &mut Vec<u8>) {
         out.push(RECORD_VERSION_1);
@@ -147,7 +150,7 @@ impl RecordHeaderV1 {
         let u32_at = |i: usize| u32::from_le_bytes(body[i..i + 4].try_into().expect("4"));
         let u64_at = |i: usize| u64::from_le_bytes(body[i..i + 8].try_into().expect("8"));
         let h = RecordHeaderV1 {
-            codec: body[1],
+            codec: body[CODEC_AT],
             kind: body[2],
             flags: body[3],
             partition: u32_at(4),
@@ -181,9 +184,7 @@ pub fn encode_record_frame_with(
     h.encode_into(out);
     let at = out.len();
     out.extend_from_slice(payload);
-    let codec = finish(out, at);
-    // The codec is the header's second byte (after the record version).
-    out[start + FRAME_PREFIX + 1] = codec;
+    out[start + FRAME_PREFIX + CODEC_AT] = finish(out, at);
     let body = &out[start + FRAME_PREFIX..];
     let len = body.len() as u32;
     let crc = crc32c::crc32c(body);
