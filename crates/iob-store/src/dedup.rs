@@ -64,8 +64,8 @@ impl DedupTable {
         self.current.get(key).or_else(|| self.previous.get(key))
     }
 
-    /// Hints the CPU to fetch `key`'s slots: the committer calls it for a whole batch before
-    /// admitting any of its keys, so the cache misses overlap instead of queueing.
+    /// Hints the CPU to fetch `key`'s slots: the committer calls it a few records before it
+    /// admits the key, so the cache miss overlaps the work on the records in between.
     pub fn prefetch(&self, key: u64) {
         self.current.prefetch(key);
         if !self.previous.is_empty() {

@@ -3,8 +3,8 @@
 //!
 //! Why not a `HashMap`: at hundreds of thousands of keys a second, each lookup is a cache miss
 //! (the keys are random by construction), and on one core those misses were 9% of ingest. Here
-//! a key's slot is a function of the key alone, so the committer can prefetch the slots of a
-//! whole batch before it looks any of them up, and a slot holds key and value in 16 bytes
+//! a key's slot is a function of the key alone, so the committer can prefetch a key's slot a
+//! few records before it looks the key up, and a slot holds key and value in 16 bytes
 //! (one miss, not a control byte and then a bucket).
 //!
 //! Open addressing with linear probing over a power-of-two array, at most half full; removal
