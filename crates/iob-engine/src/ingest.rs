@@ -199,15 +199,16 @@ impl Engine {
     }
 
     /// The source of a submission: `known` (a trusted sender or a Basic-auth key, settled
-    /// before parsing), else the source of the write key the body names.
-    fn source_of(
+    /// before parsing), else the source of the write key the body names (`body_key` is only
+    /// asked then: for a rejected body it reads the body again).
+    fn source_of<K: AsRef<str>>(
         &self,
         known: Option<String>,
-        body_key: Option<&str>,
+        body_key: impl FnOnce() -> Option<K>,
     ) -> Result<String, EngineError> {
         match known {
             Some(source) => Ok(source),
-            None => self.source_for(body_key),
+            None => self.source_for(body_key().as_ref().map(AsRef::as_ref)),
         }
     }
 
@@ -220,7 +221,7 @@ impl Engine {
         r: Rejection,
         items: &mut Vec<(Result<T, Rejection>, Vec<u8>)>,
     ) -> Result<String, EngineError> {
-        let source = self.source_of(known, body_write_key(sub.body).as_deref())?;
+        let source = self.source_of(known, || body_write_key(sub.body))?;
         items.push((Err(r), sub.body.to_vec()));
         Ok(source)
     }
@@ -387,7 +388,7 @@ impl Engine {
                     .parse_event_canonical(sub.body, Some(kind), &rx, &mut canon)
                 {
                     Ok(p) => {
-                        let source = self.source_of(known, p.write_key.as_deref())?;
+                        let source = self.source_of(known, || p.write_key.as_deref())?;
                         items.push((Ok(p.event), Vec::new()));
                         source
                     }
@@ -399,7 +400,7 @@ impl Engine {
                 .parse_batch_canonical(sub.body, &rx, &mut canon)
             {
                 Ok(b) => {
-                    let source = self.source_of(known, b.write_key.as_deref())?;
+                    let source = self.source_of(known, || b.write_key.as_deref())?;
                     items.reserve(b.items.len());
                     for it in b.items {
                         let raw = if it.result.is_err() {
