@@ -40,9 +40,12 @@ impl Engine {
         records: &mut RecordBatch,
     ) -> Result<Vec<(usize, NewRecord)>, EngineError> {
         // The identifiers of each health reading; `None` for every other record.
-        let readings: Vec<Option<ReadingIds>> = (0..records.len())
-            .map(|i| {
-                if records.records()[i].kind != EventKind::Observe {
+        let readings: Vec<Option<ReadingIds>> = records
+            .records()
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                if r.kind != EventKind::Observe {
                     return None;
                 }
                 let v: ReadingIds = serde_json::from_slice(records.payload(i)).unwrap_or_default();

@@ -161,18 +161,18 @@ impl Privacy {
             return Ok(SealPlan::default());
         }
         let persons = || batch.records().iter().map(|r| &r.person);
-        let mut ciphers = self.vault.ciphers(persons());
-        if ciphers.iter().any(Option::is_none) {
-            // First sight of these person keys: their data keys are made durable first.
-            let missing: Vec<PersonKey> = persons()
-                .zip(&ciphers)
-                .filter(|(_, c)| c.is_none())
-                .map(|(p, _)| *p)
-                .collect();
+        let found = self.vault.ciphers(persons());
+        // First sight of these person keys: their data keys are made durable first, in one
+        // write, and only they are looked up again.
+        let missing: Vec<PersonKey> = persons()
+            .zip(&found)
+            .filter(|(_, c)| c.is_none())
+            .map(|(p, _)| *p)
+            .collect();
+        if !missing.is_empty() {
             self.vault.issue(&missing)?;
-            ciphers = self.vault.ciphers(persons());
         }
-        let ciphers = ciphers
+        let ciphers = found
             .into_iter()
             .zip(persons())
             .map(|(c, p)| c.map_or_else(|| self.vault.cipher(p), Ok))
