@@ -7,6 +7,7 @@
 //!   events from concurrent connections, then times single `/v1/track` requests (p50/p99), and
 //!   reports the server's peak RSS.
 //! * `import`: generates a JSON Lines file of N events and imports it (rows/s).
+//! * every figure is printed with the machine it ran on ([`super::machine`]).
 //! * `mqtt`: readings through a Mosquitto broker into `iob serve --mqtt` ([`super::bench_mqtt`]).
 
 use std::io::{BufRead, Write};
@@ -263,6 +264,7 @@ fn privacy(global: &Global, events: usize, rounds: usize) -> anyhow::Result<()> 
         on / off,
         (1.0 - on / off) * 100.0
     );
+    println!("  machine         {}", super::machine::describe());
     Ok(())
 }
 
@@ -318,6 +320,7 @@ fn ingest(
             "deferred to reads (IOB_PROFILES__LIVE=true to include them)"
         }
     );
+    println!("  machine         {}", super::machine::describe());
     println!(
         "  throughput      {:>12.0} events/s",
         accepted as f64 / secs
@@ -493,6 +496,7 @@ fn http_load(
         println!("  /v1/track    p50 {:.3} ms   p99 {:.3} ms   max {:.3} ms   ({} sequential requests, each fsynced)", q(0.5), q(0.99), lat[lat.len() - 1], singles);
         let peak = peak_rss_kib(pid).unwrap_or(0);
         println!("  server RSS   {:.1} MiB before load, {:.1} MiB now, {:.1} MiB peak", rss_before as f64 / 1024.0, rss_kib(pid).unwrap_or(0) as f64 / 1024.0, peak as f64 / 1024.0);
+        println!("  machine      {}", super::machine::describe());
         anyhow::Ok(())
     })
 }
@@ -534,5 +538,6 @@ fn import(global: &Global, events: usize, file: Option<PathBuf>) -> anyhow::Resu
         summary.duplicates,
         summary.quarantined
     );
+    println!("  machine: {}", super::machine::describe());
     Ok(())
 }

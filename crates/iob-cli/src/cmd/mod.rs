@@ -8,6 +8,7 @@ pub mod demo;
 pub mod events;
 pub mod import;
 pub mod keys;
+pub mod machine;
 pub mod persons;
 pub mod privacy;
 pub mod quarantine;
