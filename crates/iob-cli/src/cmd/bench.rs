@@ -7,8 +7,9 @@
 //!   events from concurrent connections, then times single `/v1/track` requests (p50/p99), and
 //!   reports the server's peak RSS.
 //! * `import`: generates a JSON Lines file of N events and imports it (rows/s).
-//! * every figure is printed with the machine it ran on ([`super::machine`]).
 //! * `mqtt`: readings through a Mosquitto broker into `iob serve --mqtt` ([`super::bench_mqtt`]).
+//!
+//! Every bench first prints the machine it runs on ([`super::machine`]).
 
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
@@ -139,6 +140,7 @@ pub(crate) fn scratch(global: &Global) -> anyhow::Result<tempfile::TempDir> {
 }
 
 pub fn run(global: &Global, cmd: Command) -> anyhow::Result<()> {
+    println!("machine: {}", super::machine::describe());
     match cmd {
         Command::Ingest {
             events,
@@ -264,7 +266,6 @@ fn privacy(global: &Global, events: usize, rounds: usize) -> anyhow::Result<()> 
         on / off,
         (1.0 - on / off) * 100.0
     );
-    println!("  machine         {}", super::machine::describe());
     Ok(())
 }
 
@@ -320,7 +321,6 @@ fn ingest(
             "deferred to reads (IOB_PROFILES__LIVE=true to include them)"
         }
     );
-    println!("  machine         {}", super::machine::describe());
     println!(
         "  throughput      {:>12.0} events/s",
         accepted as f64 / secs
@@ -496,7 +496,6 @@ fn http_load(
         println!("  /v1/track    p50 {:.3} ms   p99 {:.3} ms   max {:.3} ms   ({} sequential requests, each fsynced)", q(0.5), q(0.99), lat[lat.len() - 1], singles);
         let peak = peak_rss_kib(pid).unwrap_or(0);
         println!("  server RSS   {:.1} MiB before load, {:.1} MiB now, {:.1} MiB peak", rss_before as f64 / 1024.0, rss_kib(pid).unwrap_or(0) as f64 / 1024.0, peak as f64 / 1024.0);
-        println!("  machine      {}", super::machine::describe());
         anyhow::Ok(())
     })
 }
@@ -538,6 +537,5 @@ fn import(global: &Global, events: usize, file: Option<PathBuf>) -> anyhow::Resu
         summary.duplicates,
         summary.quarantined
     );
-    println!("  machine: {}", super::machine::describe());
     Ok(())
 }

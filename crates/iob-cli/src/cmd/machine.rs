@@ -1,15 +1,22 @@
-//! What machine a benchmark ran on, printed with its figures: the CPU's model name, family and
-//! model, and how many CPUs this process may use. Figures on shared virtual machines move with
-//! the host (the same code measured 474k and 618k events/s one core in two sessions), so a
-//! recorded figure must say where it came from. Reads `/proc/cpuinfo` only; never fails a benchmark.
+//! What machine a benchmark ran on, printed before its figures: the CPU's model name, family
+//! and model, and how many CPUs this process may use. Figures on shared virtual machines move
+//! with the host (the same code measured 474k and 618k events/s on one core in two sessions),
+//! so a recorded figure must say where it came from. Reads `/proc/cpuinfo` only; never fails a
+//! benchmark.
 
-/// One line describing this machine, e.g. `AMD EPYC (family 26, model 2), 1 of 2 CPUs`.
+/// One line describing this machine, e.g. `AMD EPYC (family 26, model 2), 1 of 2 CPUs usable
+/// by this process`.
 pub fn describe() -> String {
-    let text = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let cpu = cpu_of(&text).unwrap_or_else(|| std::env::consts::ARCH.to_string());
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     // `available_parallelism` honours the affinity mask (`taskset -c 0` gives 1).
     let usable = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let online = (text.lines())
+    describe_from(&cpuinfo, usable)
+}
+
+/// [`describe`] from `/proc/cpuinfo` text and the CPUs the process may use.
+fn describe_from(cpuinfo: &str, usable: usize) -> String {
+    let cpu = cpu_of(cpuinfo).unwrap_or_else(|| std::env::consts::ARCH.to_string());
+    let online = (cpuinfo.lines())
         .filter(|l| l.starts_with("processor"))
         .count()
         .max(usable);
@@ -36,11 +43,12 @@ fn cpu_of(cpuinfo: &str) -> Option<String> {
 mod tests {
     use super::*;
 
+    const TWO_CPUS: &str = "processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 26\nmodel\t\t: 2\nmodel name\t: AMD EPYC\n\nprocessor\t: 1\nmodel name\t: Other\n";
+
     #[test]
     fn names_the_first_processor_with_its_family_and_model() {
-        let text = "processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 26\nmodel\t\t: 2\nmodel name\t: AMD EPYC\n\nprocessor\t: 1\nmodel name\t: Other\n";
         assert_eq!(
-            cpu_of(text).as_deref(),
+            cpu_of(TWO_CPUS).as_deref(),
             Some("AMD EPYC (family 26, model 2)")
         );
         assert_eq!(
@@ -52,8 +60,18 @@ mod tests {
     }
 
     #[test]
-    fn describes_this_machine_without_failing() {
-        let line = describe();
-        assert!(line.contains("CPUs usable by this process"), "{line}");
+    fn counts_the_usable_cpus_against_the_listed_ones() {
+        assert_eq!(
+            describe_from(TWO_CPUS, 1),
+            "AMD EPYC (family 26, model 2), 1 of 2 CPUs usable by this process"
+        );
+        // Without `/proc/cpuinfo`: the architecture, and never fewer CPUs than usable.
+        assert_eq!(
+            describe_from("", 4),
+            format!(
+                "{}, 4 of 4 CPUs usable by this process",
+                std::env::consts::ARCH
+            )
+        );
     }
 }
